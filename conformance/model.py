@@ -1,0 +1,93 @@
+"""The kit's model: a folder with ``multiplier.txt`` (a base-10 integer) and ``odahuflow.project.yaml``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from conformance import jsonschemas
+from conformance.findings import Finding
+
+MULTIPLIER_FILE = "multiplier.txt"
+PROJECT_FILES = ("odahuflow.project.yaml", "odahuflow.project.yml")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+class ModelProblem(ValueError):
+    """The model folder is unusable; ``str()`` is a one-line reason naming the file."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """What the multiplier model is: its multiplier, name and version."""
+
+    multiplier: int
+    name: str
+    version: str
+
+    def with_multiplier(self, multiplier: int) -> "Model":
+        return Model(multiplier, self.name, self.version)
+
+
+def parse_multiplier(text: str) -> int:
+    """The integer in ``multiplier.txt`` content (surrounding whitespace allowed); ValueError otherwise."""
+    stripped = text.strip()
+    if not _INTEGER.fullmatch(stripped):
+        shown = stripped if len(stripped) <= 30 else stripped[:27] + "..."
+        raise ValueError(f"is not a base-10 integer: {shown!r}" if stripped else "is empty")
+    return int(stripped)
+
+
+def project_findings(document: object, file: str) -> list[Finding]:
+    """``K-META`` findings for a parsed ``odahuflow.project.yaml`` (a number version counts as its string)."""
+    return [Finding("K-META", file, where, message) for where, message in jsonschemas.errors(jsonschemas.PROJECT, _stringify_version(document))]
+
+
+def _stringify_version(document: object) -> object:
+    if isinstance(document, dict) and isinstance(document.get("model"), dict):
+        version = document["model"].get("version")
+        if isinstance(version, (int, float)) and not isinstance(version, bool):
+            return {**document, "model": {**document["model"], "version": str(version)}}
+    return document
+
+
+def read_project(folder: Path) -> tuple[str, str]:
+    """``(name, version)`` from the model's project file; raise :class:`ModelProblem` when missing or invalid."""
+    for candidate in PROJECT_FILES:
+        path = folder / candidate
+        if path.is_file():
+            break
+    else:
+        raise ModelProblem(f"{folder / PROJECT_FILES[0]}: missing (K-META)")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ModelProblem(f"{path}: cannot read as YAML: {' '.join(str(exc).split())}") from None
+    findings = project_findings(document, str(path))
+    if findings:
+        raise ModelProblem(findings[0].line())
+    document = _stringify_version(document)
+    return document["model"]["name"], document["model"]["version"]
+
+
+def load_model(folder: str | Path) -> Model:
+    """Load the model in ``folder``; raise :class:`ModelProblem` with a one-line reason when it is unusable."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelProblem(f"{folder}: model folder does not exist")
+    path = folder / MULTIPLIER_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelProblem(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelProblem(f"{path}: cannot read: {exc}") from None
+    try:
+        multiplier = parse_multiplier(text)
+    except ValueError as exc:
+        raise ModelProblem(f"{path}: {exc}") from None
+    name, version = read_project(folder)
+    return Model(multiplier, name, version)

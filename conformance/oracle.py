@@ -1,0 +1,105 @@
+"""The oracle: the exact response the multiplier model owes a request (the M-* requirements).
+
+Only the kit computes expected responses this way; golden fixtures come from here, never from a candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from conformance.arithmetic import multiply
+from conformance.datatypes import DATATYPES
+from conformance.documents import REQUEST, Document, Tensor, inspect
+from conformance.model import Model
+
+
+@dataclass
+class Expected:
+    """What a correct predictor answers. Exactly one of ``outputs`` (success) or ``error`` (an error response)
+    is set; ``requirement`` names the requirement that makes it an error."""
+
+    request_id: str | None
+    model: Model
+    outputs: list[Tensor] | None = None
+    error: str | None = None
+    requirement: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.error is not None
+
+    def document(self) -> dict:
+        """The expected response as a JSON-ready dict (data flat, as Python numbers)."""
+        if self.is_error:
+            body: dict = {"error": self.error}
+            if self.request_id is not None:
+                body["id"] = self.request_id
+            return body
+        body = {"model_name": self.model.name, "model_version": self.model.version}
+        if self.request_id is not None:
+            body["id"] = self.request_id
+        body["outputs"] = [
+            {"name": t.name, "datatype": t.datatype, "shape": list(t.shape), "data": json_values(t)}
+            for t in self.outputs
+        ]
+        return body
+
+
+def json_values(tensor: Tensor) -> list:
+    """The tensor's values as a flat JSON-ready list; floats as the shortest decimal that rounds back."""
+    values = tensor.values
+    if isinstance(values, list):
+        return list(values)
+    if values.dtype.kind == "f" and values.dtype.itemsize < 8:
+        # The shortest decimal that rounds back to the same FP16/FP32 value ("0.2", not "0.20000000298023224").
+        return [float(text) for text in values.astype(str).tolist()]
+    return values.tolist()
+
+
+def expect(request: Document | dict, model: Model, file: str = "request.json") -> Expected:
+    """The expected answer of the multiplier ``model`` to ``request`` (a checked :class:`Document` or a dict)."""
+    if not isinstance(request, Document):
+        request = inspect(request, REQUEST, file)
+    request_id = request.id
+    if request.findings:
+        return Expected(request_id, model, error=f"invalid request: {request.findings[0].line()}", requirement="P-EVERY")
+    for tensor in request.tensors:
+        if DATATYPES[tensor.datatype].kind in ("bool", "bytes"):
+            return Expected(
+                request_id, model, error=f"input {tensor.name!r}: {tensor.datatype} is not supported by the multiplier",
+                requirement="M-UNSUPPORTED",
+            )
+    selected = _select(request)
+    if isinstance(selected, str):
+        return Expected(request_id, model, error=selected, requirement="M-SELECT")
+    outputs = []
+    for tensor in selected:
+        product = multiply(tensor.values, tensor.datatype, model.multiplier)
+        if product.dtype.kind == "f" and not np.isfinite(product).all():
+            return Expected(
+                request_id, model, error=f"output {tensor.name!r}: {tensor.datatype} product overflows to infinity",
+                requirement="M-FINITE",
+            )
+        outputs.append(Tensor(tensor.name, tensor.datatype, tensor.shape, product, False, f"/outputs/{len(outputs)}"))
+    return Expected(request_id, model, outputs=outputs)
+
+
+def _select(request: Document) -> list[Tensor] | str:
+    """The input tensors the response returns, in order; or the reason the selection is an error."""
+    wanted = request.body.get("outputs") or []
+    if not wanted:
+        return list(request.tensors)
+    by_name = {t.name: t for t in request.tensors}
+    chosen = []
+    for entry in wanted:
+        if entry["name"] not in by_name:
+            return f"requested output {entry['name']!r} is not an input tensor"
+        chosen.append(by_name[entry["name"]])
+    return chosen
+
+
+def respond(request: Document | dict, model: Model, file: str = "request.json") -> dict:
+    """The expected response document for ``request`` (shorthand for ``expect(...).document()``)."""
+    return expect(request, model, file).document()

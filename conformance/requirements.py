@@ -1,0 +1,60 @@
+"""The contract's requirements: fixed IDs, levels and one-line titles.
+
+Every finding the kit reports names one of these IDs. Two requirements carry a SHOULD part beside their MUST
+(``P-NAME``: same file name; ``F-MODEL``: ``model_version``); findings for those parts carry level ``SHOULD``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MUST = "MUST"
+SHOULD = "SHOULD"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    level: str
+    title: str
+
+
+REQUIREMENTS: tuple[Requirement, ...] = (
+    Requirement("P-ENV", MUST, "read ODAHU_MODEL_PATH, ODAHU_INPUT_PATH, write ODAHU_OUTPUT_PATH"),
+    Requirement("P-OUTDIR", MUST, "create the output folder when absent; work when present"),
+    Requirement("P-EVERY", MUST, "exactly one response file per request file"),
+    Requirement("P-NAME", MUST, "only *.json files directly in the output folder (SHOULD: same name as the request)"),
+    Requirement("P-READONLY", MUST, "input and model folders left byte-for-byte unchanged"),
+    Requirement("P-EXIT", MUST, "exit 0 after a processed batch, including an empty one"),
+    Requirement("P-CONFIG", MUST, "unusable model: non-zero exit, one-line reason, no responses"),
+    Requirement("P-ISOLATE", MUST, "one unservable request does not stop the others"),
+    Requirement("P-TIMELY", MUST, "finish within the run's timeout"),
+    Requirement("P-OFFLINE", MUST, "need no network"),
+    Requirement("F-JSON", MUST, "strict UTF-8 JSON, one top-level object, no NaN/Infinity, no duplicate keys"),
+    Requirement("F-SCHEMA", MUST, "an inference response or an error response per the protocol"),
+    Requirement("F-ID", MUST, "echo the request's id"),
+    Requirement("F-MODEL", MUST, "model_name is the model's name (SHOULD: model_version is its version)"),
+    Requirement("F-COUNT", MUST, "element count equals the product of shape; nested data matches the shape"),
+    Requirement("F-TYPED", MUST, "every element representable in the declared datatype"),
+    Requirement("M-EVERY", MUST, "one output per input tensor, same name, same order"),
+    Requirement("M-SELECT", MUST, "requested outputs only, in the requested order; unknown name is an error"),
+    Requirement("M-SHAPE", MUST, "output shape equals input shape"),
+    Requirement("M-DTYPE", MUST, "output datatype equals input datatype"),
+    Requirement("M-VALUE", MUST, "each element equals input x multiplier in the tensor's datatype"),
+    Requirement("M-LAYOUT", MUST, "accept nested and flat input data"),
+    Requirement("M-EMPTY", MUST, "zero-size tensors and scalars work"),
+    Requirement("M-FINITE", MUST, "a float product overflowing to +-inf gets an error response"),
+    Requirement("M-UNSUPPORTED", MUST, "BOOL and BYTES inputs get an error response"),
+    Requirement("M-MULTIPLIER", MUST, "the multiplier is read from the model at run time"),
+    Requirement("K-SERVICE", MUST, "InferenceService manifest is valid"),
+    Requirement("K-JOB", MUST, "InferenceJob manifest is valid"),
+    Requirement("K-META", MUST, "odahuflow.project.yaml has a non-empty model name and version"),
+    Requirement("K-GOLDEN", MUST, "every golden pair is valid and equals the oracle"),
+)
+
+BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}
+
+
+def level_of(requirement_id: str) -> str:
+    """The level of ``requirement_id``; raises KeyError for an ID the contract does not have."""
+    return BY_ID[requirement_id].level
