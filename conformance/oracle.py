@@ -64,7 +64,7 @@ def expect(request: Document | dict, model: Model, file: str = "request.json") -
         request = inspect(request, REQUEST, file)
     request_id = request.id
     if request.findings:
-        return Expected(request_id, model, error=f"invalid request: {request.findings[0].line()}", requirement="P-EVERY")
+        return Expected(request_id, model, error=_invalid(request), requirement="P-EVERY")
     for tensor in request.tensors:
         if DATATYPES[tensor.datatype].kind in ("bool", "bytes"):
             return Expected(
@@ -84,6 +84,12 @@ def expect(request: Document | dict, model: Model, file: str = "request.json") -
             )
         outputs.append(Tensor(tensor.name, tensor.datatype, tensor.shape, product, False, f"/outputs/{len(outputs)}"))
     return Expected(request_id, model, outputs=outputs)
+
+
+def _invalid(request: Document) -> str:
+    first = request.findings[0]
+    where = f" {first.pointer}" if first.pointer else ""
+    return f"invalid request ({first.requirement}{where}): {first.message}"
 
 
 def _select(request: Document) -> list[Tensor] | str:

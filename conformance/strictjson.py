@@ -91,8 +91,20 @@ def _slow_loads(raw: bytes) -> object:
 
 
 def dumps(value: object, *, indent: bool = False) -> bytes:
-    """Serialise ``value`` (plain Python or numpy arrays) as strict UTF-8 JSON bytes ending in a newline."""
-    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
-    if indent:
-        option |= orjson.OPT_INDENT_2
-    return orjson.dumps(value, option=option)
+    """Serialise ``value`` (plain Python or numpy arrays) as strict UTF-8 JSON bytes ending in a newline.
+
+    With ``indent``, objects are indented two spaces but arrays of scalars stay on one line, so tensor data
+    reads as rows rather than one number per line."""
+    if not indent:
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+    return (_pretty(value, 0) + "\n").encode("utf-8")
+
+
+def _pretty(value: object, depth: int) -> str:
+    pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(value, dict) and value:
+        items = (f"{inner}{orjson.dumps(k).decode()}: {_pretty(v, depth + 1)}" for k, v in value.items())
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return "[\n" + ",\n".join(f"{inner}{_pretty(v, depth + 1)}" for v in value) + f"\n{pad}]"
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
