@@ -9,6 +9,7 @@ which numpy's cast to FP16/FP32 rounds correctly (round-to-odd at 53 bits is inn
 
 from __future__ import annotations
 
+import math
 import struct
 from fractions import Fraction
 
@@ -42,6 +43,9 @@ def _multiply_exactly(values: np.ndarray, dtype: np.dtype, multiplier: int) -> n
     out = np.empty(values.shape, dtype=dtype)
     for index, x in enumerate(values.tolist()):
         exact = Fraction(x) * multiplier
+        if exact == 0:  # the product's sign still follows IEEE: -0.0 * 5 = -0.0, 0.0 * -5 = -0.0
+            out[index] = dtype.type(math.copysign(0.0, x) * (1.0 if multiplier > 0 else -1.0))
+            continue
         if dtype == np.float64:
             rounded = _nearest_double(exact)
         else:
@@ -61,8 +65,6 @@ def _nearest_double(q: Fraction) -> float:
 def _round_to_odd_double(q: Fraction) -> float:
     nearest = _nearest_double(q)
     if nearest in (float("inf"), float("-inf")) or Fraction(nearest) == q:
-        if nearest == 0 and q < 0:
-            return -0.0
         return nearest
     neighbour = float(np.nextafter(nearest, np.inf if Fraction(nearest) < q else -np.inf))
     (bits,) = struct.unpack("<Q", struct.pack("<d", nearest))

@@ -11,7 +11,9 @@ with exact duplicate detection and precise error positions.
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import orjson
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -94,10 +96,26 @@ def dumps(value: object, *, indent: bool = False) -> bytes:
     """Serialise ``value`` (plain Python or numpy arrays) as strict UTF-8 JSON bytes ending in a newline.
 
     With ``indent``, objects are indented two spaces but arrays of scalars stay on one line, so tensor data
-    reads as rows rather than one number per line."""
+    reads as rows rather than one number per line. Raises ValueError for NaN or infinity (orjson would write
+    ``null`` in their place, silently changing the data)."""
+    _reject_non_finite(value)
     if not indent:
         return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
     return (_pretty(value, 0) + "\n").encode("utf-8")
+
+
+def _reject_non_finite(value: object) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is float and not math.isfinite(item):
+            raise ValueError(f"{item} cannot be written as strict JSON")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, np.ndarray) and item.dtype.kind == "f" and not np.isfinite(item).all():
+            raise ValueError("a non-finite float cannot be written as strict JSON")
 
 
 def _pretty(value: object, depth: int) -> str:

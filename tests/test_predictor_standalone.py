@@ -1,0 +1,385 @@
+"""The reference predictor on its own: predictor/predictor.py run as a subprocess on temporary folders.
+
+These tests do not use the conformance kit: they pin down known request/response pairs, the error responses,
+the model-configuration failures (P-CONFIG) and the file-system protocol (P-OUTDIR, P-READONLY, atomic writes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PREDICTOR = Path(__file__).resolve().parents[1] / "predictor" / "predictor.py"
+PROJECT_YAML = "model:\n  name: multiplier\n  version: \"1\"\n"
+
+
+@dataclass
+class Run:
+    """What one predictor run left behind."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    output_dir: Path
+    files: list[str] = field(default_factory=list)  # every entry of the output folder (sorted)
+
+    def response(self, name: str) -> dict:
+        return json.loads((self.output_dir / name).read_bytes())
+
+
+def tensor(name, datatype, shape, data, **extra) -> dict:
+    return {"name": name, "datatype": datatype, "shape": shape, "data": data, **extra}
+
+
+def prepare(
+    tmp_path: Path,
+    requests: dict[str, object] | None = None,
+    multiplier: str | None = "2\n",
+    project: str | None = PROJECT_YAML,
+) -> tuple[Path, Path]:
+    """Lay out tmp_path/model and tmp_path/input (requests: name -> dict, or str/bytes written verbatim)."""
+    model, inputs = tmp_path / "model", tmp_path / "input"
+    model.mkdir()
+    inputs.mkdir()
+    if multiplier is not None:
+        (model / "multiplier.txt").write_text(multiplier)
+    if project is not None:
+        (model / "odahuflow.project.yaml").write_text(project)
+    for name, body in (requests or {}).items():
+        if isinstance(body, str):
+            body = body.encode()
+        elif not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        (inputs / name).write_bytes(body)
+    return model, inputs
+
+
+def execute(model: Path, inputs: Path, output: Path) -> Run:
+    """Run the predictor with exactly the three ODAHU variables pointing at these folders."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODAHU_")}
+    env.update(ODAHU_MODEL_PATH=str(model), ODAHU_INPUT_PATH=str(inputs), ODAHU_OUTPUT_PATH=str(output))
+    proc = subprocess.run(
+        [sys.executable, str(PREDICTOR)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    files = sorted(os.listdir(output)) if output.is_dir() else []
+    return Run(proc.returncode, proc.stdout, proc.stderr, output, files)
+
+
+def run_predictor(
+    tmp_path: Path,
+    requests: dict[str, object] | None = None,
+    multiplier: str | None = "2\n",
+    project: str | None = PROJECT_YAML,
+    output_subdir: str = "out/responses",
+    create_output: bool = False,
+) -> Run:
+    """prepare() then execute(); the output folder is tmp_path/output_subdir (absent unless create_output)."""
+    model, inputs = prepare(tmp_path, requests, multiplier, project)
+    output = tmp_path / output_subdir
+    if create_output:
+        output.mkdir(parents=True)
+    return execute(model, inputs, output)
+
+
+def serve_one(tmp_path: Path, request: object, multiplier: str = "2\n") -> dict:
+    """Run one request; the batch must succeed and write exactly that one response."""
+    run = run_predictor(tmp_path, {"r.json": request}, multiplier=multiplier)
+    assert run.returncode == 0, run.stderr
+    assert run.files == ["r.json"]
+    return run.response("r.json")
+
+
+def assert_error(response: dict, request_id: str | None = None) -> None:
+    assert set(response) <= {"error", "id"}, response
+    assert isinstance(response["error"], str) and response["error"].strip(), response
+    assert "\n" not in response["error"]
+    assert response.get("id") == request_id
+
+
+def same_floats(data: list, expected: list, dtype) -> bool:
+    """Equal bit for bit after casting both to dtype."""
+    got = np.asarray(data, dtype=np.float64).astype(dtype)
+    want = np.asarray(expected, dtype=np.float64).astype(dtype)
+    return got.shape == want.shape and bool((got.view(f"u{got.itemsize}") == want.view(f"u{want.itemsize}")).all())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Known request/response pairs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_int32_times_two(tmp_path):
+    response = serve_one(tmp_path, {"inputs": [tensor("x", "INT32", [2], [10, 20])]})
+    assert response == {
+        "model_name": "multiplier",
+        "model_version": "1",
+        "outputs": [{"name": "x", "datatype": "INT32", "shape": [2], "data": [20, 40]}],
+    }
+
+
+def test_id_is_echoed(tmp_path):
+    response = serve_one(tmp_path, {"id": "req-7", "inputs": [tensor("x", "INT32", [1], [5])]})
+    assert response["id"] == "req-7"
+    assert response["outputs"][0]["data"] == [10]
+
+
+def test_id_is_echoed_in_error_response(tmp_path):
+    response = serve_one(tmp_path, {"id": "req-8", "inputs": [tensor("x", "BOOL", [1], [True])]})
+    assert_error(response, "req-8")
+
+
+def test_every_tensor_in_order(tmp_path):
+    request = {"inputs": [tensor("a", "INT16", [1], [3]), tensor("b", "FP64", [2], [0.5, -1.25])]}
+    response = serve_one(tmp_path, request)
+    assert [(o["name"], o["datatype"], o["data"]) for o in response["outputs"]] == [
+        ("a", "INT16", [6]),
+        ("b", "FP64", [1.0, -2.5]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "datatype, data, multiplier, expected",
+    [
+        ("INT8", [100, -128, 127, -1, 64], "2", [-56, 0, -2, -2, -128]),
+        ("UINT8", [200, 255, 0], "2", [144, 254, 0]),
+        ("UINT16", [1, 2], "-3", [65533, 65530]),
+        ("INT64", [2**62 + 1, -(2**62) - 3], "2", [-(2**63) + 2, 2**63 - 6]),
+        ("UINT64", [2**64 - 1, 2**63, 5], "3", [2**64 - 3, 2**63, 15]),
+        ("INT32", [7, -7], "0", [0, 0]),
+        ("INT32", [1], "4294967297", [1]),  # the multiplier wraps too: 2^32 + 1 == 1 (mod 2^32)
+    ],
+)
+def test_integer_wrap_around(tmp_path, datatype, data, multiplier, expected):
+    response = serve_one(tmp_path, {"inputs": [tensor("x", datatype, [len(data)], data)]}, multiplier)
+    assert response["outputs"][0]["data"] == expected
+
+
+def test_fp16_rounding(tmp_path):
+    data = [0.1, 1.0009765625, 65504.0 / 4, -3.3]
+    response = serve_one(tmp_path, {"inputs": [tensor("x", "FP16", [4], data)]}, "3")
+    as_fp16 = np.asarray(data, dtype=np.float64).astype(np.float16)
+    expected = (as_fp16.astype(np.float64) * 3).astype(np.float16)
+    assert same_floats(response["outputs"][0]["data"], expected.tolist(), np.float16)
+    # 0.1 in FP16 is 0.0999755859375; times 3, rounded once to FP16, is 0.2998046875 (not 0.3000...)
+    assert np.float16(response["outputs"][0]["data"][0]) == np.float16(0.2998046875)
+
+
+def test_fp32_rounding_and_round_trip(tmp_path):
+    response = serve_one(tmp_path, {"inputs": [tensor("x", "FP32", [3], [0.1, 1e-45, 3.4e38])]}, "-1")
+    assert same_floats(response["outputs"][0]["data"], [-0.1, -1e-45, -3.4e38], np.float32)
+
+
+def test_negative_zero_is_kept(tmp_path):
+    response = serve_one(tmp_path, {"inputs": [tensor("x", "FP64", [2], [-1.5, 1.5])]}, "0")
+    data = response["outputs"][0]["data"]
+    assert data == [0.0, 0.0] and [np.signbit(v) for v in data] == [True, False]
+
+
+def test_huge_multiplier_is_rounded_once(tmp_path):
+    multiplier = 2**60 + 1  # not exact as a double: the slow exact path
+    data = [0.1, -3.7, 1e-300]
+    response = serve_one(tmp_path, {"inputs": [tensor("x", "FP64", [3], data)]}, str(multiplier))
+    # int / int true division in Python is correctly rounded
+    assert response["outputs"][0]["data"] == [float(Fraction(v) * multiplier) for v in data]
+
+
+def test_nested_input_scalar_and_empty_tensors(tmp_path):
+    request = {
+        "inputs": [
+            tensor("n", "INT32", [2, 2], [[1, 2], [3, 4]]),
+            tensor("s", "FP64", [], [2.5]),
+            tensor("e", "UINT8", [2, 0], []),
+            tensor("e2", "INT8", [2, 0], [[], []]),
+        ]
+    }
+    outputs = serve_one(tmp_path, request)["outputs"]
+    assert [(o["name"], o["shape"], o["data"]) for o in outputs] == [
+        ("n", [2, 2], [2, 4, 6, 8]),
+        ("s", [], [5.0]),
+        ("e", [2, 0], []),
+        ("e2", [2, 0], []),
+    ]
+
+
+def test_outputs_selects_and_orders(tmp_path):
+    request = {
+        "inputs": [tensor("a", "INT32", [1], [1]), tensor("b", "INT32", [1], [2]), tensor("c", "INT32", [1], [3])],
+        "outputs": [{"name": "c"}, {"name": "a"}],
+    }
+    assert [(o["name"], o["data"]) for o in serve_one(tmp_path, request)["outputs"]] == [("c", [6]), ("a", [2])]
+
+
+def test_unselected_tensor_is_not_computed(tmp_path):
+    request = {
+        "inputs": [tensor("big", "FP16", [1], [60000.0]), tensor("ok", "FP16", [1], [1.5])],
+        "outputs": [{"name": "ok"}],
+    }
+    assert serve_one(tmp_path, request)["outputs"] == [{"name": "ok", "datatype": "FP16", "shape": [1], "data": [3.0]}]
+
+
+def test_colon_in_strings_is_not_a_duplicate(tmp_path):
+    request = {"id": "a:b:{c}", "parameters": {"k:1": "v:2"}, "inputs": [tensor("x:y", "INT8", [1], [1])]}
+    response = serve_one(tmp_path, request)
+    assert response["id"] == "a:b:{c}" and response["outputs"][0]["name"] == "x:y"
+
+
+def test_huge_number_in_parameters_is_valid(tmp_path):
+    raw = '{"parameters": {"p": 1e400, "q": 123456789012345678901234567890}, "inputs": [%s]}' % json.dumps(
+        tensor("x", "INT32", [1], [4])
+    )
+    assert serve_one(tmp_path, raw)["outputs"][0]["data"] == [8]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Error responses
+# ---------------------------------------------------------------------------------------------------------------
+
+ONE = json.dumps(tensor("x", "INT32", [1], [1]))
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        pytest.param({"inputs": [tensor("x", "INT32", [1], [1])], "outputs": [{"name": "nope"}]}, id="unknown-output"),
+        pytest.param({"inputs": [tensor("x", "BOOL", [2], [True, False])]}, id="bool"),
+        pytest.param({"inputs": [tensor("x", "BYTES", [1], ["abc"])]}, id="bytes"),
+        pytest.param('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [NaN]}]}', id="nan-token"),
+        pytest.param('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [-Infinity]}]}', id="inf-token"),
+        pytest.param('{"inputs": [%s], "inputs": [%s]}' % (ONE, ONE), id="duplicate-top-key"),
+        pytest.param('{"inputs": [{"name": "x", "name": "y", "shape": [1], "datatype": "INT8", "data": [1]}]}', id="duplicate-tensor-key"),
+        pytest.param({"inputs": [tensor("x", "INT32", [3], [1, 2])]}, id="bad-count"),
+        pytest.param({"inputs": [tensor("x", "INT32", [2, 2], [[1, 2, 3, 4]])]}, id="bad-nesting"),
+        pytest.param({"inputs": [tensor("x", "INT32", [2], [1, 2.0])]}, id="float-in-int"),
+        pytest.param({"inputs": [tensor("x", "INT32", [2], [1, True])]}, id="bool-in-int"),
+        pytest.param({"inputs": [tensor("x", "FP32", [2], [1.0, False])]}, id="bool-in-float"),
+        pytest.param({"inputs": [tensor("x", "INT8", [1], [128])]}, id="int8-out-of-range"),
+        pytest.param({"inputs": [tensor("x", "UINT64", [1], [2**64])]}, id="uint64-out-of-range"),
+        pytest.param({"inputs": [tensor("x", "FP16", [1], [70000])]}, id="fp16-out-of-range"),
+        pytest.param('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1e400]}]}', id="fp64-1e400"),
+        pytest.param({"inputs": [tensor("x", "FP16", [1], [40000.0])]}, id="product-overflows"),
+        pytest.param({"inputs": [tensor("x", "INT32", [1], [1]), tensor("x", "INT32", [1], [2])]}, id="duplicate-input"),
+        pytest.param({"inputs": []}, id="no-inputs"),
+        pytest.param({"inputs": [tensor("x", "INT33", [1], [1])]}, id="unknown-datatype"),
+        pytest.param({"inputs": [tensor("x", "INT32", [-1], [1])]}, id="negative-shape"),
+        pytest.param([1, 2], id="not-an-object"),
+        pytest.param("{not json", id="broken-json"),
+        pytest.param(b'{"inputs": "\xff"}', id="invalid-utf8"),
+    ],
+)
+def test_error_response(tmp_path, request_body):
+    assert_error(serve_one(tmp_path, request_body))
+
+
+def test_bad_request_does_not_stop_the_batch(tmp_path):
+    good = {"inputs": [tensor("x", "INT32", [1], [21])]}
+    run = run_predictor(tmp_path, {"a.json": good, "b.json": "{broken", "c.json": good})
+    assert run.returncode == 0
+    assert run.files == ["a.json", "b.json", "c.json"]
+    assert run.response("a.json")["outputs"][0]["data"] == [42] == run.response("c.json")["outputs"][0]["data"]
+    assert_error(run.response("b.json"))
+    assert "Traceback" not in run.stderr + run.stdout
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model configuration (P-CONFIG) and the file-system protocol
+# ---------------------------------------------------------------------------------------------------------------
+
+REQUEST = {"x.json": {"inputs": [tensor("x", "INT32", [1], [1])]}}
+
+
+@pytest.mark.parametrize(
+    "multiplier, project",
+    [
+        pytest.param(None, PROJECT_YAML, id="no-multiplier.txt"),
+        pytest.param("two\n", PROJECT_YAML, id="word"),
+        pytest.param("2.5\n", PROJECT_YAML, id="fraction"),
+        pytest.param("", PROJECT_YAML, id="empty"),
+        pytest.param("0x10", PROJECT_YAML, id="hex"),
+        pytest.param("2", None, id="no-project-yaml"),
+        pytest.param("2", "model:\n  name: multiplier\n", id="no-version"),
+        pytest.param("2", "model: [unclosed\n", id="broken-yaml"),
+    ],
+)
+def test_unusable_model(tmp_path, multiplier, project):
+    run = run_predictor(tmp_path, REQUEST, multiplier=multiplier, project=project)
+    assert run.returncode != 0
+    lines = (run.stderr + run.stdout).strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+    assert run.files == []
+
+
+def test_multiplier_whitespace_and_yaml_number_version(tmp_path):
+    run = run_predictor(
+        tmp_path, REQUEST, multiplier="  -3 \n\n", project="model:\n  name: multiplier\n  version: 1\n"
+    )
+    assert run.returncode == 0, run.stderr
+    response = run.response("x.json")
+    assert response["model_version"] == "1" and response["outputs"][0]["data"] == [-3]
+
+
+def test_empty_input_folder(tmp_path):
+    run = run_predictor(tmp_path, {})
+    assert run.returncode == 0, run.stderr
+    assert run.files == []
+
+
+def test_output_folder_created_with_parents(tmp_path):
+    run = run_predictor(tmp_path, REQUEST, output_subdir="a/b/c")
+    assert run.returncode == 0 and run.files == ["x.json"]
+
+
+def test_output_folder_may_exist(tmp_path):
+    run = run_predictor(tmp_path, REQUEST, create_output=True)
+    assert run.returncode == 0 and run.files == ["x.json"]
+
+
+def test_only_json_files_directly_in_the_input_folder(tmp_path):
+    model, inputs = prepare(tmp_path, dict(REQUEST, **{"y.json": REQUEST["x.json"], "notes.txt": "not a request"}))
+    (inputs / "sub").mkdir()
+    (inputs / "sub" / "deep.json").write_text(json.dumps(REQUEST["x.json"]))
+    run = execute(model, inputs, tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert run.files == ["x.json", "y.json"]
+
+
+def snapshot(folder: Path) -> dict:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_input_and_model_unchanged_and_no_temp_files(tmp_path):
+    requests = {f"r{i}.json": {"id": str(i), "inputs": [tensor("x", "FP32", [2], [i, 0.5])]} for i in range(5)}
+    requests["bad.json"] = "{"
+    model, inputs = prepare(tmp_path, requests)
+    before = {"input": snapshot(inputs), "model": snapshot(model)}
+    run = execute(model, inputs, tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert {"input": snapshot(inputs), "model": snapshot(model)} == before
+    assert sorted(os.listdir(model)) == ["multiplier.txt", "odahuflow.project.yaml"]
+    assert sorted(os.listdir(inputs)) == sorted(requests)
+    assert run.files == sorted(requests)  # no .partial or other leftovers
+    assert run.response("r3.json")["outputs"][0]["data"] == [6.0, 1.0]
+
+
+def test_help(tmp_path):
+    proc = subprocess.run([sys.executable, str(PREDICTOR), "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0
+    assert "ODAHU_MODEL_PATH" in proc.stdout and "ODAHU_OUTPUT_PATH" in proc.stdout
+
+
+def test_missing_environment_is_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODAHU_")}
+    proc = subprocess.run([sys.executable, str(PREDICTOR)], env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "ODAHU_MODEL_PATH" in proc.stderr
