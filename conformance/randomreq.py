@@ -64,5 +64,6 @@ def _values(rng: np.random.Generator, datatype: str, size: int) -> list:
         elif roll < 0.2:
             values.append(int(rng.integers(-1000, 1000)))
         else:
-            values.append(float(dt.numpy.type(rng.standard_normal() * 10.0 ** int(rng.integers(-5, 6)))))
+            value = float(np.clip(rng.standard_normal() * 10.0 ** int(rng.integers(-5, 6)), -finite, finite))
+            values.append(float(dt.numpy.type(value)))
     return values

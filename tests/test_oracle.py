@@ -123,9 +123,10 @@ def _long_floats(document: dict) -> dict:
     return {**document, "outputs": outputs}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(strategies.batches(min_size=20, max_size=40, allow_unknown_output=True), strategies.multipliers())
 def test_oracle_and_comparator_agree_on_generated_requests(batch, m):
+    """About 2,200 generated requests per run (80 batches of 20-40), each answer checked in up to 3 layouts."""
     model = KIT.with_multiplier(m)
     for body in batch:
         req = inspect(body, REQUEST, "req.json")

@@ -1,0 +1,113 @@
+"""``odahu-conformance validate``: one clear line per bad file, nothing lost, nothing overwritten."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conformance.cli import main
+from helpers import as_bytes, response, tensor
+
+GOOD = as_bytes(response(tensor("a", "INT32", [2], [2, 4])))
+BAD_FILES = {
+    "truncated.json": (GOOD[:-5], "F-JSON"),
+    "wrong-types.json": (b'{"model_name": 3, "outputs": {}}', "F-SCHEMA"),
+    "nan.json": (b'{"model_name": "m", "outputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [NaN]}]}', "F-JSON"),
+    "not-utf8.json": (b'{"model_name": "\xff\xfe", "outputs": []}', "F-JSON"),
+    "empty.json": (b"", "F-JSON"),
+    "count.json": (as_bytes(response(tensor("a", "INT32", [3], [2, 4]))), "F-COUNT"),
+    "typed.json": (as_bytes(response(tensor("a", "INT8", [1], [300]))), "F-TYPED"),
+    "duplicate.json": (b'{"model_name": "m", "model_name": "n", "outputs": []}', "F-JSON"),
+}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    source = tmp_path / "out"
+    source.mkdir()
+    (source / "good-1.json").write_bytes(GOOD)
+    (source / "good-2.json").write_bytes(GOOD)
+    for name, (raw, _) in BAD_FILES.items():
+        (source / name).write_bytes(raw)
+    (source / "x.json").mkdir()
+    (source / "notes.txt").write_text("hello")
+    return source
+
+
+def test_each_bad_entry_gets_one_line_and_the_good_ones_are_copied(folder, tmp_path, capsys):
+    dest = tmp_path / "dest"
+    assert main(["validate", "output", str(folder), "-d", str(dest)]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert err == "" and "Traceback" not in out
+    for name, (_, requirement) in BAD_FILES.items():
+        [line] = [l for l in lines if l.startswith(str(folder / name) + ":")]
+        assert f": {requirement}" in line
+    assert any(l.startswith(str(folder / "x.json")) and "P-NAME" in l and "drop it silently" in l for l in lines)
+    assert any(l.startswith(str(folder / "notes.txt")) and "P-NAME" in l and "drop it silently" in l for l in lines)
+    assert sorted(p.name for p in dest.iterdir()) == ["good-1.json", "good-2.json"]
+    assert (dest / "good-1.json").read_bytes() == GOOD
+    assert lines[-1].startswith("12 entries: 2 passed, 10 failed")
+
+
+def test_says_what_the_platform_would_drop_and_what_it_would_pass_on(folder, capsys):
+    main(["validate", "output", str(folder), "-q"])
+    lines = capsys.readouterr().out.splitlines()
+    line_for = lambda name: next(l for l in lines if l.startswith(str(folder / name) + ":"))  # noqa: E731
+    assert "pass it on" in line_for("count.json")  # the platform's lax check keeps wrong data
+    assert "pass it on" in line_for("duplicate.json")
+    assert "drop it silently" in line_for("truncated.json")
+    assert "drop it silently" in line_for("nan.json")
+    assert "drop it silently" in line_for("wrong-types.json")
+
+
+def test_pointer_in_the_line(folder, capsys):
+    main(["validate", "output", str(folder), "-q"])
+    out = capsys.readouterr().out
+    assert f"{folder / 'typed.json'}: F-TYPED /outputs/0/data/0: 300: out of INT8's range" in out
+
+
+def test_all_good_exits_zero(tmp_path, capsys):
+    (tmp_path / "a.json").write_bytes(GOOD)
+    assert main(["validate", "output", str(tmp_path)]) == 0
+    assert "1 entries: 1 passed, 0 failed" in capsys.readouterr().out
+
+
+def test_input_side_checks_requests(tmp_path, capsys):
+    (tmp_path / "req.json").write_bytes(b'{"inputs": [{"name": "a", "shape": [2], "datatype": "INT32", "data": [1]}]}')
+    assert main(["validate", "input", str(tmp_path)]) == 1
+    assert "F-COUNT /inputs/0/data" in capsys.readouterr().out
+
+
+def test_never_overwrites_without_force(folder, tmp_path, capsys):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "good-1.json").write_bytes(b"mine")
+    assert main(["validate", "output", str(folder), "-d", str(dest)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert (dest / "good-1.json").read_bytes() == b"mine" and not (dest / "good-2.json").exists()
+    assert main(["validate", "output", str(folder), "-d", str(dest), "--force"]) == 1
+    assert (dest / "good-1.json").read_bytes() == GOOD
+
+
+def test_missing_source_is_a_one_line_error(tmp_path, capsys):
+    assert main(["validate", "output", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_a_200_megabyte_file_is_handled(tmp_path, capsys):
+    # Valid JSON padded to 200 MB (cheap to parse), and the same file truncated: one line each, no traceback.
+    padding = b" " * (200 * 1024 * 1024)
+    (tmp_path / "big-ok.json").write_bytes(GOOD[:-1] + padding + GOOD[-1:])
+    (tmp_path / "big-truncated.json").write_bytes(GOOD[:-1] + padding)
+    assert main(["validate", "output", str(tmp_path), "-q"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(str(tmp_path / "big-truncated.json") + ": F-JSON")
+    assert main(["validate", "output", str(tmp_path), "-q", "--max-bytes", str(100 * 1024 * 1024)]) == 1
+    assert "over the limit" in capsys.readouterr().out
+
+
+def test_python_dash_m_runs_the_same_command(tmp_path):
+    (tmp_path / "a.json").write_bytes(GOOD)
+    done = subprocess.run([sys.executable, "-m", "conformance", "validate", "output", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0 and "1 passed" in done.stdout

@@ -1,0 +1,56 @@
+"""K-META and the model folder: multiplier parsing, project metadata, one-line problems."""
+
+import pytest
+
+from conformance.model import ModelProblem, load_model, parse_multiplier, project_findings
+
+
+@pytest.mark.parametrize("text, value", [("2", 2), (" -3\n", -3), ("+7", 7), ("0", 0), ("123456789012345678901234567890", 123456789012345678901234567890)])
+def test_multiplier_accepts_base10_integers(text, value):
+    assert parse_multiplier(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "two", "2.5", "0x10", "1e3", "2 3", "٣"])
+def test_multiplier_rejects_everything_else(text):
+    with pytest.raises(ValueError):
+        parse_multiplier(text)
+
+
+def _model(tmp_path, multiplier="2\n", project="model:\n  name: multiplier\n  version: 1\n", project_name="odahuflow.project.yaml"):
+    if multiplier is not None:
+        (tmp_path / "multiplier.txt").write_text(multiplier)
+    if project is not None:
+        (tmp_path / project_name).write_text(project)
+    return tmp_path
+
+
+def test_a_number_version_is_read_as_a_string(tmp_path):
+    model = load_model(_model(tmp_path))
+    assert (model.multiplier, model.name, model.version) == (2, "multiplier", "1")
+
+
+def test_yml_extension_is_accepted(tmp_path):
+    assert load_model(_model(tmp_path, project_name="odahuflow.project.yml")).name == "multiplier"
+
+
+@pytest.mark.parametrize(
+    "kwargs, reason",
+    [
+        ({"multiplier": None}, "multiplier.txt: missing"),
+        ({"multiplier": "two"}, "not a base-10 integer"),
+        ({"multiplier": ""}, "is empty"),
+        ({"project": None}, "odahuflow.project.yaml: missing"),
+        ({"project": "model:\n  name: ''\n  version: 1\n"}, "K-META"),
+        ({"project": "model:\n  name: m\n"}, "K-META"),
+        ({"project": "model: [\n"}, "cannot read as YAML"),
+    ],
+)
+def test_unusable_models_get_one_line(tmp_path, kwargs, reason):
+    with pytest.raises(ModelProblem, match=reason) as info:
+        load_model(_model(tmp_path, **kwargs))
+    assert "\n" not in str(info.value)
+
+
+def test_project_findings_name_the_pointer():
+    assert [(f.requirement, f.pointer) for f in project_findings({"model": {"name": "m", "version": ""}}, "p")] == [("K-META", "/model/version")]
+    assert [f.requirement for f in project_findings("just text", "p")] == ["K-META"]
