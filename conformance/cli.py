@@ -99,7 +99,7 @@ def _validate(args: argparse.Namespace) -> int:
         if verdict.ok:
             passed += 1
             if args.dest is not None:
-                validate.write_atomically(args.dest / verdict.path.name, verdict.raw)
+                validate.copy_atomically(verdict.path, args.dest / verdict.path.name)
             if not args.quiet:
                 print(f"{verdict.path}: ok")
         else:

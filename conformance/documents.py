@@ -40,7 +40,10 @@ class Tensor:
 @dataclass
 class Document:
     """A V2 document as the kit read it. ``kind`` is request, response or error; ``tensors`` are the decoded
-    inputs (request) or outputs (response) that passed their checks; ``findings`` lists every fault."""
+    inputs (request) or outputs (response) that passed their checks; ``findings`` lists every fault.
+
+    Read the tensor values from ``tensors``: in ``body`` the ``data`` lists may be empty (the fast path never
+    turns them into Python objects)."""
 
     file: str
     kind: str
@@ -62,6 +65,13 @@ class Document:
 
 def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """Read a whole regular file; raise ``OSError`` with a one-line reason for anything else."""
+    check_entry_size(path, max_bytes)
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def check_entry_size(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """Raise ``OSError`` with a one-line reason unless ``path`` is a regular file of at most ``max_bytes``."""
     if path.is_symlink():
         raise OSError("is a symbolic link, not a regular file")
     if path.is_dir():
@@ -71,8 +81,6 @@ def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     size = path.stat().st_size
     if size > max_bytes:
         raise OSError(f"is {size} bytes, over the limit of {max_bytes} bytes")
-    with open(path, "rb") as handle:
-        return handle.read()
 
 
 def load(path: str | os.PathLike, kind: str, max_bytes: int = DEFAULT_MAX_BYTES, label: str | None = None) -> Document:
@@ -81,6 +89,12 @@ def load(path: str | os.PathLike, kind: str, max_bytes: int = DEFAULT_MAX_BYTES,
     path = Path(path)
     name = label or str(path)
     try:
+        check_entry_size(path, max_bytes)
+        from conformance import fastpath  # imported here: fastpath builds on this module
+
+        fast = fastpath.load(path, kind, name)
+        if fast is not None:
+            return fast
         raw = read_bytes(path, max_bytes)
     except OSError as exc:
         reason = exc.strerror if exc.strerror else str(exc)
@@ -102,30 +116,42 @@ def inspect(body: object, kind: str, file: str, may_hold_booleans: bool = True) 
     if not isinstance(body, dict):
         found = "an array" if isinstance(body, list) else type(body).__name__
         return Document(file, kind, body, findings=[Finding("F-JSON", file, "", f"top level is {found}, not an object")])
-    if kind == RESPONSE and "error" in body:
-        kind = ERROR
+    kind = kind_of(body, kind)
     doc = Document(file, kind, body)
-    schema_name = {REQUEST: jsonschemas.REQUEST, RESPONSE: jsonschemas.RESPONSE, ERROR: jsonschemas.ERROR}[kind]
-    tensor_key = "inputs" if kind == REQUEST else "outputs"
-    envelope, data = _split_envelope(body, tensor_key)
-    for where, message in jsonschemas.errors(schema_name, envelope):
-        doc.findings.append(Finding("F-SCHEMA", file, where, message))
+    tensor_key = TENSOR_KEY[kind]
+    envelope, data = split_envelope(body, tensor_key)
+    doc.findings += envelope_findings(envelope, kind, file)
     if kind == ERROR:
         return doc
     bad_tensors = {int(f.pointer.split("/")[2]) for f in doc.findings if f.pointer.startswith(f"/{tensor_key}/")}
-    tensors = body.get(tensor_key)
-    if isinstance(tensors, list):
-        _check_names(doc, tensors, tensor_key)
-        for index, tensor in enumerate(tensors):
-            if index in bad_tensors or index not in data:
-                continue
-            _decode_tensor(doc, tensor, data[index], join("", tensor_key, index), may_hold_booleans)
+    for index, tensor in enumerate(envelope.get(tensor_key) or []):
+        if index in bad_tensors or index not in data:
+            continue
+        _decode_tensor(doc, tensor, data[index], join("", tensor_key, index), may_hold_booleans)
     if kind == REQUEST and isinstance(body.get("outputs"), list) and not doc.findings:
         _check_requested_outputs(doc, body)
     return doc
 
 
-def _split_envelope(body: dict, tensor_key: str) -> tuple[dict, dict[int, list]]:
+TENSOR_KEY = {REQUEST: "inputs", RESPONSE: "outputs", ERROR: "outputs"}
+_SCHEMA = {REQUEST: jsonschemas.REQUEST, RESPONSE: jsonschemas.RESPONSE, ERROR: jsonschemas.ERROR}
+
+
+def kind_of(body: dict, kind: str) -> str:
+    """A response that holds ``error`` is an error response; otherwise ``kind`` stands."""
+    return ERROR if kind == RESPONSE and "error" in body else kind
+
+
+def envelope_findings(envelope: dict, kind: str, file: str) -> list[Finding]:
+    """Schema findings for the envelope (tensors with their data taken out) and repeated tensor names."""
+    findings = [Finding("F-SCHEMA", file, where, message) for where, message in jsonschemas.errors(_SCHEMA[kind], envelope)]
+    tensors = envelope.get(TENSOR_KEY[kind])
+    if kind != ERROR and isinstance(tensors, list):
+        findings += _name_findings(tensors, TENSOR_KEY[kind], file)
+    return findings
+
+
+def split_envelope(body: dict, tensor_key: str) -> tuple[dict, dict[int, list]]:
     """A shallow copy of ``body`` whose tensors carry ``data: []``, and the data lists taken out, by index."""
     tensors = body.get(tensor_key)
     if not isinstance(tensors, list):
@@ -140,16 +166,15 @@ def _split_envelope(body: dict, tensor_key: str) -> tuple[dict, dict[int, list]]
     return {**body, tensor_key: light}, data
 
 
-def _check_names(doc: Document, tensors: list, tensor_key: str) -> None:
-    seen: set[str] = set()
+def _name_findings(tensors: list, tensor_key: str, file: str) -> list[Finding]:
+    findings, seen = [], set()
     for index, tensor in enumerate(tensors):
         name = tensor.get("name") if isinstance(tensor, dict) else None
         if isinstance(name, str):
             if name in seen:
-                doc.findings.append(
-                    Finding("F-SCHEMA", doc.file, join("", tensor_key, index, "name"), f"tensor name {name!r} repeats")
-                )
+                findings.append(Finding("F-SCHEMA", file, join("", tensor_key, index, "name"), f"tensor name {name!r} repeats"))
             seen.add(name)
+    return findings
 
 
 def _decode_tensor(doc: Document, tensor: dict, data: list, where: str, may_hold_booleans: bool) -> None:
@@ -164,14 +189,18 @@ def _decode_tensor(doc: Document, tensor: dict, data: list, where: str, may_hold
 
 
 def _check_requested_outputs(doc: Document, body: dict) -> None:
-    seen: set[str] = set()
-    for index, wanted in enumerate(body["outputs"]):
+    doc.findings += requested_output_findings(body, doc.file)
+
+
+def requested_output_findings(body: dict, file: str) -> list[Finding]:
+    """A request's ``outputs`` must not name the same tensor twice (run after the schema passed)."""
+    findings, seen = [], set()
+    for index, wanted in enumerate(body.get("outputs") or []):
         name = wanted["name"]
         if name in seen:
-            doc.findings.append(
-                Finding("F-SCHEMA", doc.file, join("", "outputs", index, "name"), f"output {name!r} is requested twice")
-            )
+            findings.append(Finding("F-SCHEMA", file, join("", "outputs", index, "name"), f"output {name!r} is requested twice"))
         seen.add(name)
+    return findings
 
 
 def response_id_findings(response: Document, request_id: str | None) -> list[Finding]:

@@ -8,12 +8,14 @@ it, so files the platform drops silently are named instead of lost.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance import platform
-from conformance.documents import DEFAULT_MAX_BYTES, REQUEST, RESPONSE, Document, parse, read_bytes
+
+from conformance.documents import DEFAULT_MAX_BYTES, REQUEST, RESPONSE, Document, load, read_bytes
 from conformance.findings import Finding
 
 KINDS = {"input": REQUEST, "output": RESPONSE}
@@ -27,7 +29,6 @@ class Verdict:
     findings: list[Finding] = field(default_factory=list)
     platform_keeps: bool = False
     platform_reason: str = ""
-    raw: bytes | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,16 +58,14 @@ def check_entry(path: Path, kind: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Ve
     if not path.name.endswith(".json"):
         return Verdict(path, [Finding(name_id, name, "", "name does not end in .json")],
                        platform_reason="only *.json files are kept")
-    try:
-        raw = read_bytes(path, max_bytes)
-    except OSError as exc:
-        reason = exc.strerror if exc.strerror else str(exc)
-        return Verdict(path, [Finding("F-JSON", name, "", f"cannot read: {reason}")], platform_reason="unreadable")
-    document: Document = parse(raw, kind, name)
+    document: Document = load(path, kind, max_bytes)
     if document.ok:
-        return Verdict(path, platform_keeps=True, raw=raw)
-    keeps, reason = platform.accepts(raw, kind)
-    return Verdict(path, document.findings, platform_keeps=keeps, platform_reason=reason, raw=raw)
+        return Verdict(path, platform_keeps=True)
+    try:
+        keeps, reason = platform.accepts(read_bytes(path, max_bytes), kind)
+    except OSError as exc:
+        keeps, reason = False, exc.strerror or str(exc)
+    return Verdict(path, document.findings, platform_keeps=keeps, platform_reason=reason)
 
 
 def entries(folder: Path) -> list[Path]:
@@ -81,6 +80,21 @@ def validate_folder(source: Path, side: str, max_bytes: int = DEFAULT_MAX_BYTES)
     kind = KINDS[side]
     for path in entries(source):
         yield check_entry(path, kind, max_bytes)
+
+
+def copy_atomically(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` through a temporary file in ``target``'s folder, then rename it into place."""
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def write_atomically(target: Path, data: bytes) -> None:

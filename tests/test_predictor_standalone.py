@@ -191,6 +191,15 @@ def test_huge_multiplier_is_rounded_once(tmp_path):
     assert response["outputs"][0]["data"] == [float(Fraction(v) * multiplier) for v in data]
 
 
+def test_fp32_huge_multiplier_has_no_double_rounding(tmp_path):
+    # 1.0 x (2^55 + 2^31 + 1) lies just above the midpoint between the FP32 neighbours 2^55 and 2^55 + 2^32,
+    # so it rounds up; rounding to FP64 first lands exactly on the midpoint and ties to even (2^55): wrong.
+    response = serve_one(tmp_path, {"inputs": [tensor("x", "FP32", [2], [1.0, -1.0])]}, str(2**55 + 2**31 + 1))
+    expected = [float(2**55 + 2**32), -float(2**55 + 2**32)]
+    assert same_floats(response["outputs"][0]["data"], expected, np.float32)
+    assert not same_floats(response["outputs"][0]["data"], [2.0**55, -(2.0**55)], np.float32)
+
+
 def test_nested_input_scalar_and_empty_tensors(tmp_path):
     request = {
         "inputs": [

@@ -1,0 +1,169 @@
+"""The fast path for large V2 files: prove a document valid without building a Python object per number.
+
+simdjson parses the file lazily; the envelope (everything but tensor data) becomes Python objects and goes
+through the same schema and name checks as always, while each numeric data array goes straight from simdjson's
+tape into a numpy buffer (``as_buffer``), where shape, type and range are checked as whole arrays.
+
+The fast path only ever says "valid, here are the tensors" or "undecided" (``None``). Any doubt (a parse error, a
+schema or data problem, a BOOL/BYTES tensor, a ``[`` the walk cannot account for) returns ``None`` and the caller
+runs the precise path, which names every problem exactly. So the fast path cannot change a verdict, only its cost.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from conformance.datatypes import DATATYPES
+from conformance.documents import (
+    ERROR, REQUEST, TENSOR_KEY, Document, Tensor, envelope_findings, kind_of, requested_output_findings,
+)
+from conformance.findings import join
+from conformance.tensors import element_count
+
+try:  # pysimdjson is a dependency, but the kit stays correct (only slower) without it
+    import simdjson
+except ImportError:  # pragma: no cover
+    simdjson = None
+
+_BUFFER_TYPE = {"u": ("u", np.uint64), "i": ("i", np.int64), "f": ("d", np.float64)}
+
+
+class _Undecided(Exception):
+    pass
+
+
+def load(path: Path, kind: str, file: str) -> Document | None:
+    """A checked :class:`Document` when the file at ``path`` is a valid ``kind`` document, else ``None``."""
+    if simdjson is None:
+        return None
+    try:
+        parsed = simdjson.Parser().load(str(path))
+    except Exception:  # any parse problem: the precise path explains it
+        return None
+    try:
+        return _check(parsed, kind, file, path)
+    except _Undecided:
+        return None
+
+
+def _check(parsed: object, kind: str, file: str, path: Path) -> Document:
+    if not isinstance(parsed, simdjson.Object):
+        raise _Undecided
+    counter = [0]
+    tensor_key = TENSOR_KEY[kind]
+    body = _envelope(parsed, counter, skip_data_of=tensor_key)
+    kind = kind_of(body, kind)
+    if envelope_findings(body, kind, file):
+        raise _Undecided
+    if kind == REQUEST and requested_output_findings(body, file):
+        raise _Undecided
+    document = Document(file, kind, body)
+    if kind != ERROR:
+        for index, tensor in enumerate(body[tensor_key]):
+            data = parsed[tensor_key][index]["data"]
+            values = _numeric_values(data, tensor["shape"], tensor["datatype"], counter)
+            document.tensors.append(
+                Tensor(tensor["name"], tensor["datatype"], list(tensor["shape"]), values,
+                       bool(len(tensor["shape"]) >= 2 and len(data) and isinstance(data[0], simdjson.Array)),
+                       join("", tensor_key, index))
+            )
+    if _count_open_brackets(path) != counter[0]:
+        raise _Undecided  # an array the walk did not see (hidden in data) or a "[" inside a string
+    return document
+
+
+def _envelope(value: object, counter: list[int], skip_data_of: str | None = None) -> object:
+    """Python objects for everything but the data arrays of ``skip_data_of`` tensors (kept as simdjson arrays,
+    shown as ``[]`` to the schema). Counts arrays converted; a duplicate key makes the document undecided."""
+    if isinstance(value, simdjson.Object):
+        keys = list(value.keys())
+        if len(set(keys)) != len(keys):
+            raise _Undecided
+        result = {}
+        for key in keys:
+            item = value[key]
+            if key == skip_data_of and isinstance(item, simdjson.Array):
+                counter[0] += 1
+                result[key] = [_tensor_envelope(t, counter) for t in item]
+            else:
+                result[key] = _envelope(item, counter)
+        return result
+    if isinstance(value, simdjson.Array):
+        counter[0] += 1
+        return [_envelope(item, counter) for item in value]
+    return value
+
+
+def _tensor_envelope(tensor: object, counter: list[int]) -> object:
+    if not isinstance(tensor, simdjson.Object):
+        return _envelope(tensor, counter)
+    keys = list(tensor.keys())
+    if len(set(keys)) != len(keys):
+        raise _Undecided
+    result = {}
+    for key in keys:
+        item = tensor[key]
+        if key == "data" and isinstance(item, simdjson.Array):
+            result[key] = []  # counted and checked by _numeric_values
+        else:
+            result[key] = _envelope(item, counter)
+    return result
+
+
+def _numeric_values(data: object, shape: list[int], datatype: str, counter: list[int]) -> np.ndarray:
+    dt = DATATYPES[datatype]
+    if not dt.numeric or not isinstance(data, simdjson.Array):
+        raise _Undecided
+    counter[0] += _count_structure(data, shape)
+    if element_count(shape) == 0:
+        return np.zeros(0, dtype=dt.numpy)
+    kind = "f" if dt.kind == "float" else ("u" if datatype == "UINT64" else "i")
+    of_type, buffer_dtype = _BUFFER_TYPE[kind]
+    try:
+        flat = np.frombuffer(data.as_buffer(of_type=of_type), dtype=buffer_dtype)
+    except (TypeError, ValueError):
+        raise _Undecided from None  # a boolean, string, null or fraction where numbers belong
+    if flat.size != element_count(shape):
+        raise _Undecided
+    if dt.kind == "int":
+        if int(flat.min()) < dt.minimum or int(flat.max()) > dt.maximum:
+            raise _Undecided
+        return flat.astype(dt.numpy, copy=False)
+    with np.errstate(over="ignore"):
+        values = flat.astype(dt.numpy, copy=False)
+    if not np.isfinite(values).all():
+        raise _Undecided
+    return values
+
+
+def _count_structure(data: object, shape: list[int]) -> int:
+    """Check nested data level by level against ``shape``; return how many arrays it is made of."""
+    if not (len(shape) >= 2 and len(data) and isinstance(data[0], simdjson.Array)):
+        if len(data) != element_count(shape):
+            raise _Undecided
+        return 1
+    arrays, level = 1, [data]
+    for depth, side in enumerate(shape[:-1]):
+        next_level = []
+        for array in level:
+            if len(array) != side:
+                raise _Undecided
+            for row in array:
+                if not isinstance(row, simdjson.Array):
+                    raise _Undecided
+                next_level.append(row)
+        arrays += len(next_level)
+        level = next_level
+    if any(len(row) != shape[-1] for row in level):
+        raise _Undecided
+    return arrays
+
+
+def _count_open_brackets(path: Path) -> int:
+    count = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            count += chunk.count(b"[")
+    return count

@@ -1,0 +1,100 @@
+"""The fast path (simdjson + numpy buffers) never changes a verdict: on every document it either agrees with the
+precise path (orjson/stdlib + per-element checks) or declines."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conformance import fastpath, strategies
+from conformance.documents import REQUEST, RESPONSE, load, parse
+
+pytestmark = pytest.mark.skipif(fastpath.simdjson is None, reason="pysimdjson not installed")
+
+
+def _summary(document):
+    return (
+        document.kind,
+        sorted((f.requirement, f.pointer, f.message) for f in document.findings),
+        [(t.name, t.datatype, t.shape, t.nested, str(getattr(t.values, "dtype", "list")),
+          t.values.view(f"u{t.values.itemsize}").tolist() if isinstance(t.values, np.ndarray) and t.values.dtype.kind == "f"
+          else (t.values.tolist() if isinstance(t.values, np.ndarray) else t.values)) for t in document.tensors],
+    )
+
+
+def _agree(tmp_path, raw: bytes, kind: str):
+    path = tmp_path / "doc.json"
+    path.write_bytes(raw)
+    precise = parse(raw, kind, str(path))
+    assert _summary(load(path, kind)) == _summary(precise)
+    fast = fastpath.load(path, kind, str(path))
+    if fast is not None:
+        assert precise.ok and _summary(fast) == _summary(precise)
+    return fast
+
+
+ADVERSARIAL = [
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[4],"datatype":"INT32","data":[1,[2],3,4]}]}', "hidden array, flat"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[2,2],"datatype":"INT32","data":[[1,[2]],[3,4]]}]}', "hidden array, nested"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[2,2],"datatype":"INT32","data":[[1,2],3,4]}]}', "mixed nesting"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[2],"datatype":"INT32","data":[1,true]}]}', "bool in ints"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[2],"datatype":"FP32","data":[1,false]}]}', "bool in floats"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[2],"datatype":"INT32","data":[1,2.0]}]}', "fraction in ints"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[2],"datatype":"INT8","data":[1,128]}]}', "out of range"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[2],"datatype":"UINT64","data":[1,-1]}]}', "negative uint64"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[1],"datatype":"INT64","data":[9223372036854775808]}]}', "above int64"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[1],"datatype":"UINT64","data":[18446744073709551616]}]}', "above uint64"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[1],"datatype":"FP16","data":[70000]}]}', "fp16 overflow"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1e400]}]}', "1e400"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[null]}]}', "null"),
+    ('{"model_name":"m","outputs":[{"name":"a","name":"b","shape":[1],"datatype":"FP64","data":[1]}]}', "duplicate key in tensor"),
+    ('{"model_name":"m","model_name":"m","outputs":[]}', "duplicate top-level key"),
+    ('{"model_name":"m","parameters":{"k":1,"k":2},"outputs":[]}', "duplicate parameter key"),
+    ('{"model_name":"m[","outputs":[{"name":"a[","shape":[1],"datatype":"FP64","data":[1]}]}', "bracket in strings"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[3],"datatype":"FP64","data":[1,2]}]}', "count"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[1],"datatype":"BOOL","data":[true]}]}', "bool tensor"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[NaN]}]}', "NaN"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[2],"datatype":"FP64","data":[1,2]},{"name":"a","shape":[0],"datatype":"FP64","data":[]}]}', "repeated name"),
+    ('{"error":"x","outputs":[]}', "error with outputs"),
+    ('{"error":"bad: [1]"}', "error response with a bracket"),
+    ('[{"model_name":"m","outputs":[]}]', "top-level array"),
+    ('{"model_name":"m","outputs":[{"name":"a","shape":[0,3],"datatype":"INT8","data":[]},{"name":"b","shape":[2,0],"datatype":"INT8","data":[[],[]]}]}', "zero-size"),
+]
+
+
+@pytest.mark.parametrize("raw, what", ADVERSARIAL, ids=[a[1] for a in ADVERSARIAL])
+def test_adversarial_documents(tmp_path, raw, what):
+    _agree(tmp_path, raw.encode(), RESPONSE)
+
+
+def test_the_fast_path_is_taken_for_large_valid_data(tmp_path):
+    rng = np.random.default_rng(1)
+    body = {"model_name": "m", "outputs": [
+        {"name": "i", "shape": [300, 300], "datatype": "INT32", "data": rng.integers(-(2**31), 2**31, (300, 300)).tolist()},
+        {"name": "u", "shape": [1000], "datatype": "UINT64", "data": rng.integers(0, 2**64 - 1, 1000, dtype=np.uint64).tolist()},
+        {"name": "f", "shape": [10, 10, 10], "datatype": "FP16", "data": rng.standard_normal((10, 10, 10)).astype(np.float16).tolist()},
+    ]}
+    assert _agree(tmp_path, json.dumps(body).encode(), RESPONSE) is not None
+
+
+def _mutations(document: dict) -> st.SearchStrategy:
+    text = json.dumps(document)
+    return st.sampled_from([
+        text,
+        text.replace("]", ",1]", 1),
+        text.replace("[", "[[", 1).replace("]", "]]", 1),
+        text.replace(", ", ", true, ", 1),
+        text.replace('"data": [', '"data": [0.5, ', 1),
+        text.replace('"shape": [', '"shape": [1, ', 1),
+        text.replace('"name"', '"name": "x", "name"', 1),
+        text[:-3],
+    ])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.data(), strategies.requests(max_tensors=3))
+def test_fast_and_precise_paths_agree(tmp_path, data, request):
+    raw = data.draw(_mutations(request)).encode()
+    _agree(tmp_path, raw, REQUEST)
