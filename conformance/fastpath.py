@@ -11,6 +11,7 @@ runs the precise path, which names every problem exactly. So the fast path canno
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +40,31 @@ def load(path: Path, kind: str, file: str) -> Document | None:
     if simdjson is None:
         return None
     try:
-        parsed = simdjson.Parser().load(str(path))
+        parsed = _parse_file(path)
     except Exception:  # any parse problem: the precise path explains it
         return None
     try:
         return _check(parsed, kind, file, path)
     except _Undecided:
         return None
+
+
+_local = threading.local()
+
+
+def _parse_file(path: Path) -> object:
+    """Parse with one parser per thread, reused from file to file: its buffers grow to the largest file once
+    instead of being allocated anew (and fragmenting the heap) for every file. Nothing of a parsed document
+    outlives :func:`load` (tensor values are copied out by ``as_buffer``); should a caller still hold an object of
+    the previous document, simdjson refuses the reuse and a fresh parser takes over."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = simdjson.Parser()
+    try:
+        return parser.load(str(path))
+    except RuntimeError:
+        _local.parser = simdjson.Parser()
+        return _local.parser.load(str(path))
 
 
 def _check(parsed: object, kind: str, file: str, path: Path) -> Document:

@@ -183,12 +183,14 @@ def test_negative_zero_is_kept(tmp_path):
     assert data == [0.0, 0.0] and [np.signbit(v) for v in data] == [True, False]
 
 
-def test_huge_multiplier_is_rounded_once(tmp_path):
-    multiplier = 2**60 + 1  # not exact as a double: the slow exact path
-    data = [0.1, -3.7, 1e-300]
-    response = serve_one(tmp_path, {"inputs": [tensor("x", "FP64", [3], data)]}, str(multiplier))
+@pytest.mark.parametrize("multiplier", [2**60 + 1, -(2**60) - 1])  # not exact as doubles: the exact slow path
+def test_huge_multiplier_is_rounded_once(tmp_path, multiplier):
+    data = [0.1, -3.7, 1e-300, -0.0, 0.0]
+    response = serve_one(tmp_path, {"inputs": [tensor("x", "FP64", [5], data)]}, str(multiplier))
     # int / int true division in Python is correctly rounded
     assert response["outputs"][0]["data"] == [float(Fraction(v) * multiplier) for v in data]
+    signs = [bool(np.signbit(v)) for v in response["outputs"][0]["data"][3:]]
+    assert signs == ([True, False] if multiplier > 0 else [False, True])
 
 
 def test_fp32_huge_multiplier_has_no_double_rounding(tmp_path):
@@ -274,6 +276,10 @@ ONE = json.dumps(tensor("x", "INT32", [1], [1]))
         pytest.param({"inputs": [tensor("x", "FP16", [1], [70000])]}, id="fp16-out-of-range"),
         pytest.param('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1e400]}]}', id="fp64-1e400"),
         pytest.param({"inputs": [tensor("x", "FP16", [1], [40000.0])]}, id="product-overflows"),
+        pytest.param(
+            {"inputs": [tensor("x", "FP16", [1], [1e5]), tensor("y", "FP16", [1], [1.0])], "outputs": [{"name": "y"}]},
+            id="unselected-input-out-of-range",
+        ),
         pytest.param({"inputs": [tensor("x", "INT32", [1], [1]), tensor("x", "INT32", [1], [2])]}, id="duplicate-input"),
         pytest.param({"inputs": []}, id="no-inputs"),
         pytest.param({"inputs": [tensor("x", "INT33", [1], [1])]}, id="unknown-datatype"),
