@@ -97,9 +97,7 @@ def _envelope(value: object, counter: list[int], skip_data_of: str | None = None
     """Python objects for everything but the data arrays of ``skip_data_of`` tensors (kept as simdjson arrays,
     shown as ``[]`` to the schema). Counts arrays converted; a duplicate key makes the document undecided."""
     if isinstance(value, simdjson.Object):
-        keys = list(value.keys())
-        if len(set(keys)) != len(keys):
-            raise _Undecided
+        keys = _keys(value)
         result = {}
         for key in keys:
             item = value[key]
@@ -115,12 +113,19 @@ def _envelope(value: object, counter: list[int], skip_data_of: str | None = None
     return value
 
 
+def _keys(value: "simdjson.Object") -> list[str]:
+    """The object's keys; undecided on a duplicate, or on a NUL character, which would cut ``value[key]``
+    short (``.items()`` is no way out: it converts the data arrays to Python lists)."""
+    keys = list(value.keys())
+    if len(set(keys)) != len(keys) or any("\x00" in key for key in keys):
+        raise _Undecided
+    return keys
+
+
 def _tensor_envelope(tensor: object, counter: list[int]) -> object:
     if not isinstance(tensor, simdjson.Object):
         return _envelope(tensor, counter)
-    keys = list(tensor.keys())
-    if len(set(keys)) != len(keys):
-        raise _Undecided
+    keys = _keys(tensor)
     result = {}
     for key in keys:
         item = tensor[key]

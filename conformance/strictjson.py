@@ -100,8 +100,22 @@ def dumps(value: object, *, indent: bool = False) -> bytes:
     ``null`` in their place, silently changing the data)."""
     _reject_non_finite(value)
     if not indent:
-        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+        except orjson.JSONEncodeError:
+            # orjson stops at integers beyond 64 bits (valid JSON, e.g. an FP64 element 2**70); the standard
+            # library writes them exactly.
+            return (json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                               default=_numpy_default) + "\n").encode("utf-8")
     return (_pretty(value, 0) + "\n").encode("utf-8")
+
+
+def _numpy_default(value: object) -> object:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} cannot be written as JSON")
 
 
 def _reject_non_finite(value: object) -> None:
@@ -125,4 +139,4 @@ def _pretty(value: object, depth: int) -> str:
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"
     if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
         return "[\n" + ",\n".join(f"{inner}{_pretty(v, depth + 1)}" for v in value) + f"\n{pad}]"
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
+    return dumps(value).decode("utf-8").rstrip("\n")

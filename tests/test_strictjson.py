@@ -80,3 +80,10 @@ def test_dumps_writes_strict_json_with_a_newline():
     for bad in (float("nan"), float("inf"), np.array([1.0, np.inf])):
         with pytest.raises(ValueError, match="strict JSON"):
             dumps({"x": [bad]})
+
+
+@pytest.mark.parametrize("indent", [False, True])
+def test_dumps_writes_integers_beyond_64_bits_exactly(indent):
+    """orjson refuses them; they are valid JSON (an FP64 element may be written as 2**70)."""
+    value = {"data": [2**70, -(2**64) - 1, 1.5], "array": np.arange(2, dtype=np.int64)}
+    assert json.loads(dumps(value, indent=indent)) == {"data": [2**70, -(2**64) - 1, 1.5], "array": [0, 1]}
