@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
+import time
 
 
 def tensor(name="a", datatype="INT32", shape=(2,), data=(1, 2), **extra) -> dict:
@@ -39,3 +42,23 @@ DELETE = object()
 def as_bytes(document) -> bytes:
     """Strict JSON bytes (the stdlib writes integers of any size; NaN is refused)."""
     return json.dumps(document, allow_nan=False).encode("utf-8")
+
+
+def ensure_docker_socket() -> None:
+    """Make ``docker`` talk to podman's socket when no daemon answers (podman system service, left running)."""
+    if shutil.which("docker") is None or shutil.which("podman") is None:
+        return
+    if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0:
+        return
+    subprocess.Popen(
+        ["podman", "system", "service", "--time=0", "unix:///run/docker.sock"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    end = time.monotonic() + 15
+    while time.monotonic() < end:
+        if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0:
+            return
+        time.sleep(0.2)

@@ -1,0 +1,497 @@
+"""Tests of conformance.runners: local programs and containers (podman, and docker through podman's socket).
+
+Container tests skip, with the reason, when the engine cannot run containers here or the reference images are
+missing (build them with ``predictor/build-image.sh``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance import staging
+from conformance.runners import CONTAINER_PREFIX, OUTPUT_LIMIT, ContainerRunner, LocalRunner, engine_available
+from helpers import ensure_docker_socket
+from conformance.workspace import DOC_ONLY_NAMES, ENV_INPUT, ENV_MODEL, ENV_OUTPUT, POD_INPUT, POD_OUTPUT, Workspace
+
+REPO = Path(__file__).resolve().parent.parent
+PREDICTOR = REPO / "predictor" / "predictor.py"
+IMAGE = "localhost/odahu/multiplier-predictor:dev"
+EMBEDDED_IMAGE = "localhost/odahu/multiplier-predictor-embedded:dev"
+
+REQUEST = {"id": "r1", "inputs": [{"name": "x", "shape": [2], "datatype": "INT32", "data": [10, 20]}]}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def make_workspace(tmp_path: Path, requests: dict | None = None, model: bool = True) -> Workspace:
+    """A workspace laid out by hand: input/ with the requests, model/ with multiplier 2, output/ absent."""
+    root = tmp_path / "ws"
+    (root / "input").mkdir(parents=True)
+    for name, body in (requests if requests is not None else {"req.json": REQUEST}).items():
+        (root / "input" / name).write_text(json.dumps(body))
+    model_dir = None
+    if model:
+        model_dir = root / "model"
+        model_dir.mkdir()
+        (model_dir / "multiplier.txt").write_text("2\n")
+        (model_dir / "odahuflow.project.yaml").write_text('model:\n  name: multiplier\n  version: "1"\n')
+    return Workspace(root=root, input=root / "input", output=root / "output", model=model_dir)
+
+
+def python_script(tmp_path: Path, body: str) -> list[str]:
+    script = tmp_path / "candidate.py"
+    script.write_text(textwrap.dedent(body))
+    return [sys.executable, str(script)]
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting for a reaper counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def wait_dead(pid: int, within: float = 5.0) -> bool:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+def read_pid(path: Path) -> int:
+    return int(path.read_text().strip())
+
+
+def assert_multiplied(result) -> None:
+    assert result.start_error is None, result.start_error
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert not result.timed_out
+    files = result.json_files()
+    assert set(files) == {"req.json"}, [e.path for e in result.entries]
+    response = json.loads(files["req.json"])
+    assert response["id"] == "r1"
+    assert response["model_name"] == "multiplier"
+    (out,) = response["outputs"]
+    assert (out["name"], out["datatype"], out["shape"], out["data"]) == ("x", "INT32", [2], [20, 40])
+    assert result.input_changes == [] and result.model_changes == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# local runner
+
+
+def test_local_reference_predictor_multiplies(tmp_path):
+    ws = make_workspace(tmp_path)
+    result = LocalRunner([sys.executable, str(PREDICTOR)]).run(ws, timeout=60)
+    assert_multiplied(result)
+    assert result.output_exists
+    assert result.command == [sys.executable, str(PREDICTOR)]
+
+
+def test_local_environment_has_exactly_the_three_odahu_variables(tmp_path, monkeypatch):
+    for name in (*DOC_ONLY_NAMES, "ODAHU_SOMETHING_ELSE", ENV_MODEL, ENV_INPUT):
+        monkeypatch.setenv(name, "/from/the/host")
+    monkeypatch.setenv("KIT_TEST_KEEP", "kept")
+    dump = tmp_path / "env.json"
+    argv = [sys.executable, "-c", f"import json, os; json.dump(dict(os.environ), open({str(dump)!r}, 'w'))"]
+    ws = make_workspace(tmp_path)
+    result = LocalRunner(argv).run(ws, timeout=30)
+    assert result.exit_code == 0, result.stderr
+    env = json.loads(dump.read_text())
+    odahu = {k: v for k, v in env.items() if k.startswith("ODAHU_")}
+    assert odahu == {ENV_MODEL: str(ws.model), ENV_INPUT: str(ws.input), ENV_OUTPUT: str(ws.output)}
+    assert env["KIT_TEST_KEEP"] == "kept"  # the rest of the host environment is passed on
+
+
+def test_local_model_in_image_path_is_used_when_no_model_is_staged(tmp_path):
+    ws = make_workspace(tmp_path, model=False)
+    ws.model_in_image = str(tmp_path / "elsewhere")
+    dump = tmp_path / "model_path.txt"
+    argv = [sys.executable, "-c", f"import os; open({str(dump)!r}, 'w').write(os.environ['{ENV_MODEL}'])"]
+    result = LocalRunner(argv).run(ws, timeout=30)
+    assert result.exit_code == 0, result.stderr
+    assert dump.read_text() == ws.model_in_image
+    assert result.model_changes == []
+
+
+def test_local_timeout_kills_the_script_its_child_and_a_double_forked_grandchild(tmp_path):
+    pids = tmp_path / "pids"
+    argv = python_script(
+        tmp_path,
+        f"""
+        import os, subprocess, sys, time
+        child = subprocess.Popen(["sleep", "60"])
+        first = os.fork()
+        if first == 0:                       # double fork: the grandchild is orphaned but stays in the group
+            grand = os.fork()
+            if grand == 0:
+                import signal
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)   # only SIGKILL ends this one
+                time.sleep(60)
+                os._exit(0)
+            open({str(pids)!r} + ".grand", "w").write(str(grand))
+            os._exit(0)
+        os.waitpid(first, 0)
+        open({str(pids)!r}, "w").write(str(child.pid))
+        print("started", flush=True)
+        time.sleep(60)
+        """,
+    )
+    ws = make_workspace(tmp_path)
+    started = time.monotonic()
+    result = LocalRunner(argv).run(ws, timeout=2)
+    elapsed = time.monotonic() - started
+    assert result.timed_out
+    assert result.exit_code is None
+    assert result.start_error is None
+    assert "started" in result.stdout
+    assert elapsed < 10, elapsed
+    child, grand = read_pid(pids), read_pid(Path(str(pids) + ".grand"))
+    assert wait_dead(child), f"child {child} still running"
+    assert wait_dead(grand), f"grandchild {grand} still running"
+
+
+def test_local_normal_exit_does_not_wait_for_background_children_and_ends_them(tmp_path):
+    pids = tmp_path / "pids"
+    argv = python_script(
+        tmp_path,
+        f"""
+        import subprocess
+        child = subprocess.Popen(["sleep", "60"])   # inherits stdout/stderr: holds the pipes open
+        open({str(pids)!r}, "w").write(str(child.pid))
+        """,
+    )
+    ws = make_workspace(tmp_path)
+    result = LocalRunner(argv).run(ws, timeout=30)
+    assert result.exit_code == 0 and not result.timed_out
+    assert result.duration < 10, result.duration
+    assert wait_dead(read_pid(pids))
+
+
+@pytest.mark.parametrize("kind", ["missing", "not-executable"])
+def test_local_command_that_cannot_start_gives_a_start_error(tmp_path, kind):
+    if kind == "missing":
+        argv = [str(tmp_path / "no-such-predictor"), "--flag"]
+    else:
+        script = tmp_path / "predictor.sh"
+        script.write_text("#!/bin/sh\nexit 0\n")
+        script.chmod(0o644)
+        argv = [str(script)]
+    ws = make_workspace(tmp_path)
+    result = LocalRunner(argv).run(ws, timeout=10)
+    assert result.exit_code is None
+    assert not result.timed_out
+    assert result.start_error and "\n" not in result.start_error
+    assert argv[0] in result.start_error
+    assert not result.output_exists
+
+
+def test_local_empty_command_is_a_start_error(tmp_path):
+    result = LocalRunner.from_string("   ").run(make_workspace(tmp_path), timeout=10)
+    assert result.exit_code is None and result.start_error
+
+
+def test_local_writes_into_the_input_folder_are_reported(tmp_path):
+    argv = python_script(
+        tmp_path,
+        """
+        import os
+        open(os.path.join(os.environ["ODAHU_INPUT_PATH"], "evil.json"), "w").write("{}")
+        open(os.path.join(os.environ["ODAHU_INPUT_PATH"], "req.json"), "a").write(" ")
+        """,
+    )
+    ws = make_workspace(tmp_path)
+    result = LocalRunner(argv).run(ws, timeout=30)
+    assert result.exit_code == 0, result.stderr
+    assert result.input_changes == ["added evil.json", "modified req.json"]
+    assert result.model_changes == []
+
+
+def test_local_writes_into_the_model_folder_are_reported(tmp_path):
+    argv = python_script(
+        tmp_path,
+        """
+        import os
+        os.remove(os.path.join(os.environ["ODAHU_MODEL_PATH"], "multiplier.txt"))
+        """,
+    )
+    ws = make_workspace(tmp_path)
+    result = LocalRunner(argv).run(ws, timeout=30)
+    assert result.model_changes == ["removed multiplier.txt"]
+    assert result.input_changes == []
+
+
+def test_local_output_entries_include_non_json_files_and_subfolders(tmp_path):
+    argv = python_script(
+        tmp_path,
+        """
+        import os
+        out = os.environ["ODAHU_OUTPUT_PATH"]
+        os.makedirs(os.path.join(out, "nested"))
+        open(os.path.join(out, "req.json"), "w").write("{}")
+        open(os.path.join(out, "req.txt"), "w").write("not json")
+        open(os.path.join(out, "nested", "deep.json"), "w").write("{}")
+        """,
+    )
+    ws = make_workspace(tmp_path)
+    result = LocalRunner(argv).run(ws, timeout=30)
+    assert result.exit_code == 0, result.stderr
+    assert result.output_exists
+    kinds = {e.path: e.kind for e in result.entries}
+    assert kinds == {"req.json": "file", "req.txt": "file", "nested": "dir", "nested/deep.json": "file"}
+    assert set(result.json_files()) == {"req.json"}
+    (txt,) = [e for e in result.entries if e.path == "req.txt"]
+    assert txt.content == b"not json"
+
+
+def test_local_output_folder_absent_when_the_candidate_writes_nothing(tmp_path):
+    ws = make_workspace(tmp_path)
+    result = LocalRunner([sys.executable, "-c", "pass"]).run(ws, timeout=30)
+    assert result.exit_code == 0
+    assert not result.output_exists
+    assert result.entries == []
+    assert not ws.output.exists()
+
+
+def test_local_exit_code_and_streams_are_captured(tmp_path):
+    argv = [sys.executable, "-c", "import sys; print('to out'); print('to err', file=sys.stderr); sys.exit(5)"]
+    result = LocalRunner(argv).run(make_workspace(tmp_path), timeout=30)
+    assert result.exit_code == 5
+    assert result.stdout.strip() == "to out" and result.stderr.strip() == "to err"
+
+
+def test_local_stdout_is_bounded_and_says_it_was_truncated(tmp_path):
+    size = 3 * OUTPUT_LIMIT
+    argv = [sys.executable, "-c", f"import sys; sys.stdout.write('z' * {size}); sys.stderr.write('done')"]
+    result = LocalRunner(argv).run(make_workspace(tmp_path), timeout=30)
+    assert result.exit_code == 0
+    assert result.stdout.count("z") == OUTPUT_LIMIT
+    assert "truncated" in result.stdout and str(size) in result.stdout
+    assert result.stderr == "done"
+
+
+def test_local_from_string_splits_like_a_shell_and_describe_reproduces(tmp_path):
+    runner = LocalRunner.from_string(f"{sys.executable} -c 'import sys; print(sys.argv[1:])' 'two words'")
+    result = runner.run(make_workspace(tmp_path), timeout=30)
+    assert result.stdout.strip() == "['two words']"
+    ws = make_workspace(tmp_path / "other")
+    line = runner.describe(ws)
+    assert f"{ENV_INPUT}={ws.input}" in line and "'two words'" in line
+    assert "\n" not in runner.describe()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# containers
+
+
+@pytest.fixture(scope="module", params=["podman", "docker"])
+def engine(request) -> str:
+    name = request.param
+    if name == "docker":
+        ensure_docker_socket()
+    ok, reason = engine_available(name)
+    if not ok:
+        print(f"skipping {name} tests: {reason}")
+        pytest.skip(reason)
+    for image in (IMAGE, EMBEDDED_IMAGE):
+        if subprocess.run([name, "image", "inspect", image], capture_output=True, timeout=60).returncode != 0:
+            reason = f"{image} is not built (run predictor/build-image.sh)"
+            print(f"skipping {name} tests: {reason}")
+            pytest.skip(reason)
+    return name
+
+
+def container_name(result) -> str:
+    return result.command[result.command.index("--name") + 1]
+
+
+CREATED: list[str] = []  # every container name these tests ran
+
+
+def assert_removed(engine: str, result) -> None:
+    """No container these tests ran is left (listed by the kit's prefix), and the pod folder is gone.
+
+    Only this module's own names are looked for, so that a suite running at the same time does not make it flaky.
+    """
+    name = container_name(result)
+    assert name.startswith(CONTAINER_PREFIX)
+    CREATED.append(name)
+    listed = subprocess.run(
+        [engine, "ps", "-a", "--filter", f"name={CONTAINER_PREFIX}", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [n for n in listed.stdout.split() if n in CREATED] == []
+    assert not any(p.name.startswith(".odahu-pod-") for p in result.workspace.output.parent.iterdir())
+
+
+def test_container_reference_image_multiplies(engine, tmp_path):
+    ws = make_workspace(tmp_path)
+    result = ContainerRunner(engine, IMAGE).run(ws, timeout=60)
+    assert_multiplied(result)
+    assert (ws.output / "req.json").is_file()
+    for flag in ("--network", "--memory", "--cpus", "--pids-limit", "--user"):
+        assert flag in result.command
+    assert "--rm" not in result.command
+    assert_removed(engine, result)
+
+
+def test_container_on_a_staged_workspace(engine, tmp_path):
+    """The layout staging makes (input/, model/ and raw-output/ side by side in one root) works unchanged."""
+    ws = staging.new_workspace(tmp_path)
+    staging.stage_requests(ws, [("req.json", json.dumps(REQUEST).encode())])
+    staging.stage_model(ws, REPO / "model")
+    result = ContainerRunner(engine, IMAGE).run(ws, timeout=60)
+    assert_multiplied(result)
+    assert sorted(p.name for p in ws.root.iterdir()) == sorted([ws.input.name, ws.model.name, ws.output.name])
+    assert_removed(engine, result)
+    staging.remove_workspace(ws)
+
+
+def test_container_embedded_model_image(engine, tmp_path):
+    ws = make_workspace(tmp_path, model=False)
+    ws.model_in_image = "/opt/model"
+    result = ContainerRunner(engine, EMBEDDED_IMAGE).run(ws, timeout=60)
+    assert_multiplied(result)
+    assert f"{ENV_MODEL}=/opt/model" in result.command
+    assert not any(arg.endswith(":/workspace/odahu-ws-model:ro") for arg in result.command)
+    assert_removed(engine, result)
+
+
+def test_container_layout_user_and_fresh_output_folder(engine, tmp_path):
+    script = (
+        f'test "$(pwd)" != x && test ! -e "${ENV_OUTPUT}" && test "${ENV_OUTPUT}" = {POD_OUTPUT} '
+        f'&& test "${ENV_INPUT}" = {POD_INPUT} && test -r "${ENV_INPUT}/req.json" '
+        f'&& mkdir -p "${ENV_OUTPUT}/sub" && echo "{{}}" > "${ENV_OUTPUT}/a.json" && id -u'
+    )
+    ws = make_workspace(tmp_path)
+    result = ContainerRunner(engine, IMAGE, command=["sh", "-c", script]).run(ws, timeout=60)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert result.stdout.strip() == "1000"
+    assert result.command[result.command.index("--user") + 1] == "1000:1000"
+    assert {e.path: e.kind for e in result.entries} == {"a.json": "file", "sub": "dir"}
+    assert_removed(engine, result)
+
+
+def test_container_output_folder_that_exists_beforehand_is_used_and_kept(engine, tmp_path):
+    ws = make_workspace(tmp_path)
+    ws.output.mkdir()
+    (ws.output / "old.txt").write_text("from before")
+    script = f'test -d "${ENV_OUTPUT}" && cat "${ENV_OUTPUT}/old.txt" && echo "{{}}" > "${ENV_OUTPUT}/new.json"'
+    result = ContainerRunner(engine, IMAGE, command=["sh", "-c", script]).run(ws, timeout=60)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert result.stdout.strip() == "from before"
+    assert sorted(e.path for e in result.entries) == ["new.json", "old.txt"]
+    assert_removed(engine, result)
+
+
+def test_container_input_and_model_are_read_only(engine, tmp_path):
+    # as root inside the container, so that only the read-only mounts can stop the writes
+    script = f'for d in "${ENV_INPUT}" "${ENV_MODEL}"; do if echo x > "$d/evil.json"; then exit 0; fi; done; exit 7'
+    ws = make_workspace(tmp_path)
+    result = ContainerRunner(engine, IMAGE, command=["sh", "-c", script], user="0:0").run(ws, timeout=60)
+    assert result.exit_code == 7, (result.stdout, result.stderr)
+    assert "Read-only" in result.stderr or "read-only" in result.stderr.lower()
+    assert result.input_changes == [] and result.model_changes == []
+    assert not (ws.input / "evil.json").exists() and not (ws.model / "evil.json").exists()
+    assert_removed(engine, result)
+
+
+def test_container_exit_code_of_a_failing_container(engine, tmp_path):
+    ws = make_workspace(tmp_path)
+    result = ContainerRunner(engine, IMAGE, command=["sh", "-c"], args=["echo oops >&2; exit 3"]).run(ws, timeout=60)
+    assert result.exit_code == 3
+    assert result.start_error is None and not result.timed_out
+    assert "oops" in result.stderr
+    assert not result.output_exists
+    assert_removed(engine, result)
+
+
+def test_container_timeout_kills_and_removes_the_container(engine, tmp_path):
+    ws = make_workspace(tmp_path)
+    started = time.monotonic()
+    result = ContainerRunner(engine, IMAGE, command=["sleep", "60"]).run(ws, timeout=3)
+    elapsed = time.monotonic() - started
+    assert result.timed_out and result.exit_code is None
+    assert elapsed < 15, elapsed
+    assert_removed(engine, result)
+
+
+def test_container_missing_image_is_a_start_error(engine, tmp_path):
+    ws = make_workspace(tmp_path)
+    result = ContainerRunner(engine, "localhost/odahu/no-such-image:never").run(ws, timeout=30)
+    assert result.exit_code is None
+    assert result.start_error and "no-such-image" in result.start_error and "\n" not in result.start_error
+
+
+def test_container_entrypoint_that_does_not_exist_is_a_start_error(engine, tmp_path):
+    ws = make_workspace(tmp_path)
+    result = ContainerRunner(engine, IMAGE, command=["/no/such/predictor"]).run(ws, timeout=30)
+    assert result.exit_code is None
+    assert result.start_error and "\n" not in result.start_error
+    assert_removed(engine, result)
+
+
+FAKE_DOCKER = """#!/bin/sh
+# A docker client like podman 4.3's socket can make it: the run's own exit status is wrong (always 0).
+echo "$*" >> "$(dirname "$0")/calls.log"
+case "$1" in
+  image) exit 0 ;;
+  run) echo ran; exit 0 ;;
+  inspect) echo '{"Status":"exited","ExitCode":3,"OOMKilled":false,"StartedAt":"2024-01-01T00:00:00Z","Error":""}' ;;
+  rm|kill) exit 0 ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+def test_container_docker_exit_code_comes_from_inspect_and_the_container_is_removed(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "docker"
+    fake.write_text(FAKE_DOCKER)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    result = ContainerRunner("docker", IMAGE).run(make_workspace(tmp_path), timeout=30)
+    assert result.exit_code == 3
+    assert "client exited 0" in result.stderr
+    calls = (bin_dir / "calls.log").read_text().splitlines()
+    assert calls[-1] == f"rm -f {container_name(result)}"
+    assert "--rm" not in calls[1].split()
+
+
+@pytest.mark.parametrize("name", ["docker", "podman"])
+def test_container_engine_not_installed_is_a_start_error(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+    assert engine_available(name)[0] is False
+    result = ContainerRunner(name, IMAGE).run(make_workspace(tmp_path), timeout=30)
+    assert result.exit_code is None
+    assert result.start_error == f"{name} is not installed (not found on PATH)"
+
+
+def test_container_describe_is_one_reproducible_line(tmp_path):
+    runner = ContainerRunner("podman", IMAGE, command=["python3", "/opt/predictor/predictor.py"], args=["-v"])
+    line = runner.describe()
+    assert "\n" not in line and line.startswith("podman run ")
+    assert "--entrypoint python3" in line and line.endswith(f"{IMAGE} /opt/predictor/predictor.py -v")
+    ws = make_workspace(tmp_path)
+    assert f"{ws.input}:{POD_INPUT}:ro" in runner.describe(ws)
+    with pytest.raises(ValueError):
+        ContainerRunner("containerd", IMAGE)
