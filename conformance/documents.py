@@ -124,7 +124,8 @@ def inspect(body: object, kind: str, file: str, may_hold_booleans: bool = True) 
     if kind == ERROR:
         return doc
     bad_tensors = {int(f.pointer.split("/")[2]) for f in doc.findings if f.pointer.startswith(f"/{tensor_key}/")}
-    for index, tensor in enumerate(envelope.get(tensor_key) or []):
+    tensors = envelope.get(tensor_key)
+    for index, tensor in enumerate(tensors if isinstance(tensors, list) else []):
         if index in bad_tensors or index not in data:
             continue
         _decode_tensor(doc, tensor, data[index], join("", tensor_key, index), may_hold_booleans)

@@ -1,4 +1,9 @@
-"""Where the kit's own model and golden fixtures are."""
+"""Where the kit's own model, golden fixtures, manifests and reference predictor are.
+
+In a checkout (or an editable install) they are the checkout's top-level folders. An installed kit carries
+copies under ``conformance/kitdata/`` (in the repository that folder holds links to the top-level folders, which
+the wheel build turns into files), so the suite also runs outside any checkout.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,14 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 CHECKOUT = PACKAGE.parent
+INSTALLED = PACKAGE / "kitdata"
 
 
 def kit_root() -> Path:
-    """The folder holding ``model/`` and ``fixtures/``: the checkout (an editable install runs from it)."""
-    return CHECKOUT
+    """The folder holding ``model/``, ``fixtures/``, ``manifests/`` and ``predictor/``."""
+    if (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "fixtures").is_dir():
+        return CHECKOUT
+    return INSTALLED
 
 
 def kit_model() -> Path:
@@ -21,3 +29,13 @@ def kit_model() -> Path:
 def kit_fixtures() -> Path:
     """The kit's golden fixtures (``input/`` and ``output/``)."""
     return kit_root() / "fixtures"
+
+
+def kit_manifests() -> Path:
+    """The kit's InferenceService and InferenceJob manifests."""
+    return kit_root() / "manifests"
+
+
+def reference_predictor() -> Path:
+    """The reference predictor script."""
+    return kit_root() / "predictor" / "predictor.py"

@@ -144,6 +144,7 @@ _UTF8_TEXT_CHARS = st.characters(codec="utf-8")
 # ---------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=None)
 def datatypes(numeric_only: bool = False) -> st.SearchStrategy[str]:
     """Generate a datatype name: one of :data:`DATATYPES`, or of :data:`NUMERIC_DATATYPES` when
     ``numeric_only``.  Shrinks towards ``"INT32"``."""
@@ -303,6 +304,7 @@ def _float_elements(datatype: str) -> st.SearchStrategy[float | int]:
     return st.one_of(branches).map(_unambiguous(datatype))
 
 
+@lru_cache(maxsize=None)
 def elements(datatype: str) -> st.SearchStrategy[Any]:
     """Generate one data element valid for ``datatype``, as a JSON scalar.
 
@@ -332,6 +334,7 @@ def elements(datatype: str) -> st.SearchStrategy[Any]:
 # ---------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=None)
 def tensor_names() -> st.SearchStrategy[str]:
     """Generate a tensor name: a non-empty string, usually identifier-like (``input-0``, ``x``),
     sometimes arbitrary Unicode (spaces, punctuation, non-ASCII).  Shrinks towards ``"a"``."""
@@ -342,6 +345,7 @@ def tensor_names() -> st.SearchStrategy[str]:
     )
 
 
+@lru_cache(maxsize=None)
 def parameters(max_size: int = 3) -> st.SearchStrategy[dict[str, Any]]:
     """Generate a small ``parameters`` object: up to ``max_size`` string keys mapped to a string,
     an int, a finite float or a bool."""
@@ -352,6 +356,12 @@ def parameters(max_size: int = 3) -> st.SearchStrategy[dict[str, Any]]:
         st.booleans(),
     )
     return st.dictionaries(st.text(_UTF8_TEXT_CHARS, max_size=8), values, max_size=max_size)
+
+
+@lru_cache(maxsize=1024)
+def _element_lists(datatype: str, count: int) -> st.SearchStrategy[list[Any]]:
+    """Exactly ``count`` elements of ``datatype`` (cached: building strategies is what costs)."""
+    return st.lists(elements(datatype), min_size=count, max_size=count)
 
 
 def _nest(flat: list[Any], shape: list[int]) -> list[Any]:
@@ -396,7 +406,7 @@ def tensors(
         shape = draw(shapes(max_dims=max_dims, max_side=max_side, max_elements=max_elements))
     shape = list(shape)
     n = _size(shape)
-    flat = draw(st.lists(elements(datatype), min_size=n, max_size=n))
+    flat = draw(_element_lists(datatype, n))
     if layout is None:
         layout = draw(st.sampled_from(["flat", "nested"]))
     data = _nest(flat, shape) if layout == "nested" else flat
@@ -436,6 +446,19 @@ def _outputs(
     return selection
 
 
+@lru_cache(maxsize=None)
+def _name_lists(min_size: int, max_size: int) -> st.SearchStrategy[list[str]]:
+    return st.lists(tensor_names(), min_size=min_size, max_size=max_size, unique=True)
+
+
+@lru_cache(maxsize=None)
+def _request_ids() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.from_regex(r"[a-z0-9][a-z0-9\-]{0,11}", fullmatch=True),
+        st.text(_UTF8_TEXT_CHARS, max_size=12),
+    )
+
+
 @st.composite
 def requests(
     draw: st.DrawFn,
@@ -459,15 +482,10 @@ def requests(
     """
     if min_tensors < 1 or max_tensors < min_tensors:
         raise ValueError("need 1 <= min_tensors <= max_tensors")
-    names = draw(st.lists(tensor_names(), min_size=min_tensors, max_size=max_tensors, unique=True))
+    names = draw(_name_lists(min_tensors, max_tensors))
     request: dict[str, Any] = {}
     if draw(st.booleans()):
-        request["id"] = draw(
-            st.one_of(
-                st.from_regex(r"[a-z0-9][a-z0-9\-]{0,11}", fullmatch=True),
-                st.text(_UTF8_TEXT_CHARS, max_size=12),
-            )
-        )
+        request["id"] = draw(_request_ids())
     if draw(st.integers(0, 4)) == 4:
         request["parameters"] = draw(parameters())
     request["inputs"] = [

@@ -121,3 +121,11 @@ def test_unreadable_entries_get_one_line(tmp_path):
     assert "is a folder" in load(tmp_path / "folder.json", RESPONSE).findings[0].line()
     assert "over the limit" in load(tmp_path / "big.json", RESPONSE, max_bytes=50).findings[0].line()
     assert "does not exist" in load(tmp_path / "nope.json", RESPONSE).findings[0].line()
+
+
+@pytest.mark.parametrize("raw", [b'{"outputs": 5}', b'{"model_name": "m", "outputs": {"a": 1}}', b'{"inputs": "x"}',
+                                 b'{"model_name": "m", "outputs": [5, "x", null]}'])
+@pytest.mark.parametrize("kind", ["request", "response"])
+def test_tensor_lists_of_the_wrong_type_are_findings_not_crashes(raw, kind):
+    document = parse(raw, kind, "f.json")
+    assert document.findings and all(f.requirement == "F-SCHEMA" for f in document.findings)

@@ -1,0 +1,176 @@
+"""The predictor under test and how to run it: a local command or an image, its model, its timeout.
+
+A :class:`Candidate` is built once from the options (pytest's or the CLI's, the same names) and then runs any
+number of batches: each run gets a fresh workspace staged like an InferenceJob pod (requests through the
+platform's input filter, the model copied or unpacked, the output folder absent), then the runner, then the
+collected result. Workspaces of runs that passed are removed; the caller keeps those of runs that failed.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance import manifests, staging
+from conformance.model import Model, ModelProblem, load_model
+from conformance.paths import kit_model
+from conformance.runners import ContainerRunner, LocalRunner, Runner, engine_available
+from conformance.workspace import RunResult
+
+DEFAULT_TIMEOUT = 60.0
+
+
+class CandidateProblem(ValueError):
+    """The candidate cannot be set up as asked (bad option, unreadable manifest, unusable model); one line."""
+
+
+@dataclass
+class Candidate:
+    """A predictor to test.
+
+    ``kind`` is ``cmd`` or ``image`` and ``ref`` the command line or image name (for the report). ``model_source``
+    is the model folder or archive staged for every run; when the model is inside the image, ``model_source`` is
+    None, ``model_in_image`` is its path there and ``embedded`` its name and version from the manifest.
+    ``model`` is what the oracle assumes the candidate runs (multiplier, name, version).
+    """
+
+    kind: str
+    ref: str
+    runner: Runner
+    model: Model
+    model_source: Path | None
+    model_in_image: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    workspace_base: Path | None = None
+    kept: list[Path] = field(default_factory=list)
+
+    @property
+    def model_is_embedded(self) -> bool:
+        return self.model_source is None
+
+    def run(
+        self,
+        requests: list[tuple[str, bytes]] | Path,
+        multiplier: int | None = None,
+        model_files: dict[str, str | bytes] | None = None,
+        output_exists: bool = False,
+        timeout: float | None = None,
+    ) -> RunResult:
+        """Stage a workspace and run the candidate once.
+
+        ``multiplier`` stages a copy of the model with another ``multiplier.txt``; ``model_files`` stages a synthetic
+        model instead (for bad-model tests); ``output_exists`` creates the output folder beforehand.
+        """
+        ws = staging.new_workspace(self.workspace_base)
+        try:
+            staging.stage_requests(ws, requests)
+            if model_files is not None:
+                staging.stage_model_text(ws, model_files)
+            elif self.model_source is not None:
+                staging.stage_model(ws, self.model_source, multiplier)
+            else:
+                if multiplier is not None:
+                    raise CandidateProblem("the model is inside the image: its multiplier cannot be changed")
+                ws.model, ws.model_in_image = None, self.model_in_image
+            if output_exists:
+                ws.output.mkdir(parents=True)
+        except staging.StagingProblem as problem:
+            staging.remove_workspace(ws)
+            raise CandidateProblem(str(problem)) from None
+        return self.runner.run(ws, self.timeout if timeout is None else timeout)
+
+    def model_with(self, multiplier: int | None) -> Model:
+        """The model the oracle assumes for a run with ``multiplier`` (None: the candidate's own)."""
+        return self.model if multiplier is None else self.model.with_multiplier(multiplier)
+
+    def discard(self, result: RunResult) -> None:
+        """Remove a run's workspace (a run that passed)."""
+        staging.remove_workspace(result.workspace)
+
+    def keep(self, result: RunResult) -> Path:
+        """Keep a run's workspace for the report; return its path."""
+        self.kept.append(result.workspace.root)
+        return result.workspace.root
+
+    def reproduce(self, result: RunResult) -> str:
+        """A command line that runs the candidate again on the kept workspace's requests."""
+        return self.runner.describe(result.workspace)
+
+
+def from_options(
+    cmd: str | None = None,
+    image: str | None = None,
+    engine: str = "docker",
+    service_manifest: Path | None = None,
+    model: Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    workspace_base: Path | None = None,
+) -> Candidate:
+    """Build the candidate from the suite's options (see the interfaces doc); raise :class:`CandidateProblem`."""
+    if bool(cmd) == bool(image or service_manifest):
+        raise CandidateProblem("give exactly one candidate: --predictor-cmd CMD, or --predictor-image IMAGE "
+                               "(or --service-manifest FILE)")
+    if timeout <= 0:
+        raise CandidateProblem(f"--run-timeout must be positive, got {timeout}")
+    model_source = Path(model) if model else kit_model()
+    if cmd:
+        try:
+            argv = shlex.split(cmd)
+        except ValueError as exc:
+            raise CandidateProblem(f"--predictor-cmd: cannot split {cmd!r}: {exc}") from None
+        if not argv:
+            raise CandidateProblem("--predictor-cmd is empty")
+        return Candidate("cmd", cmd, LocalRunner(argv), _oracle_model(model_source), model_source,
+                         timeout=timeout, workspace_base=workspace_base)
+    if engine not in ("docker", "podman"):
+        raise CandidateProblem(f"--engine must be docker or podman, got {engine!r}")
+    command = args = None
+    model_in_image = None
+    embedded: tuple[str, str] | None = None
+    if service_manifest is not None:
+        spec = _service_spec(Path(service_manifest))
+        image = image or spec["image"]
+        command, args = spec.get("command"), spec.get("args")
+        local = (spec.get("modelRegistry") or {}).get("local")
+        if local:
+            model_in_image = local["modelPath"]
+            embedded = (local["meta"]["name"], str(local["meta"]["version"]))
+    available, reason = engine_available(engine)
+    if not available:
+        raise CandidateProblem(f"--engine {engine}: cannot run containers here: {reason}")
+    runner = ContainerRunner(engine, image, command=command, args=args)
+    if embedded is not None:
+        # The multiplier inside the image is not visible from outside: the oracle assumes --model's (default:
+        # the kit's model, which the kit's embedded image bakes in); name and version come from the manifest.
+        multiplier = _oracle_model(model_source).multiplier
+        return Candidate("image", image, runner, Model(multiplier, *embedded), None, model_in_image,
+                         timeout=timeout, workspace_base=workspace_base)
+    return Candidate("image", image, runner, _oracle_model(model_source), model_source,
+                     timeout=timeout, workspace_base=workspace_base)
+
+
+def _oracle_model(source: Path) -> Model:
+    """Load the model the candidate will be given (a folder, or an archive unpacked into a scratch workspace)."""
+    try:
+        if source.is_dir():
+            return load_model(source)
+        ws = staging.new_workspace()
+        try:
+            return load_model(staging.stage_model(ws, source))
+        finally:
+            staging.remove_workspace(ws)
+    except (ModelProblem, staging.StagingProblem) as problem:
+        raise CandidateProblem(f"--model: {problem}") from None
+
+
+def _service_spec(path: Path) -> dict:
+    """The ``spec`` of a valid InferenceService manifest (K-SERVICE), or a one-line CandidateProblem."""
+    try:
+        findings = manifests.check_file(path)
+    except manifests.ManifestProblem as problem:
+        raise CandidateProblem(f"--service-manifest: {problem}") from None
+    if findings:
+        raise CandidateProblem(f"--service-manifest: {findings[0].line()}")
+    document = manifests.read_yaml(path)
+    return document["spec"]

@@ -1,0 +1,243 @@
+"""The pytest plugin (entry point ``pytest11``): the suite's options, its fixtures, and the requirement report.
+
+Options are registered here and nowhere else; the suite's tests (``conformance/suite/``) get the candidate and the
+other settings from the ``conformance`` fixture, and hand their findings to the ``verdict`` fixture, which
+records them for the report and fails the test on any MUST finding (and SHOULD findings under ``--strict``).
+The plugin is inert for other test suites: it only adds options and reads markers.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from conformance import report
+from conformance.candidate import DEFAULT_TIMEOUT, Candidate, CandidateProblem, from_options
+from conformance.engine import blocking
+from conformance.findings import Finding
+from conformance.paths import kit_fixtures
+from conformance.requirements import REQUIREMENTS
+from conformance.suiteprofiles import PROFILES, Profile
+
+GROUPS = {
+    "schema": "every response strictly valid V2 (F-*)",
+    "golden": "the golden pairs through the candidate",
+    "property": "hypothesis-generated batches checked against the oracle",
+    "protocol": "how the image is run (P-*)",
+    "manifest": "manifests, model metadata and golden fixtures (K-*)",
+}
+
+
+def marker_name(requirement_id: str) -> str:
+    """The marker selecting a requirement's tests: ``M-VALUE`` -> ``M_VALUE`` (``-m M_VALUE``)."""
+    return requirement_id.replace("-", "_")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("odahu-conformance", "ODAHU predictor conformance (odahu-conformance)")
+    group.addoption("--predictor-cmd", metavar="CMD", default=None,
+                    help="the candidate is a local program (split like a shell would, run without a shell)")
+    group.addoption("--predictor-image", metavar="IMAGE", default=None, help="the candidate is an OCI image")
+    group.addoption("--engine", choices=("docker", "podman"), default="docker",
+                    help="container engine for --predictor-image (default: docker)")
+    group.addoption("--service-manifest", metavar="FILE", type=Path, default=None,
+                    help="InferenceService manifest: image, command, args and model registry")
+    group.addoption("--model", metavar="PATH", type=Path, default=None,
+                    help="model folder or .tar.gz/.zip archive (default: the kit's model/)")
+    # pytest owns --fixtures (it lists fixtures), so the plugin's option is --fixtures-dir; the CLI's `run`
+    # takes --fixtures as the interfaces doc says and passes it on.
+    group.addoption("--fixtures-dir", metavar="DIR", type=Path, default=None,
+                    help="golden pairs: DIR/input, DIR/output (default: the kit's fixtures/)")
+    group.addoption("--run-timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT,
+                    help=f"per predictor run (default {DEFAULT_TIMEOUT:g})")
+    group.addoption("--conformance-strict", action="store_true", default=False,
+                    help="SHOULD failures fail the run too (pytest's own --strict does the same)")
+    group.addoption("--conformance-report", metavar="FILE.json", type=Path, default=None,
+                    help="write the requirement report here, and FILE.md beside it")
+    group.addoption("--conformance-profile", choices=sorted(PROFILES), default="ci",
+                    help="how many generated requests: dev (quick), ci (default), thorough")
+    group.addoption("--workspace-dir", metavar="DIR", type=Path, default=None,
+                    help="where run workspaces are made (default: the system's temporary folder)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in GROUPS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    for requirement in REQUIREMENTS:
+        config.addinivalue_line("markers", f"{marker_name(requirement.id)}: {requirement.id} {requirement.title}")
+    config.addinivalue_line("markers", "requirement(*ids): the contract requirements a test checks")
+    config.stash[RECORDER] = report.Recorder()
+
+
+RECORDER = pytest.StashKey[report.Recorder]()
+SUITE = pytest.StashKey["Suite"]()
+
+
+@dataclass
+class Suite:
+    """What the suite's tests share: the candidate (None with ``problem`` saying why), the settings, and the
+    runs shared between tests (``cache``)."""
+
+    candidate: Candidate | None
+    problem: str | None
+    fixtures: Path
+    strict: bool
+    profile: Profile
+    cache: dict = field(default_factory=dict)
+
+    def require_candidate(self) -> Candidate:
+        """The candidate, or skip the test with the reason there is none."""
+        if self.candidate is None:
+            pytest.skip(self.problem or "no candidate")
+        return self.candidate
+
+
+def is_strict(config: pytest.Config) -> bool:
+    return bool(config.getoption("conformance_strict") or getattr(config.option, "strict", False))
+
+
+def _suite(config: pytest.Config) -> Suite:
+    if SUITE not in config.stash:
+        candidate, problem = None, None
+        option = config.getoption
+        if not (option("predictor_cmd") or option("predictor_image") or option("service_manifest")):
+            problem = "no candidate: give --predictor-cmd CMD or --predictor-image IMAGE (or --service-manifest FILE)"
+        else:
+            try:
+                candidate = from_options(
+                    cmd=option("predictor_cmd"), image=option("predictor_image"), engine=option("engine"),
+                    service_manifest=option("service_manifest"), model=option("model"),
+                    timeout=option("run_timeout"), workspace_base=option("workspace_dir"),
+                )
+            except CandidateProblem as exc:
+                raise pytest.UsageError(f"odahu-conformance: {exc}") from None
+        config.stash[SUITE] = Suite(
+            candidate, problem, option("fixtures_dir") or kit_fixtures(), is_strict(config),
+            PROFILES[option("conformance_profile")],
+        )
+    return config.stash[SUITE]
+
+
+@pytest.fixture(scope="session")
+def conformance(pytestconfig: pytest.Config) -> Suite:
+    """The suite's shared state: candidate, fixtures folder, strictness, profile."""
+    return _suite(pytestconfig)
+
+
+class Verdict:
+    """A test's judge: records what the test covers and finds, and fails it on blocking findings."""
+
+    def __init__(self, record: report.TestRecord, strict: bool):
+        self._record = record
+        self._strict = strict
+
+    def covers(self, *ids: str) -> None:
+        """Declare the requirement IDs this test checks (beyond its markers)."""
+        self._record.covers.update(ids)
+
+    def check(self, findings: list[Finding], details: str = "") -> None:
+        """Record ``findings``; fail the test when any blocks (MUST, or SHOULD under strict), with one line per
+        finding and ``details`` (a diff, a kept workspace, a reproduction command) after them."""
+        self._record.findings += findings
+        self._record.covers.update(f.requirement for f in findings)
+        failing = blocking(findings, self._strict)
+        if failing:
+            lines = [f.line() for f in failing]
+            message = "\n".join(lines[:20] + ([f"... and {len(lines) - 20} more"] if len(lines) > 20 else []))
+            pytest.fail(message + ("\n" + details if details else ""), pytrace=False)
+
+
+@pytest.fixture
+def verdict(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Verdict:
+    """Record findings for the report; fail the test on any MUST finding (SHOULD too under --strict)."""
+    return Verdict(pytestconfig.stash[RECORDER].record(request.node.nodeid), is_strict(pytestconfig))
+
+
+def _covered(item: pytest.Item) -> set[str]:
+    ids = set()
+    for mark in item.iter_markers("requirement"):
+        ids.update(mark.args)
+    return ids
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for requirement_id in _covered(item):
+            item.add_marker(marker_name(requirement_id))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    result = yield
+    ids = _covered(item)
+    if not ids and item.nodeid not in item.config.stash[RECORDER].records:
+        return result
+    record = item.config.stash[RECORDER].record(item.nodeid)
+    record.covers.update(ids)
+    if call.when == "call" or (call.when == "setup" and result.outcome != "passed"):
+        record.outcome = result.outcome
+        if result.failed and call.excinfo is not None and not record.findings:
+            record.error = _one_line_error(call.excinfo)
+    return result
+
+
+def _one_line_error(excinfo: pytest.ExceptionInfo) -> str:
+    text = str(excinfo.value).strip().splitlines()
+    first = text[0] if text else excinfo.typename
+    if excinfo.typename in ("Failed", "AssertionError"):
+        return first
+    frame = traceback.extract_tb(excinfo.tb)[-1]
+    return f"{excinfo.typename}: {first} ({os.path.basename(frame.filename)}:{frame.lineno})"
+
+
+def _report(config: pytest.Config) -> dict | None:
+    records = list(config.stash[RECORDER].records.values())
+    if not records:
+        return None
+    suite = config.stash.get(SUITE, None)
+    candidate = suite.candidate if suite else None
+    kind, ref = (candidate.kind, candidate.ref) if candidate else ("none", "")
+    return report.build(records, kind, ref, is_strict(config))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    made = _report(config)
+    if made is None:
+        return
+    config.stash[REPORT] = made
+    path = config.getoption("conformance_report")
+    if path is not None:
+        report.write(made, path)
+    if not report.verdict(made) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+REPORT = pytest.StashKey[dict]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    made = config.stash.get(REPORT, None)
+    if made is None:
+        return
+    summary = made["summary"]
+    terminalreporter.section("odahu conformance")
+    for row in made["requirements"]:
+        if row["status"] == "failed":
+            terminalreporter.write_line(f"{row['id']:<14} FAILED ({row['failed_level']}): {row['failures'][0]}")
+    terminalreporter.write_line(
+        f"{'PASSED' if report.verdict(made) else 'FAILED'}: {summary['passed']} requirements passed, "
+        f"{summary['must_failed']} MUST failed, {summary['should_failed']} SHOULD failed, {summary['skipped']} skipped"
+        f" (candidate: {made['candidate']['kind']} {made['candidate']['ref']})"
+    )
+    path = config.getoption("conformance_report")
+    if path is not None:
+        terminalreporter.write_line(f"report: {path} and {Path(path).with_suffix('.md')}")
+    suite = config.stash.get(SUITE, None)
+    if suite is not None and suite.candidate is not None and suite.candidate.kept:
+        terminalreporter.write_line(f"workspaces of failed runs kept: {', '.join(map(str, suite.candidate.kept[:5]))}"
+                                    + (" ..." if len(suite.candidate.kept) > 5 else ""))

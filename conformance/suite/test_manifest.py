@@ -1,0 +1,79 @@
+"""K-*: the manifests, the model's metadata and the golden fixtures the suite relies on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance import goldens, manifests
+from conformance.findings import Finding
+from conformance.model import ModelProblem, PROJECT_FILES
+from conformance.paths import kit_manifests
+
+KIT_MANIFESTS = kit_manifests()
+
+
+def _check(path: Path, service: Path | None = None) -> list[Finding]:
+    try:
+        return manifests.check_file(path, service)
+    except manifests.ManifestProblem as problem:
+        return [Finding("K-SERVICE" if "service" in path.name else "K-JOB", str(path), "", str(problem))]
+
+
+@pytest.mark.manifest
+@pytest.mark.requirement("K-SERVICE")
+def test_service_manifests(conformance, verdict, pytestconfig):
+    """The InferenceService manifest given (--service-manifest), else the kit's own, are valid."""
+    given = pytestconfig.getoption("service_manifest")
+    paths = [given] if given else sorted(KIT_MANIFESTS.glob("inferenceservice*.yaml"))
+    if not paths:
+        pytest.skip("no InferenceService manifest given and none in the kit")
+    verdict.check([f for path in paths for f in _check(Path(path))])
+
+
+@pytest.mark.manifest
+@pytest.mark.requirement("K-JOB")
+def test_job_manifests(conformance, verdict):
+    """The kit's InferenceJob manifests are valid, each against the service it names."""
+    jobs = sorted(KIT_MANIFESTS.glob("inferencejob*.yaml"))
+    if not jobs:
+        pytest.skip("the kit's manifests/ folder is not available")
+    findings = []
+    for job in jobs:
+        service = KIT_MANIFESTS / job.name.replace("inferencejob", "inferenceservice")
+        findings += _check(job, service if service.is_file() else None)
+    verdict.check(findings)
+
+
+@pytest.mark.manifest
+@pytest.mark.requirement("K-META")
+def test_model_metadata(conformance, verdict):
+    """The candidate's model has an odahuflow.project.yaml with a non-empty name and version."""
+    candidate = conformance.require_candidate()
+    if candidate.model_is_embedded:
+        pytest.skip("the model is inside the image: its name and version come from the manifest (K-SERVICE)")
+    source = candidate.model_source
+    if not source.is_dir():
+        verdict.check([])  # an archive was unpacked and loaded when the candidate was set up
+        return
+    project = next((source / name for name in PROJECT_FILES if (source / name).is_file()), None)
+    if project is None:
+        verdict.check([Finding("K-META", str(source / PROJECT_FILES[0]), "", "missing")])
+        return
+    verdict.check(_check(project))
+
+
+@pytest.mark.manifest
+@pytest.mark.requirement("K-GOLDEN")
+def test_golden_fixtures(conformance, verdict):
+    """Every golden pair is valid and equals what the oracle computes for the fixtures' model."""
+    try:
+        model = goldens.model_for(conformance.fixtures)
+    except ModelProblem as problem:
+        verdict.check([Finding("K-GOLDEN", str(conformance.fixtures), "", str(problem))])
+        return
+    pairs, findings = goldens.check(conformance.fixtures, model)
+    if pairs == 0 and not findings:
+        findings = [Finding("K-GOLDEN", str(conformance.fixtures), "", "no golden pairs")]
+    verdict.check(findings)

@@ -1,0 +1,71 @@
+"""Generated requests (hypothesis) against the oracle. One example is a whole batch served in one predictor run,
+so the default profile checks over a thousand requests in a handful of runs.
+
+When a batch fails, the first failing request is run again on its own, and the failure shows that request, its
+findings and a command line that reproduces the run on the kept workspace.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from conformance import strategies
+from conformance.strictjson import dumps
+from conformance.suite.shared import BEHAVIOUR_IDS, FORMAT_IDS, RUN_IDS, run_batch
+
+#: Besides the model's own, generated batches run with these multipliers (staged copies of the model).
+OTHER_MULTIPLIERS = (-3, 0, 7, 2**31 + 3)
+
+
+@pytest.mark.property
+@pytest.mark.requirement(*FORMAT_IDS, *BEHAVIOUR_IDS, *RUN_IDS)
+def test_generated_batches(conformance, verdict):
+    """Batches of generated requests over all 13 datatypes, scalar and zero-size shapes, nested and flat data,
+    64-bit extremes, ids, parameters and output selections: every response equals the oracle's answer."""
+    candidate = conformance.require_candidate()
+    profile = conformance.profile
+    own = candidate.model.multiplier
+    multipliers = st.just(None) if candidate.model_is_embedded else st.sampled_from((None, None, *OTHER_MULTIPLIERS))
+    failures = []
+
+    @settings(max_examples=profile.runs, deadline=None, database=None, derandomize=False,
+              phases=(Phase.explicit, Phase.generate), suppress_health_check=list(HealthCheck))
+    @given(batch=strategies.batches(min_size=profile.batch, max_size=profile.batch, allow_unknown_output=True,
+                                    max_tensors=3, max_elements=12),
+           multiplier=multipliers)
+    def one_run(batch, multiplier):
+        requests = [(f"gen-{i:03}.json", dumps(request)) for i, request in enumerate(batch)]
+        result = run_batch(candidate, requests, multiplier)
+        if result.judgement.findings:
+            failures.append((result, dict(requests), multiplier))
+            raise AssertionError("found")  # ends the search; the report is made below, outside hypothesis
+
+    try:
+        one_run()
+    except AssertionError:
+        pass
+    if not failures:
+        verdict.check([])
+        return
+    batch, requests, multiplier = failures[0]
+    verdict.check(batch.judgement.findings, _reproduction(candidate, batch, requests, multiplier))
+
+
+def _reproduction(candidate, batch, requests: dict[str, bytes], multiplier) -> str:
+    """The first failing request on its own (run again alone), and how to reproduce the batch."""
+    failing = sorted({f.file for f in batch.judgement.findings if f.file in requests})
+    lines = [f"multiplier: {candidate.model_with(multiplier).multiplier}"]
+    if failing:
+        name = failing[0]
+        text = requests[name].decode("utf-8", "replace")
+        lines.append(f"first failing request {name}: {text if len(text) <= 2000 else text[:2000] + '...'}")
+        alone = run_batch(candidate, [(name, requests[name])], multiplier)
+        if alone.judgement.findings:
+            lines.append("alone, it fails too: " + "; ".join(f.line() for f in alone.judgement.findings[:3]))
+            lines.append(alone.evidence(name))
+            return "\n".join(lines)
+        lines.append("alone, it passes: the failure needs the rest of the batch")
+    lines.append(batch.evidence(failing[0] if failing else None))
+    return "\n".join(lines)
