@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from conformance import __version__, goldens, validate
+from conformance import __version__, archives, goldens, validate
 from conformance.documents import DEFAULT_MAX_BYTES
 from conformance.model import ModelProblem, load_model
 from conformance.paths import kit_fixtures, kit_model
@@ -60,6 +60,57 @@ def _parser() -> argparse.ArgumentParser:
     )
     check_fixtures.add_argument("--fixtures", type=Path, default=None, help="fixture folder (default: the kit's)")
     check_fixtures.add_argument("--model", type=Path, default=None, help="model folder (default: FIXTURES/model, else the kit's)")
+
+    pack = commands.add_parser("model", help="the kit's model: pack it as an archive")
+    model_commands = pack.add_subparsers(dest="model_command", required=True)
+    pack_command = model_commands.add_parser(
+        "pack", help="build model.tar.gz or model.zip from a model folder, reproducibly",
+        description="Pack a model folder into TARGET (.tar.gz, .tgz or .zip, by its name) with members at the "
+        "archive root, as the platform unpacks them. The same folder always gives the same bytes. An existing "
+        "TARGET is never overwritten without --force.",
+    )
+    pack_command.add_argument("target", metavar="TARGET", type=Path)
+    pack_command.add_argument("--model", type=Path, default=None, help="model folder (default: the kit's model/)")
+    pack_command.add_argument("--force", action="store_true", help="overwrite TARGET")
+
+    run = commands.add_parser(
+        "run", help="run the conformance suite against a candidate (same options as the pytest plugin)",
+        description="Run the conformance suite (pytest --pyargs conformance.suite) against a local command or an "
+        "image. Exit 0 when the candidate conforms, 1 when it does not, 2 when the suite could not run. Arguments "
+        "after -- go to pytest unchanged.",
+    )
+    target = run.add_mutually_exclusive_group(required=True)
+    target.add_argument("--cmd", metavar="CMD", help="the candidate is a local program")
+    target.add_argument("--image", metavar="IMAGE", help="the candidate is an OCI image")
+    target.add_argument("--service-manifest", metavar="FILE", type=Path,
+                        help="InferenceService manifest (image, command, args, model registry)")
+    run.add_argument("--engine", choices=("docker", "podman"), default="docker")
+    run.add_argument("--model", metavar="PATH", type=Path, help="model folder or .tar.gz/.zip (default: the kit's)")
+    run.add_argument("--fixtures", metavar="DIR", type=Path, help="golden pairs DIR/input, DIR/output")
+    run.add_argument("--run-timeout", metavar="SECONDS", type=float, default=None)
+    run.add_argument("--strict", action="store_true", help="SHOULD failures fail the run too")
+    run.add_argument("--report", metavar="FILE.json", type=Path, help="requirement report (and FILE.md)")
+    run.add_argument("--profile", choices=("dev", "ci", "thorough"), default=None, help="generated-request volume")
+    run.add_argument("-m", dest="select", metavar="EXPR", help="select groups: schema, golden, property, protocol, manifest")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then extra pytest arguments")
+
+    job = commands.add_parser(
+        "job", help="run a whole InferenceJob locally, as the platform would",
+        description="Stage the job's input and model from local folders standing in for the connections, validate "
+        "the input, run the service's image (or --cmd), validate the output strictly and copy it to the output "
+        "destination; one progress line per step. Exit 0 when everything passed, 1 when a check failed, 2 when "
+        "the job could not run.",
+    )
+    job.add_argument("--service", metavar="FILE", type=Path, required=True, help="InferenceService manifest")
+    job.add_argument("--job", metavar="FILE", type=Path, required=True, help="InferenceJob manifest")
+    job.add_argument("--connection", metavar="NAME=DIR", action="append", default=[],
+                     help="a local folder standing in for connection NAME (repeat for each connection)")
+    job.add_argument("--engine", choices=("docker", "podman"), default="docker")
+    job.add_argument("--image", metavar="IMAGE", help="use this image instead of the manifest's spec.image")
+    job.add_argument("--cmd", metavar="CMD", help="run this local command instead of the image")
+    job.add_argument("--run-timeout", metavar="SECONDS", type=float, default=600.0)
+    job.add_argument("--force", action="store_true", help="overwrite files in the output destination")
+    job.add_argument("--keep", action="store_true", help="keep the workspace even when the job passed")
     return parser
 
 
@@ -69,10 +120,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args)
+        if args.command == "model":
+            return _pack(args)
+        if args.command == "run":
+            return _run(args)
+        if args.command == "job":
+            return _job(args)
         if args.fixtures_command == "generate":
             return _generate(args)
         return _check_fixtures(args)
-    except (UsageProblem, ModelProblem, goldens.Refused) as problem:
+    except (UsageProblem, ModelProblem, goldens.Refused, archives.ArchiveProblem) as problem:
         print(f"odahu-conformance: {problem}", file=sys.stderr)
         return UNUSABLE
     except KeyboardInterrupt:
@@ -138,3 +195,46 @@ def _check_fixtures(args: argparse.Namespace) -> int:
     print(f"{pairs} golden pairs checked against the oracle (multiplier {model.multiplier}): "
           f"{'all equal' if not findings else f'{len(findings)} problems'}")
     return FAILED if findings or pairs == 0 else OK
+
+
+def _pack(args: argparse.Namespace) -> int:
+    model = args.model if args.model is not None else kit_model()
+    load_model(model)  # refuse to pack a model the predictor could not use
+    target = archives.pack(model, args.target, force=args.force)
+    print(f"packed {model} into {target}")
+    return OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The suite through pytest, in this process; pytest's exit status mapped onto 0 / 1 / 2."""
+    import pytest
+
+    argv = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider"]
+    if args.cmd:
+        argv += ["--predictor-cmd", args.cmd]
+    if args.image:
+        argv += ["--predictor-image", args.image]
+    if args.service_manifest:
+        argv += ["--service-manifest", str(args.service_manifest)]
+    argv += ["--engine", args.engine]
+    for option, value in (("--model", args.model), ("--fixtures-dir", args.fixtures),
+                          ("--run-timeout", args.run_timeout), ("--conformance-report", args.report),
+                          ("--conformance-profile", args.profile), ("-m", args.select)):
+        if value is not None:
+            argv += [option, str(value)]
+    if args.strict:
+        argv.append("--conformance-strict")
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    status = pytest.main(argv + extra)
+    return {0: OK, 1: FAILED}.get(int(status), UNUSABLE)
+
+
+def _job(args: argparse.Namespace) -> int:
+    from conformance import job
+
+    try:
+        connections = job.parse_connections(args.connection)
+    except ValueError as problem:
+        raise UsageProblem(str(problem)) from None
+    return job.run_job(args.service, args.job, connections, engine=args.engine, cmd=args.cmd, image=args.image,
+                       timeout=args.run_timeout, force=args.force, keep=args.keep)

@@ -1,0 +1,460 @@
+"""``odahu-conformance job``: one ODAHU InferenceJob run on this machine, step by step as the platform runs it.
+
+The platform runs a batch job as one pod: sync the input and the model, validate the input (only ``*.json`` files
+that parse as requests go on), run the predictor image with the service's ``command`` and ``args``, validate the
+output (only ``*.json`` files that parse as responses are kept; the rest is dropped silently), upload. Here each
+connection named by the manifests is a local folder (``--connection NAME=DIR``): the data source is
+``DIR/path``, the model ``DIR/modelPath`` (a folder or a ``.tar.gz`` / ``.zip`` archive), the output destination
+``DIR/path``. The output is checked strictly (the contract, not the platform's lax check), every file the
+platform would lose is named, and only strictly valid responses are uploaded.
+
+Exit codes: 0 everything succeeded; 1 the job ran but something failed a check (the predictor's exit status, its
+timeout, a response, a dropped file, a missing response); 2 the job could not run (bad manifest, unknown
+connection, unusable model archive, engine or image missing, refused overwrite at upload).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from conformance import manifests, platform, staging, validate
+from conformance.documents import REQUEST, RESPONSE, read_bytes
+from conformance.findings import Finding
+from conformance.model import ModelProblem, load_model
+from conformance.runners import ContainerRunner, LocalRunner
+from conformance.workspace import RunResult, Workspace
+
+OK, FAILED, UNUSABLE = 0, 1, 2
+STEPS = 6
+#: How many lines of a failed predictor's stderr are shown.
+STDERR_TAIL = 10
+#: How many names a summary line lists before it says "and N more".
+SHOWN_NAMES = 10
+
+
+class JobProblem(ValueError):
+    """The job cannot run as asked; ``str()`` is one line naming the file or connection."""
+
+
+@dataclass
+class Binding:
+    """A ``{connection, path}`` pair of a manifest, and which manifest it came from."""
+
+    connection: str
+    path: str
+    origin: str  # "job" or "service"
+
+
+@dataclass
+class JobPlan:
+    """What the two manifests ask for, checked."""
+
+    service_id: str
+    job_id: str | None
+    image: str
+    command: list[str]
+    args: list[str]
+    data_source: Binding
+    output_destination: Binding
+    model_connection: str | None  # remote model: the connection holding it
+    model_path: str  # remote: path inside the connection; embedded: path inside the image
+    meta: dict | None  # embedded model: local.meta
+
+    @property
+    def remote(self) -> bool:
+        return self.model_connection is not None
+
+
+# ------------------------------------------------------------------------------------------------ arguments
+
+
+def parse_connection(text: str) -> tuple[str, Path]:
+    """``"NAME=DIR"`` -> ``(NAME, Path(DIR))``; ValueError with a one-line message when it is not that."""
+    name, equals, folder = str(text).partition("=")
+    name = name.strip()
+    if not equals:
+        raise ValueError(f"connection {text!r}: expected NAME=DIR")
+    if not name:
+        raise ValueError(f"connection {text!r}: the NAME before '=' is empty")
+    if any(c.isspace() for c in name):
+        raise ValueError(f"connection {text!r}: the NAME holds whitespace")
+    if not folder:
+        raise ValueError(f"connection {text!r}: the DIR after '=' is empty")
+    return name, Path(folder)
+
+
+def parse_connections(texts: list[str]) -> dict[str, Path]:
+    """Every ``NAME=DIR`` of ``texts`` as a dict; ValueError (one line) for a bad one or a NAME given twice."""
+    connections: dict[str, Path] = {}
+    for text in texts:
+        name, folder = parse_connection(text)
+        if name in connections and connections[name] != folder:
+            raise ValueError(f"connection {name!r} given twice ({connections[name]} and {folder})")
+        connections[name] = folder
+    return connections
+
+
+# ------------------------------------------------------------------------------------------------ manifests
+
+
+def _first(findings: list[Finding]) -> str:
+    more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
+    return findings[0].line() + more
+
+
+def read_plan(service: Path, job: Path) -> JobPlan:
+    """Read and check both manifests (K-SERVICE, K-JOB against the service); raise :class:`JobProblem`."""
+    try:
+        service_doc = manifests.read_yaml(service)
+        job_doc = manifests.read_yaml(job)
+    except manifests.ManifestProblem as exc:
+        raise JobProblem(str(exc)) from None
+    findings = manifests.service_findings(service_doc, str(service))
+    if findings:
+        raise JobProblem(f"invalid InferenceService manifest: {_first(findings)}")
+    findings = manifests.job_findings(job_doc, str(job), service_doc)
+    if findings:
+        raise JobProblem(f"invalid InferenceJob manifest: {_first(findings)}")
+    spec, job_spec = service_doc["spec"], job_doc["spec"]
+
+    def binding(key: str) -> Binding:
+        if isinstance(job_spec.get(key), dict):
+            raw, origin = job_spec[key], "job"
+        else:
+            raw, origin = spec[key], "service"
+        connection, path = raw.get("connection"), raw.get("path", "")
+        where = f"{job if origin == 'job' else service}: /spec/{key}"
+        if not isinstance(connection, str) or not connection:
+            raise JobProblem(f"{where}/connection: missing or not a non-empty string")
+        if path is None:
+            path = ""
+        if not isinstance(path, str):
+            raise JobProblem(f"{where}/path: not a string")
+        return Binding(connection, path, origin)
+
+    registry = spec["modelRegistry"]
+    if "remote" in registry:
+        remote = registry["remote"]
+        model_connection, model_path, meta = remote["modelConnection"], remote.get("modelPath") or "", None
+    else:
+        local = registry["local"]
+        model_connection, model_path, meta = None, local["modelPath"], local["meta"]
+    return JobPlan(
+        service_id=service_doc["id"],
+        job_id=job_doc.get("id") if isinstance(job_doc.get("id"), str) else None,
+        image=spec["image"],
+        command=list(spec["command"]),
+        args=list(spec.get("args") or []),
+        data_source=binding("dataSource"),
+        output_destination=binding("outputDestination"),
+        model_connection=model_connection,
+        model_path=model_path,
+        meta=meta,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- connections
+
+
+def resolve(connections: dict[str, Path], connection: str, path: str, what: str) -> Path:
+    """``DIR/path`` for a connection; raise :class:`JobProblem` for an unknown connection or a path that leaves
+    the connection's folder. A leading ``/`` is the connection's root, as in an object store."""
+    if connection not in connections:
+        given = ", ".join(sorted(connections)) or "none"
+        raise JobProblem(
+            f"unknown connection {connection!r} ({what}): give it with --connection {connection}=DIR "
+            f"(connections given: {given})"
+        )
+    root = Path(connections[connection])
+    if not root.is_dir():
+        state = "is not a folder" if os.path.lexists(root) else "does not exist"
+        raise JobProblem(f"connection {connection!r}: {root} {state}")
+    parts = [p for p in PurePosixPath(path.replace("\\", "/")).parts if p not in ("/", ".")]
+    if ".." in parts:
+        raise JobProblem(f"{what} path {path!r} of connection {connection!r} leaves the connection's folder ('..')")
+    return root.joinpath(*parts)
+
+
+# ------------------------------------------------------------------------------------------------- the job
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:SHOWN_NAMES])
+    return shown + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else "")
+
+
+def _plural(count: int, word: str) -> str:
+    if count == 1:
+        return f"1 {word}"
+    return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"
+
+
+class _Job:
+    """One run of :func:`run_job`; ``out`` gets every line."""
+
+    def __init__(self, out: Callable[[str], object]):
+        self.out = out
+        self.ws: Workspace | None = None
+        self.ran = False
+
+    def step(self, number: int, text: str) -> None:
+        self.out(f"[{number}/{STEPS}] {text}")
+
+    def note(self, text: str) -> None:
+        self.out(f"  {text}")
+
+    def error(self, text: str) -> None:
+        self.out(f"error: {text}")
+
+
+def run_job(
+    service: Path,
+    job: Path,
+    connections: dict[str, Path],
+    *,
+    engine: str = "docker",
+    cmd: str | None = None,
+    image: str | None = None,
+    timeout: float = 600.0,
+    force: bool = False,
+    keep: bool = False,
+    out: Callable[[str], object] = print,
+) -> int:
+    """Run the InferenceJob ``job`` of the InferenceService ``service`` locally, as the platform would.
+
+    ``connections`` maps connection names to local folders. The predictor runs as ``service``'s image under
+    ``engine`` (``image`` replaces ``spec.image``), or, with ``cmd``, as that local command instead (for machines
+    without a container engine). Strictly valid responses are copied into the output destination; an existing
+    file there is overwritten only with ``force``. Prints one progress line per step (and details indented under
+    it) through ``out``; returns 0, 1 or 2 (see the module's docstring). The workspace is removed after a
+    successful job and kept (its path printed) after a failed run or with ``keep``."""
+    state = _Job(out)
+    try:
+        code = _run(state, Path(service), Path(job), dict(connections), engine, cmd, image, timeout, force)
+    except JobProblem as problem:
+        state.error(str(problem))
+        code = UNUSABLE
+    if state.ws is not None:
+        if keep or (state.ran and code != OK):
+            state.out(f"workspace kept: {state.ws.root}")
+        else:
+            try:
+                staging.remove_workspace(state.ws)
+            except staging.StagingProblem as problem:
+                state.out(f"note: {problem}")
+    return code
+
+
+def _run(state: _Job, service: Path, job: Path, connections: dict[str, Path], engine: str, cmd: str | None,
+         image: str | None, timeout: float, force: bool) -> int:
+    # -- 1. manifests ------------------------------------------------------------------------------------------
+    plan = read_plan(service, job)
+    if image is not None:
+        if not image.strip():
+            raise JobProblem("the image given to replace the service's image is empty")
+        plan.image = image
+    kind = "remote model" if plan.remote else f"model in the image at {plan.model_path}"
+    state.step(1, f"manifests: service {plan.service_id} ({kind}), job {plan.job_id or '(no id)'}")
+    if not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise JobProblem(f"timeout must be a positive number of seconds, not {timeout!r}")
+
+    # -- 2. connections ----------------------------------------------------------------------------------------
+    wanted = [(plan.data_source.connection, "dataSource"), (plan.output_destination.connection, "outputDestination")]
+    if plan.remote:
+        wanted.append((plan.model_connection, "modelRegistry.remote.modelConnection"))
+    missing = [f"{name!r} ({what})" for name, what in wanted if name not in connections]
+    if missing:
+        raise JobProblem(
+            f"unknown connection{'s' if len(missing) > 1 else ''} {', '.join(missing)}: give "
+            + ", ".join(f"--connection {name}=DIR" for name, what in wanted if name not in connections)
+        )
+    source = resolve(connections, plan.data_source.connection, plan.data_source.path, "dataSource")
+    destination = resolve(connections, plan.output_destination.connection, plan.output_destination.path,
+                          "outputDestination")
+    model_source = resolve(connections, plan.model_connection, plan.model_path, "model") if plan.remote else None
+    parts = [f"data {source} (from the {plan.data_source.origin})",
+             f"output {destination} (from the {plan.output_destination.origin})"]
+    if model_source is not None:
+        parts.append(f"model {model_source}")
+    state.step(2, "connections: " + ", ".join(parts))
+
+    # -- 3. stage ------------------------------------------------------------------------------------------------
+    runner = _runner(plan, engine, cmd)
+    try:
+        state.ws = ws = staging.new_workspace()
+        staged = staging.stage_requests(ws, source)
+        if model_source is not None:
+            staging.stage_model(ws, model_source)
+        else:
+            ws.model = None
+            ws.model_in_image = plan.model_path
+    except staging.StagingProblem as problem:
+        raise JobProblem(str(problem)) from None
+    lax = [check for check in (_check(source / name, REQUEST) for name in staged) if not check.ok]
+    state.step(3, f"stage: {_plural(len(staged), 'request')} to the predictor, {len(ws.skipped)} skipped by the "
+                  f"platform's input filter, {len(lax)} not strictly valid but passed on (as the platform does); "
+                  f"workspace {ws.root}")
+    for line in ws.skipped:
+        state.note(f"skipped {line}")
+    for check in lax:
+        state.note(f"not strictly valid: {check.line()}")
+    state.note(_model_line(plan, ws))
+
+    # -- 4. run --------------------------------------------------------------------------------------------------
+    if cmd is not None:
+        where = ""
+        if not plan.remote and not Path(plan.model_path).exists():
+            where = f"; ODAHU_MODEL_PATH={plan.model_path} is the image's path, which does not exist on this machine"
+        state.step(4, f"run: local command {cmd!r} instead of the image {plan.image} (no container engine){where}; "
+                      f"timeout {timeout:g} s")
+    else:
+        state.step(4, f"run: {engine} image {plan.image}, {shlex.join(plan.command + plan.args)}; timeout {timeout:g} s")
+    result = runner.run(ws, timeout)
+    if result.start_error is not None:
+        raise JobProblem(f"the predictor could not start: {result.start_error}")
+    state.ran = True
+    failed = False
+    finished = False
+    if result.timed_out:
+        state.note(f"timed out after {timeout:g} s: the predictor was killed, as the platform kills the job (P-TIMELY)")
+        failed = True
+    elif result.exit_code != 0:
+        state.note(f"exit status {result.exit_code} after {result.duration:.1f} s: the platform would fail the job here")
+        _stderr_tail(state, result)
+        failed = True
+    else:
+        finished = True
+        state.note(f"exit status 0 after {result.duration:.1f} s")
+    for change in result.input_changes:
+        state.note(f"P-READONLY: the input folder changed during the run: {change}")
+        failed = True
+    for change in result.model_changes:
+        state.note(f"P-READONLY: the model folder changed during the run: {change}")
+        failed = True
+
+    # -- 5. validate output ----------------------------------------------------------------------------------------
+    valid, output_failed = _validate_output(state, result, staged)
+    failed = failed or output_failed
+
+    # -- 6. upload ---------------------------------------------------------------------------------------------------
+    if not finished:
+        state.step(6, "upload: skipped: the predictor did not finish successfully, so the platform uploads nothing")
+        return FAILED
+    clashes = sorted(name for name in valid if os.path.lexists(destination / name))
+    if clashes and not force:
+        raise JobProblem(
+            f"upload refused: {_plural(len(clashes), 'file')} already {'exists' if len(clashes) == 1 else 'exist'} "
+            f"in {destination}: {_names(clashes)} "
+            f"(nothing was written; use --force to overwrite)"
+        )
+    folders = [name for name in clashes if (destination / name).is_dir() and not (destination / name).is_symlink()]
+    if folders:
+        raise JobProblem(f"upload refused: {destination} holds folders named like responses: {_names(folders)} "
+                         f"(nothing was written; a response cannot replace a folder)")
+    try:
+        destination.mkdir(parents=True, exist_ok=True)
+        for name in valid:
+            validate.copy_atomically(ws.output / name, destination / name)
+    except OSError as exc:
+        raise JobProblem(f"upload to {destination} failed: {exc.strerror or exc}") from None
+    overwritten = f", {len(clashes)} overwritten" if clashes else ""
+    state.step(6, f"upload: {_plural(len(valid), 'response')} copied to {destination}{overwritten}")
+    return FAILED if failed else OK
+
+
+def _runner(plan: JobPlan, engine: str, cmd: str | None) -> LocalRunner | ContainerRunner:
+    if cmd is not None:
+        try:
+            argv = shlex.split(cmd)
+        except ValueError as exc:
+            raise JobProblem(f"command {cmd!r}: {exc}") from None
+        if not argv:
+            raise JobProblem("the local command is empty")
+        return LocalRunner(argv)
+    try:
+        return ContainerRunner(engine, plan.image, command=plan.command, args=plan.args)
+    except ValueError as exc:
+        raise JobProblem(str(exc)) from None
+
+
+def _model_line(plan: JobPlan, ws: Workspace) -> str:
+    if ws.model is None:
+        meta = plan.meta or {}
+        return f"model: inside the image at {plan.model_path} (manifest meta: name {meta.get('name')!r}, version {meta.get('version')!r})"
+    try:
+        model = load_model(ws.model)
+    except ModelProblem as problem:
+        return f"model: staged as is, but unusable ({problem}); a conforming predictor refuses it (P-CONFIG)"
+    return f"model: name {model.name!r}, version {model.version!r}, multiplier {model.multiplier}"
+
+
+def _check(path: Path, kind: str) -> validate.Verdict:
+    """:func:`validate.check_entry`, but a crash of the kit's own checker on odd content becomes a failing
+    verdict naming the crash (the job must never end in a traceback because of what a candidate wrote)."""
+    try:
+        return validate.check_entry(path, kind)
+    except Exception as exc:  # noqa: BLE001 - reported, never swallowed: the file fails
+        try:
+            keeps, reason = platform.accepts(read_bytes(path), kind)
+        except OSError as problem:
+            keeps, reason = False, problem.strerror or str(problem)
+        message = f"the kit's checker failed on this file ({type(exc).__name__}: {exc}); please report it"
+        return validate.Verdict(path, [Finding("F-SCHEMA", str(path), "", message)], keeps, reason)
+
+
+def _stderr_tail(state: _Job, result: RunResult) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    if not lines:
+        state.note("stderr: (empty)")
+        return
+    state.note(f"stderr (last {min(len(lines), STDERR_TAIL)} of {len(lines)} lines):")
+    for line in lines[-STDERR_TAIL:]:
+        state.note(f"  | {line[:300]}")
+
+
+def _validate_output(state: _Job, result: RunResult, staged: list[str]) -> tuple[list[str], bool]:
+    """Check every top-level entry the run left; return the strictly valid response names and whether any
+    check failed."""
+    ws = result.workspace
+    top = sorted({entry.path.split("/", 1)[0] for entry in result.entries})
+    inside = {name: sum(1 for e in result.entries if e.path.startswith(name + "/")) for name in top}
+    valid: list[str] = []
+    failing: list[validate.Verdict] = []
+    dropped: list[str] = []
+    for name in top:
+        check = _check(ws.output / name, RESPONSE)
+        if check.ok:
+            valid.append(name)
+            continue
+        failing.append(check)
+        if not check.platform_keeps:
+            path = ws.output / name
+            if path.is_dir() and not path.is_symlink():
+                dropped.append(f"{name}/ (folder, {_plural(inside[name], 'entry')} inside)")
+            else:
+                dropped.append(name)
+    responses = [name for name in top if name.endswith(".json") and (ws.output / name).is_file()
+                 and not (ws.output / name).is_symlink()]
+    if not result.output_exists:
+        summary = "the predictor did not create the output folder"
+    else:
+        summary = (f"{_plural(len(top), 'entry')} in the output folder: {len(valid)} strictly valid, "
+                   f"{len(failing)} failing, {len(dropped)} the platform would drop silently")
+    state.step(5, f"validate output: {summary}")
+    for check in failing:
+        state.note(check.line())
+    if dropped:
+        state.note(f"dropped silently by the platform (data loss): {_names(dropped)}")
+    failed = bool(failing)
+    if result.exit_code == 0 and not result.timed_out and len(responses) != len(staged):
+        state.note(f"P-EVERY: {_plural(len(staged), 'request')} staged, but {_plural(len(responses), 'response file')} written")
+        failed = True
+    elif responses and set(responses) != set(staged):
+        unanswered = sorted(set(staged) - set(responses))
+        if unanswered:
+            state.note(f"P-NAME (SHOULD): no response under the request's name for {_names(unanswered)}")
+    return valid, failed
