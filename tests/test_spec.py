@@ -18,7 +18,7 @@ def test_every_requirement_has_a_section_with_its_level(requirement):
 
 
 def test_every_test_named_in_the_spec_exists():
-    named = set(re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", SPEC))
+    named = set(re.findall(r"`((?:tests|conformance/suite)/[\w/]+\.py)::(\w+)`", SPEC))
     assert len(named) > 30
     for file, test in named:
         source = (kit_root() / file).read_text(encoding="utf-8")
@@ -31,3 +31,21 @@ def test_the_kits_requirements_are_the_contracts():
     lines = re.findall(r"^- `([A-Z]-[A-Z]+)` (.*)$", CONTRACT.read_text(encoding="utf-8"), re.MULTILINE)
     contract = {rid: "MUST" if "MUST" in rest else "SHOULD" for rid, rest in lines}
     assert contract == {r.id: r.level for r in REQUIREMENTS}
+
+
+def test_every_mutant_named_in_the_spec_breaks_its_requirement():
+    import sys
+
+    sys.path.insert(0, str(kit_root() / "tests" / "mutants"))
+    from mutant import MUTANTS
+
+    sections = re.split(r"^### ", SPEC, flags=re.MULTILINE)[1:]
+    named = 0
+    for section in sections:
+        requirement = section.split(" ", 1)[0]
+        for line in section.splitlines():
+            if "Mutant: " in line:
+                for mutant in re.findall(r"`([a-z0-9-]+)`", line.split("Mutant: ", 1)[1]):
+                    named += 1
+                    assert MUTANTS.get(mutant) == requirement, f"{mutant} is listed under {requirement}"
+    assert named >= 26

@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Deliberately broken predictors, for showing that the suite rejects each kind of defect.
+
+    python tests/mutants/mutant.py NAME
+
+runs the reference predictor (predictor/predictor.py) with one defect, chosen by NAME (see ``MUTANTS``: each
+names the requirement it breaks). Most mutants let the reference write its responses into a scratch folder and
+then spoil them on the way to the real output folder; the rest break the protocol around the run. Responses
+are rewritten with the standard library's json, which happily writes NaN and Infinity tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REFERENCE = Path(__file__).resolve().parents[2] / "predictor" / "predictor.py"
+
+
+# ------------------------------------------------------------------------------------ response rewrites
+# Each takes (response dict, request dict or None) and returns the response to write (or None: write nothing).
+
+def _outputs(response):
+    return response.get("outputs", []) if "error" not in response else []
+
+
+def first_tensor_only(response, request):
+    if "outputs" in response:
+        response["outputs"] = response["outputs"][:1]
+    return response
+
+
+def ignore_outputs(response, request):
+    return response  # the defect is in the input: see without_outputs()
+
+
+def without_outputs(inputs: str, scratch: str) -> str:
+    """A copy of the request folder with every "outputs" selection removed (the model then answers all inputs)."""
+    copy = os.path.join(scratch, "input")
+    os.mkdir(copy)
+    for file_name in os.listdir(inputs):
+        data = Path(inputs, file_name).read_bytes()
+        try:
+            request = json.loads(data)
+            request.pop("outputs", None)
+            data = json.dumps(request).encode()
+        except (ValueError, AttributeError):
+            pass
+        Path(copy, file_name).write_bytes(data)
+    return copy
+
+
+def flat_shape(response, request):
+    for tensor in _outputs(response):
+        if len(tensor["shape"]) != 1:
+            size = 1
+            for side in tensor["shape"]:
+                size *= side
+            tensor["shape"] = [size]
+            tensor["data"] = _flatten(tensor["data"])
+    return response
+
+
+def _flatten(data):
+    flat = []
+    for item in data:
+        flat.extend(_flatten(item) if isinstance(item, list) else [item])
+    return flat
+
+
+def fp32_as_fp64(response, request):
+    for tensor in _outputs(response):
+        if tensor["datatype"] == "FP32":
+            tensor["datatype"] = "FP64"
+    return response
+
+
+def int64_through_double(response, request):
+    for tensor in _outputs(response):
+        if tensor["datatype"] == "INT64":
+            tensor["data"] = [int(float(x)) for x in _flatten(tensor["data"])]
+    return response
+
+
+def reject_nested(response, request):
+    if request and any(any(isinstance(x, list) for x in t.get("data", [])) for t in request.get("inputs", [])):
+        return {"error": "nested data is not supported"}
+    return response
+
+
+def reject_scalars_and_empty(response, request):
+    if request and any(not t.get("shape") or 0 in t.get("shape", []) for t in request.get("inputs", [])):
+        return {"error": "scalars and empty tensors are not supported"}
+    return response
+
+
+def clip_overflow(response, request):
+    if "error" in response and "overflow" in response["error"] and request:
+        return {"model_name": "multiplier", "model_version": "1", "outputs": [
+            {"name": t["name"], "shape": t["shape"], "datatype": t["datatype"],
+             "data": [65504.0 if t["datatype"] == "FP16" else 3.4028234663852886e38 for _ in _flatten(t["data"])]}
+            for t in request["inputs"]]}
+    return response
+
+
+def echo_unsupported(response, request):
+    if "error" in response and "not supported" in response["error"] and request:
+        return {"model_name": "multiplier", "model_version": "1", "outputs": request["inputs"]}
+    return response
+
+
+def infinity_tokens(response, request):
+    if "error" in response and "overflow" in response["error"] and request:
+        return {"model_name": "multiplier", "model_version": "1", "outputs": [
+            {"name": t["name"], "shape": t["shape"], "datatype": t["datatype"],
+             "data": [float("inf") for _ in _flatten(t["data"])]} for t in request["inputs"]]}
+    return response
+
+
+def drop_id(response, request):
+    response.pop("id", None)
+    return response
+
+
+def wrong_model_name(response, request):
+    if "model_name" in response:
+        response["model_name"] = "model"
+    return response
+
+
+def no_model_version(response, request):
+    response.pop("model_version", None)
+    return response
+
+
+def no_model_name(response, request):
+    response.pop("model_name", None)
+    return response
+
+
+def short_data(response, request):
+    for tensor in _outputs(response):
+        flat = _flatten(tensor["data"])
+        if len(flat) > 1:
+            tensor["data"] = flat[:-1]
+    return response
+
+
+def ints_as_floats(response, request):
+    for tensor in _outputs(response):
+        if tensor["datatype"].startswith(("INT", "UINT")):
+            tensor["data"] = [float(x) for x in _flatten(tensor["data"])]
+    return response
+
+
+REWRITES = {
+    "first-tensor-only": ("M-EVERY", first_tensor_only),
+    "ignore-outputs": ("M-SELECT", ignore_outputs),
+    "flat-shape": ("M-SHAPE", flat_shape),
+    "fp32-as-fp64": ("M-DTYPE", fp32_as_fp64),
+    "int64-through-double": ("M-VALUE", int64_through_double),
+    "reject-nested": ("M-LAYOUT", reject_nested),
+    "reject-scalars-and-empty": ("M-EMPTY", reject_scalars_and_empty),
+    "clip-overflow": ("M-FINITE", clip_overflow),
+    "echo-unsupported": ("M-UNSUPPORTED", echo_unsupported),
+    "infinity-tokens": ("F-JSON", infinity_tokens),
+    "no-model-name": ("F-SCHEMA", no_model_name),
+    "drop-id": ("F-ID", drop_id),
+    "wrong-model-name": ("F-MODEL", wrong_model_name),
+    "no-model-version": ("F-MODEL", no_model_version),  # the SHOULD part: fails only under --strict
+    "short-data": ("F-COUNT", short_data),
+    "ints-as-floats": ("F-TYPED", ints_as_floats),
+}
+
+#: Mutants that break the protocol around the run (handled in ``main``).
+PROTOCOL = {
+    "hardcoded-multiplier": "M-MULTIPLIER",
+    "doc-env-names": "P-ENV",
+    "no-makedirs": "P-OUTDIR",
+    "skip-last": "P-EVERY",
+    "not-json-names": "P-NAME",
+    "renamed-responses": "P-NAME",  # the SHOULD part
+    "writes-input": "P-READONLY",
+    "exit-one": "P-EXIT",
+    "ignores-bad-model": "P-CONFIG",
+    "stops-at-first-error": "P-ISOLATE",
+    "hangs": "P-TIMELY",
+    "needs-network": "P-OFFLINE",
+}
+
+MUTANTS = {name: requirement for name, (requirement, _) in REWRITES.items()} | PROTOCOL
+
+
+def _network_interfaces() -> list[str]:
+    """Interfaces other than loopback in this process's network namespace (/proc/net/dev, unlike /sys, is
+    per namespace)."""
+    lines = Path("/proc/net/dev").read_text().splitlines()[2:]
+    return [line.split(":")[0].strip() for line in lines if line.split(":")[0].strip() != "lo"]
+
+
+def run_reference(model: str, inputs: str, output: str) -> int:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODAHU_")}
+    env.update(ODAHU_MODEL_PATH=model, ODAHU_INPUT_PATH=inputs, ODAHU_OUTPUT_PATH=output)
+    return subprocess.run([sys.executable, str(REFERENCE)], env=env).returncode
+
+
+def model_with_two(model: str, scratch: str) -> str:
+    """A copy of the model whose multiplier is 2, whatever the real one says."""
+    copy = os.path.join(scratch, "model")
+    shutil.copytree(model, copy)
+    Path(copy, "multiplier.txt").write_text("2\n")
+    return copy
+
+
+def main(name: str) -> int:
+    if name not in MUTANTS:
+        print(f"mutant.py: unknown mutant {name!r}; one of: {', '.join(sorted(MUTANTS))}", file=sys.stderr)
+        return 2
+    if name == "doc-env-names":
+        names = ("ODAHU_MODEL", "ODAHU_MODEL_INPUT", "ODAHU_MODEL_OUTPUT")
+    else:
+        names = ("ODAHU_MODEL_PATH", "ODAHU_INPUT_PATH", "ODAHU_OUTPUT_PATH")
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        print(f"mutant: {', '.join(missing)} not set", file=sys.stderr)
+        return 1
+    model, inputs, output = (os.environ[n] for n in names)
+    if name == "needs-network" and not _network_interfaces():
+        print("mutant: no network interface: cannot fetch the model's weights", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as scratch:
+        if name == "hardcoded-multiplier":
+            model = model_with_two(model, scratch)
+        if name == "ignores-bad-model":
+            try:
+                int(Path(model, "multiplier.txt").read_text().strip())
+            except (OSError, ValueError):
+                model = model_with_two(model, scratch)
+                Path(model, "odahuflow.project.yaml").write_text("model:\n  name: multiplier\n  version: '1'\n")
+        raw = os.path.join(scratch, "raw")
+        status = run_reference(model, without_outputs(inputs, scratch) if name == "ignore-outputs" else inputs, raw)
+        if status != 0:
+            return status
+        if name != "no-makedirs":
+            os.makedirs(output, exist_ok=True)
+        names_out = sorted(os.listdir(raw))
+        if name == "skip-last" and names_out:
+            names_out = names_out[:-1]
+        rewrite = REWRITES.get(name, (None, None))[1]
+        for file_name in names_out:
+            data = Path(raw, file_name).read_bytes()
+            if name == "stops-at-first-error" and b'"error"' in data[:20]:
+                print(f"mutant: {file_name}: giving up on the batch", file=sys.stderr)
+                return 1
+            if rewrite is not None:
+                try:
+                    request = json.loads(Path(inputs, file_name).read_bytes())
+                except (OSError, ValueError):
+                    request = None
+                data = json.dumps(rewrite(json.loads(data), request)).encode()
+            target = file_name
+            if name == "not-json-names":
+                target = file_name + ".out"
+            elif name == "renamed-responses":
+                target = "response-" + file_name
+            Path(output, target).write_bytes(data)
+    if name == "writes-input":
+        Path(inputs, "predictor.lock").write_text("busy\n")
+    if name == "exit-one":
+        return 1
+    if name == "hangs":
+        time.sleep(3600)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else ""))

@@ -1,0 +1,92 @@
+"""The conformance suite against the reference images, for real: podman, and the docker CLI through podman's
+socket; the remote-model image with the kit's model staged, and the embedded-model image through its service
+manifest. Where an engine cannot run containers here, these tests skip and print why."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.runners import engine_available
+from helpers import ensure_docker_socket
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = "localhost/odahu/multiplier-predictor:dev"
+EMBEDDED_IMAGE = "localhost/odahu/multiplier-predictor-embedded:dev"
+
+
+@pytest.fixture(scope="module", params=["podman", "docker"])
+def engine(request) -> str:
+    name = request.param
+    if name == "docker":
+        ensure_docker_socket()
+    ok, reason = engine_available(name)
+    if not ok:
+        print(f"skipping the {name} suite runs: {reason}")
+        pytest.skip(f"{name} cannot run containers here: {reason}")
+    for image in (IMAGE, EMBEDDED_IMAGE):
+        if subprocess.run([name, "image", "inspect", image], capture_output=True, timeout=60).returncode:
+            reason = f"image {image} is not built (predictor/build-image.sh builds it)"
+            print(f"skipping the {name} suite runs: {reason}")
+            pytest.skip(reason)
+    return name
+
+
+def run_suite(tmp: Path, *options: str) -> tuple[int, dict, str]:
+    report = tmp / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q",
+         "--conformance-profile", "dev", "--conformance-report", str(report), "--workspace-dir", str(tmp),
+         "--conformance-strict", *options],
+        cwd=tmp, capture_output=True, text=True, timeout=900,
+    )
+    assert report.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
+    return done.returncode, json.loads(report.read_text()), (done.stdout + done.stderr)[-3000:]
+
+
+def test_reference_image_passes_the_whole_suite(engine, tmp_path):
+    status, report, output = run_suite(tmp_path, "--predictor-image", IMAGE, "--engine", engine)
+    assert status == 0, output
+    assert report["candidate"] == {"kind": "image", "ref": IMAGE}
+    assert [r["id"] for r in report["requirements"] if r["status"] != "passed"] == [], output
+
+
+def test_embedded_image_passes_with_what_an_embedded_model_allows(engine, tmp_path):
+    """Through its service manifest (model inside the image); multiplier and bad-model tests skip, saying why."""
+    status, report, output = run_suite(
+        tmp_path, "--service-manifest", str(ROOT / "manifests" / "inferenceservice-embedded.yaml"),
+        "--predictor-image", EMBEDDED_IMAGE, "--engine", engine)
+    assert status == 0, output
+    statuses = {r["id"]: r["status"] for r in report["requirements"]}
+    assert statuses.pop("M-MULTIPLIER") == "skipped" and statuses.pop("P-CONFIG") == "skipped"
+    assert statuses.pop("K-META") == "skipped"
+    assert set(statuses.values()) == {"passed"}, output
+    assert "the model is inside the image" in output or report["summary"]["skipped"] == 3
+
+
+def test_a_broken_image_fails_with_its_requirement(engine, tmp_path):
+    """The reference image told to read the docs' variable names (a mutant built from the same image) fails."""
+    status, report, output = run_suite(
+        tmp_path, "--predictor-image", IMAGE, "--engine", engine, "-k", "test_reads_the_operator_variables",
+        "--service-manifest", str(_mutant_manifest(tmp_path)))
+    assert status == 1, output
+    row = next(r for r in report["requirements"] if r["id"] == "P-ENV")
+    assert row["status"] == "failed", row
+
+
+def _mutant_manifest(tmp: Path) -> Path:
+    """A service running the reference image with a command that clears the operator's variables first."""
+    manifest = tmp / "mutant-service.yaml"
+    manifest.write_text(
+        "id: mutant\nkind: InferenceService\nspec:\n"
+        f"  image: {IMAGE}\n"
+        "  command: [/bin/sh]\n"
+        "  args: [-c, 'ODAHU_MODEL_PATH=$ODAHU_MODEL ODAHU_INPUT_PATH=$ODAHU_MODEL_INPUT "
+        "ODAHU_OUTPUT_PATH=$ODAHU_MODEL_OUTPUT exec python3 /opt/predictor/predictor.py']\n"
+        "  modelRegistry:\n    remote: {modelConnection: models, modelPath: model}\n"
+    )
+    return manifest
