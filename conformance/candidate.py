@@ -44,6 +44,7 @@ class Candidate:
     timeout: float = DEFAULT_TIMEOUT
     workspace_base: Path | None = None
     kept: list[Path] = field(default_factory=list)
+    runs: int = 0  # how many times the candidate ran (for the report's stats)
 
     @property
     def model_is_embedded(self) -> bool:
@@ -78,6 +79,7 @@ class Candidate:
         except staging.StagingProblem as problem:
             staging.remove_workspace(ws)
             raise CandidateProblem(str(problem)) from None
+        self.runs += 1
         return self.runner.run(ws, self.timeout if timeout is None else timeout)
 
     def model_with(self, multiplier: int | None) -> Model:

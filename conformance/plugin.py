@@ -88,6 +88,7 @@ class Suite:
     strict: bool
     profile: Profile
     cache: dict = field(default_factory=dict)
+    generated_requests: int = 0  # requests the property tests generated and ran
 
     def require_candidate(self) -> Candidate:
         """The candidate, or skip the test with the reason there is none."""
@@ -201,7 +202,10 @@ def _report(config: pytest.Config) -> dict | None:
     suite = config.stash.get(SUITE, None)
     candidate = suite.candidate if suite else None
     kind, ref = (candidate.kind, candidate.ref) if candidate else ("none", "")
-    return report.build(records, kind, ref, is_strict(config))
+    made = report.build(records, kind, ref, is_strict(config))
+    made["stats"] = {"predictor_runs": candidate.runs if candidate else 0,
+                     "generated_requests": suite.generated_requests if suite else 0}
+    return made
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -234,6 +238,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         f"{summary['must_failed']} MUST failed, {summary['should_failed']} SHOULD failed, {summary['skipped']} skipped"
         f" (candidate: {made['candidate']['kind']} {made['candidate']['ref']})"
     )
+    stats = made.get("stats", {})
+    if stats.get("predictor_runs"):
+        terminalreporter.write_line(f"predictor runs: {stats['predictor_runs']}; generated requests checked: "
+                                    f"{stats['generated_requests']}")
     path = config.getoption("conformance_report")
     if path is not None:
         terminalreporter.write_line(f"report: {path} and {Path(path).with_suffix('.md')}")

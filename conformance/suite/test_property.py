@@ -33,11 +33,12 @@ def test_generated_batches(conformance, verdict):
     @settings(max_examples=profile.runs, deadline=None, database=None, derandomize=False,
               phases=(Phase.explicit, Phase.generate), suppress_health_check=list(HealthCheck))
     @given(batch=strategies.batches(min_size=profile.batch, max_size=profile.batch, allow_unknown_output=True,
-                                    max_tensors=3, max_elements=12),
+                                    max_tensors=profile.max_tensors, max_elements=profile.max_elements),
            multiplier=multipliers)
     def one_run(batch, multiplier):
         requests = [(f"gen-{i:03}.json", dumps(request)) for i, request in enumerate(batch)]
         result = run_batch(candidate, requests, multiplier)
+        conformance.generated_requests += len(requests)
         if result.judgement.findings:
             failures.append((result, dict(requests), multiplier))
             raise AssertionError("found")  # ends the search; the report is made below, outside hypothesis
