@@ -55,6 +55,8 @@ def run_findings(result: RunResult, expect_exit_zero: bool = True) -> list[Findi
     findings = []
     if result.start_error:
         findings.append(Finding("P-EXIT", label, "", f"the candidate did not run: {result.start_error}"))
+    elif result.stopped:
+        findings.append(Finding("P-EXIT", label, "", f"the run was {result.stopped}"))
     elif result.timed_out:
         findings.append(Finding("P-TIMELY", label, "", f"killed after {result.duration:.1f} s (the run's timeout); output: {tail(result.stderr or result.stdout)}"))
     elif expect_exit_zero and result.exit_code != 0:
@@ -89,7 +91,7 @@ def judge_batch(
     """
     judgement = Judgement(findings=run_findings(result))
     produced = result.json_files()
-    if requests and not result.output_exists and not result.timed_out and not result.start_error:
+    if requests and not result.output_exists and not (result.timed_out or result.start_error or result.stopped):
         judgement.findings.append(Finding(
             "P-OUTDIR" if result.exit_code == 0 else "P-ENV", "(run)", "",
             "no output folder at ODAHU_OUTPUT_PATH after the run" + (

@@ -44,6 +44,10 @@ POD_WORKSPACE = str(Path(POD_OUTPUT).parent)
 #: Container rlimits no higher than the engine's own hard limits (see the design notes on podman here).
 ULIMITS = ("nofile=20000:20000", "nproc=32768:32768")
 
+#: A run that writes more than this into its output folder is stopped (it would fill the host's disk).
+MAX_OUTPUT_BYTES = 4 << 30
+_WATCH_EVERY = 0.5  # seconds between looks at the output folder's size
+
 _TERM_GRACE = 2.0  # seconds between SIGTERM and SIGKILL on a timeout
 _DRAIN = 1.0  # seconds to read what is left in the pipes after the process is gone
 _ENGINE_CALL_TIMEOUT = 60.0  # inspect / kill / rm / info
@@ -94,6 +98,7 @@ class _Outcome:
     stderr: str
     timed_out: bool
     start_error: str | None = None
+    stopped: str | None = None  # why the run was stopped early (other than its timeout)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -117,14 +122,26 @@ def _terminate_group(proc: subprocess.Popen, grace: float = _TERM_GRACE) -> None
         pass
 
 
-def _pump(sel: selectors.BaseSelector, until: float, proc: subprocess.Popen | None) -> None:
-    """Read the registered pipes until they are all closed, ``until`` (monotonic) passes, or ``proc`` exits."""
-    while sel.get_map():
+def _pump(sel: selectors.BaseSelector, until: float, proc: subprocess.Popen | None,
+          watch: Callable[[], str | None] | None = None) -> str | None:
+    """Read the registered pipes until they are all closed, ``until`` (monotonic) passes, or ``proc`` exits.
+
+    Every half second ``watch`` (when given) may return a reason to stop the run; that reason is returned."""
+    next_look = time.monotonic() + _WATCH_EVERY
+    while sel.get_map() or (proc is not None and watch is not None):
         remaining = until - time.monotonic()
         if remaining <= 0:
-            return
+            return None
         if proc is not None and proc.poll() is not None:
-            return
+            return None
+        if watch is not None and time.monotonic() >= next_look:
+            next_look = time.monotonic() + _WATCH_EVERY
+            reason = watch()
+            if reason:
+                return reason
+        if not sel.get_map():
+            time.sleep(min(remaining, 0.1))
+            continue
         for key, _ in sel.select(min(remaining, 0.1)):
             data = os.read(key.fd, 65536)
             if data:
@@ -132,6 +149,29 @@ def _pump(sel: selectors.BaseSelector, until: float, proc: subprocess.Popen | No
             else:
                 sel.unregister(key.fileobj)
                 key.fileobj.close()
+    return None
+
+
+def output_watch(folder: Path, limit: int = MAX_OUTPUT_BYTES) -> Callable[[], str | None]:
+    """A ``watch`` for :func:`_run_process`: a reason once ``folder`` holds more than ``limit`` bytes."""
+
+    def look() -> str | None:
+        total, stack = 0, [str(folder)]
+        while stack:
+            try:
+                with os.scandir(stack.pop()) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+            if total > limit:
+                return f"stopped: it wrote more than {limit} bytes into the output folder (the kit's limit, to keep the host's disk)"
+        return None
+
+    return look
 
 
 def _run_process(
@@ -140,6 +180,7 @@ def _run_process(
     cwd: str | os.PathLike | None,
     timeout: float,
     on_timeout: Callable[[], None] | None = None,
+    watch: Callable[[], str | None] | None = None,
 ) -> _Outcome:
     """Run ``argv`` (no shell) in a new session / process group and wait at most ``timeout`` seconds.
 
@@ -174,12 +215,15 @@ def _run_process(
     sel.register(proc.stderr, selectors.EVENT_READ, err)
     deadline = time.monotonic() + timeout
     timed_out = False
+    stopped = None
     try:
-        _pump(sel, deadline, proc)
+        stopped = _pump(sel, deadline, proc, watch)
         try:
+            if stopped:
+                raise subprocess.TimeoutExpired(argv, 0)
             proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            timed_out = True
+            timed_out = not stopped
             if on_timeout is not None:
                 on_timeout()
             _terminate_group(proc)
@@ -192,7 +236,8 @@ def _run_process(
         sel.close()
         if proc.poll() is None:  # pragma: no cover - only when something above raised
             _terminate_group(proc, grace=0)
-    return _Outcome(None if timed_out else proc.returncode, out.text(), err.text(), timed_out)
+    killed = timed_out or stopped
+    return _Outcome(None if killed else proc.returncode, out.text(), err.text(), timed_out, stopped=stopped)
 
 
 def _one_line(text: str, default: str = "") -> str:
@@ -224,6 +269,7 @@ def _run_collected(ws: Workspace, command: list[str], body: Callable[[], _Outcom
         command=list(command),
         workspace=ws,
         start_error=outcome.start_error,
+        stopped=outcome.stopped,
     )
 
 
@@ -239,6 +285,9 @@ class LocalRunner:
     variable, plus exactly ``ODAHU_MODEL_PATH`` (``ws.model``, or ``ws.model_in_image`` when the model is not
     staged), ``ODAHU_INPUT_PATH`` and ``ODAHU_OUTPUT_PATH``. ``RunResult.command`` is ``argv``.
     """
+
+    #: Stop the run once the output folder holds more than this many bytes.
+    max_output_bytes = MAX_OUTPUT_BYTES
 
     def __init__(self, argv: list[str], cwd: str | os.PathLike | None = None):
         self.argv = list(argv)
@@ -277,7 +326,7 @@ class LocalRunner:
         def body() -> _Outcome:
             if ws.model is None and ws.model_in_image is None:
                 return _Outcome(None, "", "", False, "the workspace has no model (neither model nor model_in_image)")
-            return _run_process(self.argv, self.environment(ws), self.cwd, timeout)
+            return _run_process(self.argv, self.environment(ws), self.cwd, timeout, watch=output_watch(ws.output, self.max_output_bytes))
 
         return _run_collected(ws, self.argv, body)
 
@@ -342,6 +391,9 @@ class ContainerRunner:
     """
 
     ENGINES = ("docker", "podman")
+
+    #: Stop the run once the output folder holds more than this many bytes.
+    max_output_bytes = MAX_OUTPUT_BYTES
 
     def __init__(
         self,
@@ -497,8 +549,8 @@ class ContainerRunner:
             self._call("kill", name)
 
         try:
-            outcome = _run_process(argv, None, None, timeout, on_timeout=kill)
-            if outcome.start_error is not None or outcome.timed_out:
+            outcome = _run_process(argv, None, None, timeout, on_timeout=kill, watch=output_watch(inside, self.max_output_bytes))
+            if outcome.start_error is not None or outcome.timed_out or outcome.stopped:
                 return outcome
             state = self._state(name)
             notes: list[str] = []

@@ -58,7 +58,8 @@ class RunResult:
     ``*.json`` and subfolders included, so that what the platform would drop is visible); ``output_exists`` tells
     whether the candidate created the output folder at all. ``input_changes`` / ``model_changes`` list the
     relative paths added, removed or modified during the run (P-READONLY). ``command`` is the command line that
-    ran (for reproduction).
+    ran (for reproduction). ``stopped`` says why the kit stopped a run before its timeout (it wrote more into
+    the output folder than the host should hold); then ``exit_code`` is None too.
     """
 
     exit_code: int | None
@@ -73,6 +74,7 @@ class RunResult:
     command: list[str]
     workspace: Workspace
     start_error: str | None = None
+    stopped: str | None = None  # why the kit stopped the run early (too much output), one line
 
     def json_files(self) -> dict[str, bytes]:
         """The files the platform would keep a look at: ``*.json`` regular files directly in the output folder."""
