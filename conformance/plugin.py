@@ -173,6 +173,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    if call.when == "call" and _covered(item):
+        # JUnit XML (--junitxml) carries these as <property name="requirements" value="..."/>
+        covered = _covered(item) | item.config.stash[RECORDER].record(item.nodeid).covers
+        item.user_properties.append(("requirements", " ".join(sorted(covered))))
     result = yield
     ids = _covered(item)
     if not ids and item.nodeid not in item.config.stash[RECORDER].records:

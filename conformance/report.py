@@ -27,6 +27,8 @@ FAILURE_LINES = 5
 class TestRecord:
     """One test: the requirement IDs it covers, how it ended, its findings and any error outside the findings."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     nodeid: str
     covers: set[str] = field(default_factory=set)
     outcome: str = "skipped"  # passed, failed or skipped
