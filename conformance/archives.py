@@ -479,9 +479,9 @@ def _write_member(archive: Path, member: _Member, read: Callable[[_Member], IO[b
                   budget: list[int]) -> None:
     path = root / member.name
     if member.kind == "dir":
-        _make_folders(root, path)
+        make_folders(root, path)
         return
-    _make_folders(root, path.parent)
+    make_folders(root, path.parent)
     if member.kind == "symlink":
         os.symlink(member.link, path)
         return
@@ -521,7 +521,7 @@ def _remove_tree(root: Path) -> None:
             pass
 
 
-def _make_folders(root: Path, folder: Path) -> None:
+def make_folders(root: Path, folder: Path) -> None:
     """Make ``folder`` and the folders between it and ``root`` (which exists), each with mode 0755."""
     missing = []
     while folder != root and not folder.is_dir():

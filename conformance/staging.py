@@ -300,21 +300,10 @@ def stage_model_text(ws: Workspace, files: dict[str, str | bytes]) -> Path:
 def _write_model_file(target: Path, relative: str, content: str | bytes) -> None:
     path = target / relative
     try:
-        _make_folders(target, path.parent)
+        archives.make_folders(target, path.parent)
     except OSError as exc:
         raise StagingProblem(f"{path}: cannot make its folder: {exc.strerror or exc}") from None
     _write_new(path, content.encode("utf-8") if isinstance(content, str) else bytes(content))
-
-
-def _make_folders(top: Path, folder: Path) -> None:
-    """Make ``folder`` and the folders between it and ``top`` (which exists), each with mode 0755."""
-    missing = []
-    while folder != top and not folder.is_dir():
-        missing.append(folder)
-        folder = folder.parent
-    for folder in reversed(missing):
-        folder.mkdir()
-        os.chmod(folder, DIR_MODE)
 
 
 def _model_target(ws: Workspace) -> Path:

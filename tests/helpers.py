@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import shutil
 import subprocess
+import sys
 import time
 
 
@@ -44,21 +46,71 @@ def as_bytes(document) -> bytes:
     return json.dumps(document, allow_nan=False).encode("utf-8")
 
 
+#: podman socket services these tests started (stopped when the session ends: tests/conftest.py).
+STARTED_SERVICES: list[subprocess.Popen] = []
+
+
+def stop_started_services() -> None:
+    """Stop the podman socket services ``ensure_docker_socket`` started, so no process outlives the tests."""
+    while STARTED_SERVICES:
+        service = STARTED_SERVICES.pop()
+        service.terminate()
+        try:
+            service.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            service.kill()
+
+
 def ensure_docker_socket() -> None:
     """Make ``docker`` talk to podman's socket when no daemon answers (podman system service, left running)."""
     if shutil.which("docker") is None or shutil.which("podman") is None:
         return
     if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0:
         return
-    subprocess.Popen(
+    STARTED_SERVICES.append(subprocess.Popen(
         ["podman", "system", "service", "--time=0", "unix:///run/docker.sock"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-    )
+    ))
     end = time.monotonic() + 15
     while time.monotonic() < end:
         if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0:
             return
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def shallow_stack(frames: int = 150):
+    """Allow only ``frames`` more Python frames than the caller has: code that recurses once per folder level
+    fails on a few hundred levels, which stay small enough for pytest to delete afterwards."""
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + frames)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def usable_engine(name: str, images: tuple[str, ...]) -> str:
+    """``name`` when that engine can run containers here and has ``images``; otherwise skip the test, printing
+    why (docker is pointed at podman's socket first when no daemon answers)."""
+    import pytest
+
+    from conformance.runners import engine_available
+
+    if name == "docker":
+        ensure_docker_socket()
+    ok, reason = engine_available(name)
+    for image in images if ok else ():
+        if subprocess.run([name, "image", "inspect", image], capture_output=True, timeout=60).returncode:
+            ok, reason = False, f"image {image} is not built (predictor/build-image.sh builds it)"
+            break
+    if not ok:
+        print(f"skipping the {name} tests: {reason}")
+        pytest.skip(f"{name}: {reason}")
+    return name

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import os
 import stat
-import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conformance.archives import FIXED_MTIME, ArchiveProblem, is_archive, pack, unpack
+from helpers import shallow_stack
 
 
 def make_model(folder: Path) -> Path:
@@ -70,21 +69,6 @@ def zip_symlink(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
     member.create_system = 3
     member.external_attr = (stat.S_IFLNK | 0o777) << 16
     return member, target.encode()
-
-
-@contextlib.contextmanager
-def shallow_stack(frames: int = 150):
-    """Allow only ``frames`` more Python frames than the caller has: code that recurses once per folder level
-    fails on a few hundred levels, which stay small enough for pytest to delete afterwards."""
-    depth, frame = 0, sys._getframe()
-    while frame is not None:
-        depth, frame = depth + 1, frame.f_back
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(depth + frames)
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
 
 
 # ------------------------------------------------------------------------------------------------------ packing

@@ -13,7 +13,6 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tarfile
 import textwrap
@@ -27,7 +26,7 @@ from conformance.compare import compare
 from conformance.job import parse_connection, parse_connections, run_job
 from conformance.model import load_model
 from conformance.oracle import expect
-from conformance.runners import engine_available
+from helpers import usable_engine
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO / "manifests"
@@ -386,38 +385,9 @@ def test_engine_missing(tmp_path, monkeypatch):
 # real containers
 
 
-def ensure_docker_socket() -> None:
-    """Make ``docker`` talk to podman's socket when no daemon answers (podman system service, left running)."""
-    if shutil.which("docker") is None or shutil.which("podman") is None:
-        return
-    if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0:
-        return
-    subprocess.Popen(
-        ["podman", "system", "service", "--time=0", "unix:///run/docker.sock"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    end = time.monotonic() + 15
-    while time.monotonic() < end:
-        if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0:
-            return
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module", params=["podman", "docker"])
 def engine(request) -> str:
-    name = request.param
-    if name == "docker":
-        ensure_docker_socket()
-    ok, reason = engine_available(name)
-    if not ok:
-        print(f"skipping {name} job tests: {reason}")
-        pytest.skip(reason)
-    for image in (IMAGE, EMBEDDED_IMAGE):
-        if subprocess.run([name, "image", "inspect", image], capture_output=True, timeout=60).returncode != 0:
-            reason = f"{image} is not built (run predictor/build-image.sh)"
-            print(f"skipping {name} job tests: {reason}")
-            pytest.skip(reason)
-    return name
+    return usable_engine(request.param, (IMAGE, EMBEDDED_IMAGE))
 
 
 @pytest.mark.parametrize("variant", ["remote", "embedded"])

@@ -1,6 +1,5 @@
 """K-SERVICE and K-JOB: the kit's manifests are valid; broken ones are rejected with the pointer."""
 
-from pathlib import Path
 
 import pytest
 

@@ -2,10 +2,16 @@
 
 These tests do not use the conformance kit: they pin down known request/response pairs, the error responses,
 the model-configuration failures (P-CONFIG) and the file-system protocol (P-OUTDIR, P-READONLY, atomic writes).
+At the end, the module is also loaded in-process to hold its fast path (simdjson, streamed) to the exact path
+(orjson): which requests it serves, byte for byte as the exact path would, and which it leaves to the exact path;
+and its peak memory is measured on a large request.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -249,6 +255,60 @@ def test_huge_number_in_parameters_is_valid(tmp_path):
     assert serve_one(tmp_path, raw)["outputs"][0]["data"] == [8]
 
 
+def test_nul_in_keys_is_served(tmp_path):
+    # simdjson looks keys up as C strings: the predictor must not confuse "a\u0000b" with "a" (or "data\u0000"
+    # with "data").
+    raw = (
+        '{"parameters": {"a\\u0000b": 1}, "inputs": [{"name": "x", "datatype": "INT32", "shape": [2], '
+        '"data\\u0000": [7, 7], "data": [1, 2]}]}'
+    )
+    assert serve_one(tmp_path, raw)["outputs"][0]["data"] == [2, 4]
+
+
+def test_integer_tokens_in_float_tensors(tmp_path):
+    # "-0" is the integer 0 (so +0.0), and integers beyond 64 bits are rounded once to the datatype.
+    raw = '{"inputs": [{"name": "x", "datatype": "FP64", "shape": [3], "data": [-0, -0.0, %d]}]}' % (3**50)
+    data = serve_one(tmp_path, raw, multiplier="1")["outputs"][0]["data"]
+    assert data == [0.0, 0.0, float(3**50)]
+    assert [bool(np.signbit(v)) for v in data[:2]] == [False, True]
+
+
+@pytest.mark.parametrize("datatype", ["INT8", "UINT16", "INT32", "UINT64", "INT64", "FP16", "FP32", "FP64"])
+@pytest.mark.parametrize("nested", [False, True])
+def test_large_tensor_in_many_pieces(tmp_path, datatype, nested):
+    """Tensors far larger than one chunk (CHUNK elements), flat and nested, are multiplied element for element."""
+    rng = np.random.default_rng(7)
+    dtype = np.dtype(datatype.lower().replace("fp", "float"))
+    if dtype.kind == "f":
+        values = (rng.standard_normal(30_000) * 100).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        values = rng.integers(info.min, info.max, 30_000, dtype=dtype, endpoint=True)
+    data = values.reshape(3, 100, 100).tolist() if nested else values.tolist()
+    response = serve_one(tmp_path, {"inputs": [tensor("x", datatype, [3, 100, 100], data)]}, multiplier="-3")
+    if dtype.kind == "f":
+        expected = (values.astype(np.float64) * -3).astype(dtype)
+        assert same_floats(response["outputs"][0]["data"], expected.tolist(), dtype)
+    else:
+        bits, low = 8 * dtype.itemsize, int(np.iinfo(dtype).min)
+        assert response["outputs"][0]["data"] == [(v * -3 - low) % 2**bits + low for v in values.tolist()]
+
+
+@pytest.mark.parametrize("last", [128, 1.5, True, "1", None, [1]], ids=repr)
+def test_bad_last_element_of_a_large_tensor(tmp_path, last):
+    """A problem in the last of many chunks: an error response, nothing of the half-written response left."""
+    data = [i % 100 for i in range(20_000)] + [last]
+    run = run_predictor(tmp_path, {"r.json": {"inputs": [tensor("x", "INT8", [20_001], data)]}})
+    assert run.returncode == 0 and run.files == ["r.json"]
+    assert_error(run.response("r.json"))
+
+
+def test_product_overflow_in_a_later_tensor(tmp_path):
+    first = tensor("a", "FP32", [10_000], [1.5] * 10_000)
+    second = tensor("b", "FP32", [10_000], [1.0] * 9_999 + [3e38])
+    assert_error(serve_one(tmp_path, {"inputs": [first, second]}))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Error responses
 # ---------------------------------------------------------------------------------------------------------------
@@ -287,6 +347,16 @@ ONE = json.dumps(tensor("x", "INT32", [1], [1]))
         pytest.param([1, 2], id="not-an-object"),
         pytest.param("{not json", id="broken-json"),
         pytest.param(b'{"inputs": "\xff"}', id="invalid-utf8"),
+        pytest.param('{"id": "\\ud800", "inputs": [%s]}' % ONE, id="lone-surrogate"),
+        pytest.param(b"\xef\xbb\xbf" + ('{"inputs": [%s]}' % ONE).encode(), id="byte-order-mark"),
+        pytest.param('{"parameters": {"p": 1, "p": 2}, "inputs": [%s]}' % ONE, id="duplicate-parameter-key"),
+        pytest.param({"inputs": [tensor("x", "INT32", [2], [[1, 2], []])]}, id="array-hidden-in-flat-data"),
+        pytest.param({"inputs": [tensor("x", "INT32", [2, 2], [[1, 2], [3]])]}, id="ragged-rows"),
+        pytest.param({"inputs": [tensor("x", "INT32", [2, 1], [[[1]], [[2]]])]}, id="nested-deeper-than-shape"),
+        pytest.param({"inputs": [tensor("x", "INT64", [1], [2**63])]}, id="int64-out-of-range"),
+        pytest.param({"inputs": [tensor("x", "INT32", [1], [2**70])]}, id="int-beyond-64-bits"),
+        pytest.param({"inputs": [tensor("x", "FP32", [2], [1.0, "2"])]}, id="string-in-float"),
+        pytest.param({"inputs": [tensor("x", "FP32", [2], [1.0, None])]}, id="null-in-float"),
     ],
 )
 def test_error_response(tmp_path, request_body):
@@ -398,3 +468,128 @@ def test_missing_environment_is_one_line(tmp_path):
     proc = subprocess.run([sys.executable, str(PREDICTOR)], env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "ODAHU_MODEL_PATH" in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The fast path (simdjson, streamed) against the exact path (orjson), in-process; peak memory
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def module():
+    spec = importlib.util.spec_from_file_location("reference_predictor", PREDICTOR)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def both_paths(module, tmp_path: Path, request: object, multiplier: int = 3) -> tuple[bool, bytes, bytes]:
+    """(whether the fast path served the request, what it wrote, what the exact path writes)."""
+    _, inputs = prepare(tmp_path, {"r.json": request})
+    path = inputs / "r.json"
+    fast, exact = io.BytesIO(), io.BytesIO()
+    served = module.stream_response(fast, str(path), module.simdjson.Parser(), multiplier, "multiplier", "1")
+    response = module.predict(functools.partial(module.read_file, str(path)), multiplier, "multiplier", "1")
+    module.write_response(exact, response)
+    return served, fast.getvalue(), exact.getvalue()
+
+
+LARGE = (np.random.default_rng(3).standard_normal(20_000) * 1e3).tolist()
+SERVED_ON_THE_FAST_PATH = {
+    "int32": {"inputs": [tensor("x", "INT32", [2], [10, -20])]},
+    "every-datatype": {
+        "id": "all",
+        "inputs": [
+            tensor(d, d, [2], [1, 100]) for d in ("INT8", "UINT8", "INT16", "UINT16", "INT32", "UINT32", "INT64")
+        ] + [tensor("UINT64", "UINT64", [2], [2**64 - 1, 2**63]), tensor("FP16", "FP16", [2], [0.1, -3.3]),
+             tensor("FP32", "FP32", [2], [1e-45, 3e38 / 4]), tensor("FP64", "FP64", [3], [0.1, -0.0, 5e-324])],
+    },
+    "integer-tokens-in-float": '{"inputs": [{"name": "x", "datatype": "FP64", "shape": [3], '
+    '"data": [-0, 9223372036854775807, 18446744073709551615]}]}',
+    "nested-and-empty": {
+        "inputs": [tensor("n", "INT16", [2, 2], [[1, 2], [3, 4]]), tensor("s", "FP32", [], [2.5]),
+                   tensor("e", "UINT8", [2, 0], [[], []]), tensor("f", "INT8", [0, 3], [])]
+    },
+    "selection": {
+        "inputs": [tensor("a", "INT32", [1], [1]), tensor("b", "FP16", [1], [1.5]), tensor("c", "INT8", [1], [3])],
+        "outputs": [{"name": "c", "parameters": {"binary_data": False}}, {"name": "a"}],
+        "parameters": {"s": "x", "n": 1.5, "b": True},
+    },
+    "names-and-escapes": {"id": "a\"b\\c\u2028\U0001F600", "inputs": [tensor("\u00e9/\"", "INT32", [1], [1])]},
+    "pretty-printed": json.dumps({"inputs": [tensor("x", "FP64", [2, 1], [[1.5], [2.0]])]}, indent=4),
+    "large-flat": {"inputs": [tensor("x", "FP64", [20_000], LARGE)]},
+    "large-nested": {"inputs": [tensor("x", "FP32", [200, 100], [LARGE[i : i + 100] for i in range(0, 20_000, 100)])]},
+}
+
+
+@pytest.mark.parametrize("multiplier", [3, -1, 2**60 + 1])
+@pytest.mark.parametrize("name", sorted(SERVED_ON_THE_FAST_PATH))
+def test_fast_path_serves_like_the_exact_path(module, tmp_path, name, multiplier):
+    served, fast, exact = both_paths(module, tmp_path, SERVED_ON_THE_FAST_PATH[name], multiplier)
+    if exact.startswith(b'{"error"'):  # a product overflows (2^60 + 1 times a float): the exact path names it
+        assert not served and multiplier == 2**60 + 1
+    else:
+        assert served and fast == exact
+
+
+LEFT_TO_THE_EXACT_PATH = {
+    "byte-order-mark": b"\xef\xbb\xbf" + json.dumps(SERVED_ON_THE_FAST_PATH["int32"]).encode(),
+    "nul-in-a-key": '{"p\\u0000": 1, "inputs": [%s]}' % ONE,
+    "duplicate-key": '{"parameters": {"p": 1, "p": 1}, "inputs": [%s]}' % ONE,
+    "boolean-in-data": {"inputs": [tensor("x", "FP32", [2], [1.0, True])]},
+    "string-in-data": {"inputs": [tensor("x", "INT32", [2], [1, "2"])]},
+    "array-hidden-in-flat-data": {"inputs": [tensor("x", "INT32", [2], [[1, 2], []])]},
+    "ragged-rows": {"inputs": [tensor("x", "INT32", [2, 2], [[1, 2], [3]])]},
+    "integer-beyond-64-bits": {"inputs": [tensor("x", "FP64", [1], [2**64])]},
+    "number-beyond-double": '{"parameters": {"p": 1e400}, "inputs": [%s]}' % ONE,
+    "out-of-range": {"inputs": [tensor("x", "INT8", [20_000], [1] * 19_999 + [128])]},
+    "product-overflows": {"inputs": [tensor("x", "FP16", [1], [40000.0])]},
+    "unselected-input-out-of-range": {
+        "inputs": [tensor("x", "FP16", [1], [1e5]), tensor("y", "FP16", [1], [1.0])], "outputs": [{"name": "y"}]
+    },
+    "schema": {"inputs": [tensor("x", "INT33", [1], [1])]},
+    "not-json": "{not json",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEFT_TO_THE_EXACT_PATH))
+def test_fast_path_leaves_doubts_to_the_exact_path(module, tmp_path, name):
+    served, _, exact = both_paths(module, tmp_path, LEFT_TO_THE_EXACT_PATH[name])
+    assert not served
+    valid = name in ("nul-in-a-key", "integer-beyond-64-bits", "number-beyond-double")
+    assert exact.startswith(b'{"error"') != valid
+
+
+#: Runs a program and prints its peak RSS in KiB. A child's peak RSS counts the memory of the process that forked
+#: it (up to exec), so the predictor is started from this small interpreter, not from the (large) test process.
+PEAK_RSS = """
+import os, sys
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def peak_rss(model: Path, inputs: Path, output: Path) -> int:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODAHU_")}
+    env.update(ODAHU_MODEL_PATH=str(model), ODAHU_INPUT_PATH=str(inputs), ODAHU_OUTPUT_PATH=str(output))
+    argv = [sys.executable, "-I", "-S", "-c", PEAK_RSS, sys.executable, str(PREDICTOR)]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    returncode, kib = proc.stdout.split()[-2:]
+    assert returncode == "0", proc.stderr
+    return int(kib) * 1024
+
+
+def test_peak_memory_of_a_large_request(tmp_path):
+    """Above the predictor's idle footprint, a large request costs about what simdjson's parse takes (the file
+    and 24 bytes per number): no Python object per element, no whole tensor, no whole response in memory."""
+    rng = np.random.default_rng(5)
+    values = rng.standard_normal(300_000) * 10.0 ** rng.uniform(-3, 3, 300_000)
+    model, inputs = prepare(tmp_path, {"big.json": {"inputs": [tensor("x", "FP64", [300_000], values.tolist())]}})
+    (tmp_path / "empty").mkdir()
+    idle = peak_rss(model, tmp_path / "empty", tmp_path / "out-idle")
+    peak = peak_rss(model, inputs, tmp_path / "out")
+    size = (inputs / "big.json").stat().st_size
+    assert peak - idle < size + 24 * 300_000 + 2 * 2**20, (peak - idle) / size
+    response = json.loads((tmp_path / "out" / "big.json").read_bytes())
+    assert response["outputs"][0]["data"] == (values * 2).tolist()

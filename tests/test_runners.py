@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,7 +18,7 @@ import pytest
 
 from conformance import staging
 from conformance.runners import CONTAINER_PREFIX, OUTPUT_LIMIT, ContainerRunner, LocalRunner, engine_available
-from helpers import ensure_docker_socket
+from helpers import usable_engine
 from conformance.workspace import DOC_ONLY_NAMES, ENV_INPUT, ENV_MODEL, ENV_OUTPUT, POD_INPUT, POD_OUTPUT, Workspace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -301,19 +300,7 @@ def test_local_from_string_splits_like_a_shell_and_describe_reproduces(tmp_path)
 
 @pytest.fixture(scope="module", params=["podman", "docker"])
 def engine(request) -> str:
-    name = request.param
-    if name == "docker":
-        ensure_docker_socket()
-    ok, reason = engine_available(name)
-    if not ok:
-        print(f"skipping {name} tests: {reason}")
-        pytest.skip(reason)
-    for image in (IMAGE, EMBEDDED_IMAGE):
-        if subprocess.run([name, "image", "inspect", image], capture_output=True, timeout=60).returncode != 0:
-            reason = f"{image} is not built (run predictor/build-image.sh)"
-            print(f"skipping {name} tests: {reason}")
-            pytest.skip(reason)
-    return name
+    return usable_engine(request.param, (IMAGE, EMBEDDED_IMAGE))
 
 
 def container_name(result) -> str:

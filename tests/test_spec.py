@@ -1,7 +1,6 @@
 """conformance/SPEC.md stays true: every requirement has its section and level; every test it names exists."""
 
 import re
-from pathlib import Path
 
 import pytest
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from helpers import as_bytes, request, tensor
+from helpers import as_bytes, request, shallow_stack, tensor
 
 from conformance import staging
 from conformance.archives import pack
@@ -49,21 +47,6 @@ def make_model(folder: Path, multiplier: str = "2\n") -> Path:
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
-
-
-@contextlib.contextmanager
-def shallow_stack(frames: int = 150):
-    """Allow only ``frames`` more Python frames than the caller has: code that recurses once per folder level
-    fails on a few hundred levels, which stay small enough for pytest to delete afterwards."""
-    depth, frame = 0, sys._getframe()
-    while frame is not None:
-        depth, frame = depth + 1, frame.f_back
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(depth + frames)
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
 
 
 # ------------------------------------------------------------------------------------------------- workspace

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.runners import engine_available
-from helpers import ensure_docker_socket
+from helpers import usable_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "localhost/odahu/multiplier-predictor:dev"
@@ -21,19 +20,7 @@ EMBEDDED_IMAGE = "localhost/odahu/multiplier-predictor-embedded:dev"
 
 @pytest.fixture(scope="module", params=["podman", "docker"])
 def engine(request) -> str:
-    name = request.param
-    if name == "docker":
-        ensure_docker_socket()
-    ok, reason = engine_available(name)
-    if not ok:
-        print(f"skipping the {name} suite runs: {reason}")
-        pytest.skip(f"{name} cannot run containers here: {reason}")
-    for image in (IMAGE, EMBEDDED_IMAGE):
-        if subprocess.run([name, "image", "inspect", image], capture_output=True, timeout=60).returncode:
-            reason = f"image {image} is not built (predictor/build-image.sh builds it)"
-            print(f"skipping the {name} suite runs: {reason}")
-            pytest.skip(reason)
-    return name
+    return usable_engine(request.param, (IMAGE, EMBEDDED_IMAGE))
 
 
 def run_suite(tmp: Path, *options: str) -> tuple[int, dict, str]:

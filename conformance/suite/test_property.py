@@ -26,7 +26,6 @@ def test_generated_batches(conformance, verdict):
     64-bit extremes, ids, parameters and output selections: every response equals the oracle's answer."""
     candidate = conformance.require_candidate()
     profile = conformance.profile
-    own = candidate.model.multiplier
     multipliers = st.just(None) if candidate.model_is_embedded else st.sampled_from((None, None, *OTHER_MULTIPLIERS))
     failures = []
 
