@@ -37,8 +37,8 @@ class _Undecided(Exception):
 
 def load(path: Path, kind: str, file: str) -> Document | None:
     """A checked :class:`Document` when the file at ``path`` is a valid ``kind`` document, else ``None``."""
-    if simdjson is None:
-        return None
+    if simdjson is None or _starts_with_bom(path):
+        return None  # simdjson skips a byte order mark; RFC 8259 text must not start with one
     try:
         parsed = _parse_file(path)
     except Exception:  # any parse problem: the precise path explains it
@@ -47,6 +47,14 @@ def load(path: Path, kind: str, file: str) -> Document | None:
         return _check(parsed, kind, file, path)
     except _Undecided:
         return None
+
+
+def _starts_with_bom(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(3) == b"\xef\xbb\xbf"
+    except OSError:
+        return True  # let the precise path report it
 
 
 _local = threading.local()

@@ -60,6 +60,7 @@ ADVERSARIAL = [
     ('{"model_name":"m","parameters":{"k\\u0000x":1,"k":2},"outputs":[]}', "NUL inside a key"),
     ('{"model_name":"m","id\\u0000":5,"id":"a","outputs":[]}', "NUL key beside a real one"),
     ('{"model_name":"m","parameters":{"\\u0000":1},"outputs":[]}', "key that is a NUL"),
+    ('\ufeff{"model_name":"m","outputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]}]}', "byte order mark"),
     ('{"error":"x","outputs":[]}', "error with outputs"),
     ('{"error":"bad: [1]"}', "error response with a bracket"),
     ('[{"model_name":"m","outputs":[]}]', "top-level array"),
