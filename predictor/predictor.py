@@ -17,31 +17,45 @@ when the model or the environment is unusable (then no response file is written)
 not be written (disk full, permissions).
 
 Design notes for people copying this file:
-- One request at a time: memory is bounded by the largest request, not by the batch.
-- Fast path: orjson parses, numpy converts and multiplies, orjson writes numpy arrays directly.
-  Cheap whole-array checks (inferred dtype kind, min/max, isfinite) replace per-element Python loops;
-  an exact pure-Python path takes over only when a cheap check cannot decide.
-- Strict JSON: orjson rejects NaN/Infinity and invalid UTF-8; duplicate object keys (which orjson silently
-  collapses) are detected by counting (see ``_has_duplicate_keys``).
+- One request at a time, and never a whole response in memory: memory is bounded by the largest request.
+- Fast path (``stream_response``): pysimdjson parses the file into its compact tape; everything but the tensor
+  data becomes Python objects and goes through the same checks as always, while the data is read from the tape
+  CHUNK elements at a time, converted, checked and multiplied with numpy, and written to the response file as
+  it goes (orjson serializes each chunk). Neither a Python object per element of a whole tensor nor a full copy
+  of a tensor ever exists: the peak is simdjson's parse (the file itself plus about 24 bytes per number for
+  its index and tape) on top of the interpreter.
+- Exact path (``predict``): whenever the fast path has any doubt (a parse error, a byte order mark, a duplicate
+  key, an element that is not a number of the right kind or is out of range, a product that overflows...), what
+  it wrote is discarded and the request is served again from scratch: orjson parses, numpy converts and
+  multiplies. Cheap whole-array checks (Python types, min/max, isfinite) replace per-element Python loops; an
+  exact pure-Python path takes over only when a cheap check cannot decide. Every error response comes from this
+  path, so the fast path changes what a request costs, never its answer.
+- Strict JSON: simdjson and orjson both reject NaN/Infinity tokens, invalid UTF-8 and lone surrogates (the
+  standard library has the last word on what orjson refuses, see ``parse_request``); a leading byte order mark,
+  which simdjson skips, is looked for; duplicate object keys, which both parsers accept, are detected by
+  comparing keys (fast path) or by counting (``_has_duplicate_keys``).
 - Responses are written atomically: a temporary name that does not end in ".json", then os.replace, so
   the platform never uploads a half-written file.
 
-Only the standard library, numpy, orjson and PyYAML are used.
+Only the standard library, numpy, orjson, pysimdjson and PyYAML are used.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
 import os
 import re
 import sys
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 
 import numpy as np
 import orjson
+import simdjson
 import yaml
 
 MULTIPLIER_FILE = "multiplier.txt"
@@ -339,51 +353,54 @@ def validate_request(doc: object) -> tuple[list, list]:
 
 
 def tensor_array(tensor: dict, where: str) -> np.ndarray:
-    """Return the tensor's data as a flat numpy array of its datatype, or raise RequestError.
+    """Return the tensor's data (Python lists) as a flat numpy array of its datatype, or raise RequestError.
 
-    Fast path: ``set(map(type, elements))`` tells exactly which Python types occur (bools are ``bool``, not
-    ``int`` here, while numpy would silently turn them into 1/0), then ``np.fromiter(elements, dtype)``
-    converts and min/max (integers) or isfinite (floats) check the range on the whole array at once.
-    Whenever the fast path cannot decide, ``_tensor_array_exact`` checks element by element.
+    Flat or exactly nested data goes through ``numbers_array`` (whole-array checks); whenever that cannot
+    decide, ``_tensor_array_exact`` checks element by element and names the first problem.
     """
     data, shape, dtype = tensor["data"], tensor["shape"], NUMERIC_DTYPES[tensor["datatype"]]
-    types = set(map(type, data))
-    if list in types:  # nested data: flatten it level by level, checking every length against the shape
-        data = _nested_leaves(data, shape)
-        if data is None:
-            return _tensor_array_exact(tensor["data"], shape, dtype, where)
-        types = set(map(type, data))
+    elements = data
+    if list in set(map(type, data)):  # nested: flatten level by level, checking every length against the shape
+        elements = _nested_leaves(data, shape)
+        if elements is None:
+            return _tensor_array_exact(data, shape, dtype, where)
     elif len(data) != math.prod(shape):
         raise RequestError(f"{where}/data: {len(data)} elements, shape {shape} needs {math.prod(shape)}")
-    if not data:
+    if not elements:
         return np.zeros(0, dtype)
+    array = numbers_array(elements, dtype)
+    return array if array is not None else _tensor_array_exact(data, shape, dtype, where)
 
+
+def numbers_array(elements: list, dtype: np.dtype) -> np.ndarray | None:
+    """``elements`` (a non-empty flat list of parsed JSON scalars) as an array of ``dtype``, or None when a
+    whole-array check fails (the element-by-element path then decides and explains).
+
+    ``set(map(type, elements))`` tells exactly which Python types occur (bools are ``bool``, not ``int`` here,
+    while numpy would silently turn them into 1/0); ``np.fromiter`` converts; min/max (integers) or isfinite
+    (floats, every JSON number rounded once to the datatype) check the range on the whole array at once.
+    """
+    types = set(map(type, elements))
     if dtype.kind in "iu":
         if types != {int}:
-            return _tensor_array_exact(tensor["data"], shape, dtype, where)
+            return None
         try:
-            array = np.fromiter(data, dtype=np.uint64 if dtype == np.uint64 else np.int64, count=len(data))
+            array = np.fromiter(elements, dtype=np.uint64 if dtype == np.uint64 else np.int64, count=len(elements))
         except OverflowError:  # beyond 64 bits (or negative for UINT64)
-            return _tensor_array_exact(tensor["data"], shape, dtype, where)
+            return None
         info = np.iinfo(dtype)
-        low, high = int(array.min()), int(array.max())
-        if low < info.min or high > info.max:
-            raise RequestError(f"{where}/data: {low if low < info.min else high} is out of range for {tensor['datatype']}")
+        if int(array.min()) < info.min or int(array.max()) > info.max:
+            return None
         return array.astype(dtype, copy=False)
-
-    # Floating point: every JSON number (int or float) is rounded to the datatype, and must stay finite.
     if not types <= {int, float}:
-        return _tensor_array_exact(tensor["data"], shape, dtype, where)
+        return None
     try:
-        array = np.fromiter(data, dtype=np.float64, count=len(data))
+        array = np.fromiter(elements, dtype=np.float64, count=len(elements))
     except OverflowError:  # an integer beyond the double range
-        return _tensor_array_exact(tensor["data"], shape, dtype, where)
+        return None
     with np.errstate(over="ignore"):
         array = array.astype(dtype, copy=False)
-    finite = np.isfinite(array)
-    if not finite.all():
-        raise RequestError(f"{where}/data: element {int(np.argmin(finite))} is out of range for {tensor['datatype']}")
-    return array
+    return array if np.isfinite(array).all() else None
 
 
 def _nested_leaves(data: list, shape: list) -> list | None:
@@ -514,16 +531,155 @@ def _round_to_format(value: Fraction, dtype: np.dtype) -> float:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# One request -> one response
+# Fast path: simdjson's tape -> numpy chunks -> the response file
+# --------------------------------------------------------------------------------------------------------------
+
+#: Elements converted, multiplied and serialized at a time: enough for numpy and orjson to run at full speed,
+#: few enough for their Python objects (about 0.3 MB) not to count next to the parse.
+CHUNK = 4096
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class Undecided(Exception):
+    """The fast path cannot vouch for this request as it is: the exact path serves it."""
+
+
+def stream_response(
+    f, path: str, parser: simdjson.Parser, multiplier: int, model_name: str, model_version: str
+) -> bool:
+    """Serve the request file ``path`` without ever holding a tensor in Python objects or in full, writing the
+    response into ``f`` as it is computed. Return True when served; False when the exact path must decide
+    (``f`` then holds part of a response, to be discarded).
+
+    No proxy into the parsed document outlives this call, so ``parser`` can parse the next request: its
+    buffers, sized for the largest request so far, are reused instead of being allocated and faulted in again.
+    """
+    try:
+        with open(path, "rb") as head:
+            if head.read(len(UTF8_BOM)) == UTF8_BOM:  # simdjson skips a byte order mark, strict JSON forbids it
+                return False
+        document = parser.load(path)
+    except Exception:  # unreadable, not JSON, or a number simdjson does not hold (beyond 64 bits, 1e400...)
+        return False
+    try:
+        request = _envelope(document)
+        inputs, selected = validate_request(request)
+        for tensor, proxy in zip(inputs, document["inputs"]):
+            tensor["data"] = proxy["data"]  # keys are unique and free of NUL (see _keys): the array just checked
+        for tensor in inputs:
+            if tensor["name"] not in selected:  # not returned, but its data must be valid all the same
+                for _ in _data_chunks(tensor):
+                    pass
+        by_name = {tensor["name"]: tensor for tensor in inputs}
+        outputs = [_output(by_name[name], _product_chunks(by_name[name], multiplier)) for name in selected]
+        write_response(f, _response(request.get("id"), model_name, model_version, outputs))
+    except (Undecided, RequestError, RecursionError):  # RecursionError: an envelope nested deeper than Python goes
+        return False
+    return True
+
+
+def _envelope(document: object) -> dict:
+    """The request as Python objects, except tensor data: each tensor's "data" array stays in simdjson's tape
+    and reads as ``[]`` here (the schema checks only that it is an array)."""
+    if not isinstance(document, simdjson.Object):
+        raise Undecided
+    request = {}
+    for key in _keys(document):
+        value = document[key]
+        if key == "inputs" and isinstance(value, simdjson.Array):
+            request[key] = [_python(tensor, data_placeholder=True) for tensor in value]
+        else:
+            request[key] = _python(value)
+    return request
+
+
+def _python(value: object, data_placeholder: bool = False) -> object:
+    """A simdjson value as Python objects (with ``data_placeholder``, an object's "data" array as ``[]``)."""
+    if isinstance(value, simdjson.Array):
+        return [_python(item) for item in value]
+    if not isinstance(value, simdjson.Object):
+        return value
+    result = {}
+    for key in _keys(value):
+        item = value[key]
+        if data_placeholder and key == "data" and isinstance(item, simdjson.Array):
+            result[key] = []
+        else:
+            result[key] = _python(item)
+    return result
+
+
+def _keys(value: simdjson.Object) -> list[str]:
+    """The object's keys. Undecided on a duplicate (which simdjson keeps: strict JSON rejects it) or on a NUL
+    character, which cuts a ``value[key]`` lookup short (``.items()`` is no way out: it would convert the tensor
+    data to Python lists)."""
+    keys = list(value)
+    if len(set(keys)) != len(keys) or any("\x00" in key for key in keys):
+        raise Undecided
+    return keys
+
+
+def _data_chunks(tensor: dict) -> Iterator[np.ndarray]:
+    """The tensor's elements (``tensor["data"]``, a simdjson array) as arrays of its datatype, CHUNK at a time;
+    raises Undecided as soon as an element or the nesting is not what the exact path accepts as is."""
+    dtype = NUMERIC_DTYPES[tensor["datatype"]]
+    elements = _leaves(tensor["data"], tensor["shape"])
+    while chunk := list(itertools.islice(elements, CHUNK)):
+        array = numbers_array(chunk, dtype)
+        if array is None:
+            raise Undecided
+        yield array
+
+
+def _product_chunks(tensor: dict, multiplier: int) -> Iterator[np.ndarray]:
+    """``_data_chunks`` multiplied; raises Undecided when a float product overflows (the exact path names it)."""
+    for array in _data_chunks(tensor):
+        product = multiply(array, multiplier)
+        if product.dtype.kind == "f" and not np.isfinite(product).all():
+            raise Undecided
+        yield product
+
+
+def _leaves(data: simdjson.Array, shape: list) -> Iterator:
+    """The elements of flat or exactly nested ``data`` in row-major order, the nesting checked row by row.
+
+    An array where the shape has no room for one comes out as an element, and is refused as not a number:
+    every array of the data is seen, so nothing nested can hide in it.
+    """
+    if len(shape) < 2 or not len(data) or not isinstance(data[0], simdjson.Array):
+        if len(data) != math.prod(shape):
+            raise Undecided
+        return iter(data)
+    return itertools.chain.from_iterable(_rows(data, shape))
+
+
+def _rows(array: simdjson.Array, shape: list) -> Iterator[simdjson.Array]:
+    """The innermost rows of ``array``, checked to be nested exactly as ``shape`` (at least two dimensions)."""
+    if len(array) != shape[0]:
+        raise Undecided
+    for row in array:
+        if not isinstance(row, simdjson.Array):
+            raise Undecided
+        if len(shape) > 2:
+            yield from _rows(row, shape[1:])
+        elif len(row) != shape[1]:
+            raise Undecided
+        else:
+            yield row
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Exact path: orjson -> Python lists -> numpy
 # --------------------------------------------------------------------------------------------------------------
 
 
-def predict(read, multiplier: int, model_name: str, model_version: str) -> bytes:
-    """Serve one request: ``read()`` returns the request file's bytes; return the response file's bytes.
+def predict(read, multiplier: int, model_name: str, model_version: str) -> dict:
+    """Serve one request: ``read()`` returns the request file's bytes; return the response (to be written by
+    ``write_response``), an error response for any problem with the request, including an unreadable file.
 
-    Any problem with the request becomes an error response. Memory: the raw bytes are dropped as soon as
-    they are parsed, and each tensor's Python list as soon as it is converted to numpy (``read`` is called
-    again only in the rare case where duplicate keys need the exact check).
+    Memory: the raw bytes are dropped as soon as they are parsed, and each tensor's Python list as soon as it
+    is converted to numpy (``read`` is called again only in the rare case where duplicate keys need the exact
+    check).
     """
     request_id = None
     try:
@@ -552,32 +708,101 @@ def predict(read, multiplier: int, model_name: str, model_version: str) -> bytes
                 raise RequestError(
                     f"output {name!r}: element {index} overflows {tensor['datatype']} (input x {multiplier})"
                 )
-            outputs.append({"name": name, "datatype": tensor["datatype"], "shape": tensor["shape"], "data": result})
-        del arrays
-
-        response: dict = {"model_name": model_name, "model_version": model_version}
-        if request_id is not None:
-            response["id"] = request_id
-        response["outputs"] = outputs
-        return orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
+            outputs.append(_output(tensor, _pieces(result)))
+        return _response(request_id, model_name, model_version, outputs)
     except RequestError as e:
         return error_response(str(e), request_id)
+    except OSError as e:
+        return error_response(f"cannot read the request: {e}", request_id)
 
 
-def error_response(message: str, request_id: str | None) -> bytes:
+# --------------------------------------------------------------------------------------------------------------
+# Responses and the batch
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _pieces(array: np.ndarray) -> Iterator[np.ndarray]:
+    return (array[i : i + CHUNK] for i in range(0, array.size, CHUNK))
+
+
+def _output(tensor: dict, chunks: Iterable[np.ndarray]) -> dict:
+    return {"name": tensor["name"], "datatype": tensor["datatype"], "shape": tensor["shape"], "data": chunks}
+
+
+def _response(request_id: object, model_name: str, model_version: str, outputs: list) -> dict:
+    response: dict = {"model_name": model_name, "model_version": model_version}
+    if isinstance(request_id, str):
+        response["id"] = request_id
+    response["outputs"] = outputs
+    return response
+
+
+def error_response(message: str, request_id: str | None) -> dict:
     """``{"error": message}``, with the request's id when it had a string id."""
     body: dict = {"error": _one_line(message) or "request cannot be served"}
     if request_id is not None:
         body["id"] = request_id
-    return orjson.dumps(body)
+    return body
 
 
-def write_atomically(directory: str, file_name: str, content: bytes) -> None:
-    """Write ``directory/file_name`` so that it appears complete or not at all."""
+def write_response(f, response: dict) -> None:
+    """Write ``response`` to ``f`` as the compact JSON ``orjson.dumps`` gives, with each output's "data" (the
+    last key, as "outputs" is the response's) taken from an iterable of numpy arrays and written piece by piece:
+    the response never exists in memory as a whole."""
+    if "outputs" not in response:
+        f.write(orjson.dumps(response))
+        return
+    head = {key: value for key, value in response.items() if key != "outputs"}
+    f.write(orjson.dumps(head)[:-1] + b',"outputs":[')  # [:-1] drops the closing brace
+    for i, output in enumerate(response["outputs"]):
+        fields = {key: value for key, value in output.items() if key != "data"}
+        f.write((b"," if i else b"") + orjson.dumps(fields)[:-1] + b',"data":[')
+        separator = b""
+        for chunk in output["data"]:
+            if chunk.size:
+                f.write(separator)
+                f.write(memoryview(orjson.dumps(chunk, option=orjson.OPT_SERIALIZE_NUMPY))[1:-1])  # without [ ]
+                separator = b","
+        f.write(b"]}")
+    f.write(b"]}")
+
+
+def respond(
+    f, path: str, parser: simdjson.Parser, multiplier: int, model_name: str, model_version: str
+) -> str | None:
+    """Write the response to the request file ``path`` into ``f``: on the fast path when it can vouch for the
+    request, else on the exact path. Return the error message of an error response, None for a served one."""
+    try:
+        if stream_response(f, path, parser, multiplier, model_name, model_version):
+            return None
+        response = predict(functools.partial(read_file, path), multiplier, model_name, model_version)
+        _rewrite(f, response)
+    except OSError:
+        raise  # writing to f failed (predict answers an unreadable request with an error response)
+    except Exception as e:  # a bug must not cost the rest of the batch its responses
+        response = error_response(f"internal error: {type(e).__name__}: {e}", None)
+        _rewrite(f, response)
+    return response.get("error")
+
+
+def _rewrite(f, response: dict) -> None:
+    f.seek(0)
+    f.truncate()  # whatever was written before the fast path gave up
+    write_response(f, response)
+
+
+def read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write_atomically(directory: str, file_name: str, write) -> object:
+    """Create ``directory/file_name`` with ``write(f)`` so that it appears complete or not at all; return what
+    ``write`` returns."""
     temporary = os.path.join(directory, f".{file_name}.partial")  # does not end in .json
     try:
         with open(temporary, "wb") as f:
-            f.write(content)
+            result = write(f)
         os.replace(temporary, os.path.join(directory, file_name))
     except BaseException:
         try:
@@ -585,6 +810,7 @@ def write_atomically(directory: str, file_name: str, content: bytes) -> None:
         except OSError:
             pass
         raise
+    return result
 
 
 def request_files(input_dir: str) -> list[str]:
@@ -605,31 +831,29 @@ def run_batch(model_dir: str, input_dir: str, output_dir: str, log=sys.stdout) -
     except OSError as e:
         raise ConfigError(f"{output_dir}: cannot create the output folder: {_one_line(e)}") from None
 
+    parser = simdjson.Parser()  # one for the batch (see stream_response)
     served = errors = unwritten = 0
     for name in names:
         path = os.path.join(input_dir, name)
-
-        def read(path=path) -> bytes:
-            with open(path, "rb") as f:
-                return f.read()
-
+        write = functools.partial(
+            respond,
+            path=path,
+            parser=parser,
+            multiplier=multiplier,
+            model_name=model_name,
+            model_version=model_version,
+        )
         try:
-            response = predict(read, multiplier, model_name, model_version)
-        except OSError as e:
-            response = error_response(f"cannot read the request: {e}", None)
-        except Exception as e:  # a bug must not cost the rest of the batch its responses
-            response = error_response(f"internal error: {type(e).__name__}: {e}", None)
-        if response.startswith(b'{"error"'):
-            errors += 1
-            print(f"{name}: error: {orjson.loads(response)['error']}", file=log)
-        else:
-            served += 1
-        try:
-            write_atomically(output_dir, name, response)
+            error = write_atomically(output_dir, name, write)
         except OSError as e:
             unwritten += 1
             print(f"{name}: cannot write the response: {_one_line(e)}", file=sys.stderr)
-        del response  # do not hold this response while the next request is parsed
+            continue
+        if error is None:
+            served += 1
+        else:
+            errors += 1
+            print(f"{name}: error: {error}", file=log)
     print(f"{len(names)} request(s): {served} served, {errors} error response(s), {unwritten} not written", file=log)
     return 1 if unwritten else 0
 
