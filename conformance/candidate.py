@@ -8,7 +8,6 @@ collected result. Workspaces of runs that passed are removed; the caller keeps t
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,12 +117,10 @@ def from_options(
     model_source = Path(model) if model else kit_model()
     if cmd:
         try:
-            argv = shlex.split(cmd)
+            runner = LocalRunner.from_string(cmd)
         except ValueError as exc:
-            raise CandidateProblem(f"--predictor-cmd: cannot split {cmd!r}: {exc}") from None
-        if not argv:
-            raise CandidateProblem("--predictor-cmd is empty")
-        return Candidate("cmd", cmd, LocalRunner(argv), _oracle_model(model_source), model_source,
+            raise CandidateProblem(f"--predictor-cmd: {exc}") from None
+        return Candidate("cmd", cmd, runner, _oracle_model(model_source), model_source,
                          timeout=timeout, workspace_base=workspace_base)
     if engine not in ("docker", "podman"):
         raise CandidateProblem(f"--engine must be docker or podman, got {engine!r}")

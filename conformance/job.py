@@ -369,12 +369,9 @@ def _run(state: _Job, service: Path, job: Path, connections: dict[str, Path], en
 def _runner(plan: JobPlan, engine: str, cmd: str | None) -> LocalRunner | ContainerRunner:
     if cmd is not None:
         try:
-            argv = shlex.split(cmd)
+            return LocalRunner.from_string(cmd)
         except ValueError as exc:
-            raise JobProblem(f"command {cmd!r}: {exc}") from None
-        if not argv:
-            raise JobProblem("the local command is empty")
-        return LocalRunner(argv)
+            raise JobProblem(f"--cmd: {exc}") from None
     try:
         return ContainerRunner(engine, plan.image, command=plan.command, args=plan.args)
     except ValueError as exc:

@@ -295,8 +295,15 @@ class LocalRunner:
 
     @classmethod
     def from_string(cls, cmd: str, cwd: str | os.PathLike | None = None) -> "LocalRunner":
-        """A runner for ``cmd``, split like a POSIX shell would (quotes, backslashes), but run without a shell."""
-        return cls(shlex.split(cmd), cwd=cwd)
+        """A runner for ``cmd``, split like a POSIX shell would (quotes, backslashes), but run without a shell.
+        Raises ValueError with a one-line reason when ``cmd`` cannot be split or is empty."""
+        try:
+            argv = shlex.split(cmd)
+        except ValueError as exc:
+            raise ValueError(f"cannot split {cmd!r}: {exc}") from None
+        if not argv:
+            raise ValueError("the command is empty")
+        return cls(argv, cwd=cwd)
 
     @staticmethod
     def variables(ws: Workspace) -> dict[str, str]:

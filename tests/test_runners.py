@@ -201,8 +201,15 @@ def test_local_command_that_cannot_start_gives_a_start_error(tmp_path, kind):
 
 
 def test_local_empty_command_is_a_start_error(tmp_path):
-    result = LocalRunner.from_string("   ").run(make_workspace(tmp_path), timeout=10)
+    result = LocalRunner([]).run(make_workspace(tmp_path), timeout=10)
     assert result.exit_code is None and result.start_error
+
+
+@pytest.mark.parametrize("cmd, reason", [("   ", "the command is empty"), ("python 'unclosed", "cannot split")])
+def test_local_from_string_refuses_what_it_cannot_split(cmd, reason):
+    with pytest.raises(ValueError, match=reason) as caught:
+        LocalRunner.from_string(cmd)
+    assert "\n" not in str(caught.value)
 
 
 def test_local_writes_into_the_input_folder_are_reported(tmp_path):
