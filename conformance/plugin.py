@@ -123,6 +123,14 @@ def _suite(config: pytest.Config) -> Suite:
     return config.stash[SUITE]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The candidate is set up once, before collection: a bad option (no engine, unusable --model, unreadable
+    # manifest) stops the run with one line and pytest's usage-error status, instead of erroring every test.
+    option = session.config.getoption
+    if option("predictor_cmd") or option("predictor_image") or option("service_manifest"):
+        _suite(session.config)
+
+
 @pytest.fixture(scope="session")
 def conformance(pytestconfig: pytest.Config) -> Suite:
     """The suite's shared state: candidate, fixtures folder, strictness, profile."""

@@ -50,3 +50,14 @@ def test_run_exit_status(tmp_path):
     assert main(["run", "--cmd", good, *args]) == 0
     assert main(["run", "--cmd", f"{sys.executable} -c 'import sys; sys.exit(3)'", *args]) == 1
     assert main(["run", "--cmd", good, "--", "--no-such-option"]) == 2
+
+
+def test_a_bad_candidate_option_stops_the_suite_with_one_line(tmp_path):
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider",
+                           "--predictor-cmd", "python3 x.py", "--model", str(tmp_path / "missing")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4  # pytest's usage error
+    assert done.stderr.strip() == f"ERROR: odahu-conformance: --model: {tmp_path / 'missing'}: model does not exist"
+    assert "Traceback" not in done.stdout + done.stderr
