@@ -177,6 +177,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         for requirement_id in _covered(item):
             item.add_marker(marker_name(requirement_id))
+    option = config.getoption
+    if any(item.path.parent.name == "suite" and item.path.parent.parent.name == "conformance" for item in items) and not (
+        option("predictor_cmd") or option("predictor_image") or option("service_manifest")
+    ):
+        # A gate that forgot its candidate must not pass with every test skipped.
+        raise pytest.UsageError("odahu-conformance: no candidate: give --predictor-cmd CMD or --predictor-image "
+                                "IMAGE (or --service-manifest FILE)")
+
 
 
 @pytest.hookimpl(wrapper=True)

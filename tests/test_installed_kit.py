@@ -67,3 +67,10 @@ def test_cli_run_outside_a_checkout_fails_a_broken_candidate(venv, tmp_path):
     )
     assert done.returncode == 1, done.stdout[-3000:]
     assert "P-EXIT" in done.stdout
+
+
+def test_no_candidate_is_a_usage_error_not_a_silent_pass(venv, tmp_path):
+    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "--pyargs", "conformance", "-p",
+                           "no:cacheprovider", "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 4, done.stdout[-2000:]
+    assert "no candidate: give --predictor-cmd CMD or --predictor-image IMAGE" in done.stderr
