@@ -55,12 +55,15 @@ class Candidate:
         multiplier: int | None = None,
         model_files: dict[str, str | bytes] | None = None,
         output_exists: bool = False,
+        output_parents_missing: bool = False,
         timeout: float | None = None,
     ) -> RunResult:
         """Stage a workspace and run the candidate once.
 
         ``multiplier`` stages a copy of the model with another ``multiplier.txt``; ``model_files`` stages a synthetic
-        model instead (for bad-model tests); ``output_exists`` creates the output folder beforehand.
+        model instead (for bad-model tests); ``output_exists`` creates the output folder beforehand;
+        ``output_parents_missing`` puts the output folder two missing folders deeper (local commands only: a
+        container's output path is fixed by the pod layout).
         """
         ws = staging.new_workspace(self.workspace_base)
         try:
@@ -73,6 +76,8 @@ class Candidate:
                 if multiplier is not None:
                     raise CandidateProblem("the model is inside the image: its multiplier cannot be changed")
                 ws.model, ws.model_in_image = None, self.model_in_image
+            if output_parents_missing:
+                ws.output = ws.output / "nested" / "deeper"
             if output_exists:
                 ws.output.mkdir(parents=True)
         except staging.StagingProblem as problem:

@@ -91,12 +91,10 @@ def judge_batch(
     """
     judgement = Judgement(findings=run_findings(result))
     produced = result.json_files()
-    if requests and not result.output_exists and not (result.timed_out or result.start_error or result.stopped):
-        judgement.findings.append(Finding(
-            "P-OUTDIR" if result.exit_code == 0 else "P-ENV", "(run)", "",
-            "no output folder at ODAHU_OUTPUT_PATH after the run" + (
-                "" if result.exit_code == 0 else f" (exit status {result.exit_code}: {tail(result.stderr or result.stdout)})"),
-        ))
+    if requests and not result.output_exists and result.exit_code == 0:
+        # (a run that failed is a P-EXIT finding already; why it wrote nothing is for the protocol tests to say)
+        judgement.findings.append(Finding("P-OUTDIR", "(run)", "", "exit status 0 but no output folder at "
+                                          "ODAHU_OUTPUT_PATH: the responses went elsewhere, or nowhere"))
     missing = sorted(set(requests) - set(produced))
     extra = sorted(set(produced) - set(requests))
     # Responses under other names still answer their requests when the numbers match (a consistent renaming

@@ -36,16 +36,25 @@ def test_reads_the_operator_variables(conformance, verdict):
     verdict.check(findings, batch.evidence())
 
 
+OUTPUT_FOLDER_CASES = {"P-OUTDIR-absent": "does not exist", "P-OUTDIR-present": "exists",
+                       "P-OUTDIR-parents": "and its parents do not exist"}
+
+
 @pytest.mark.protocol
 @pytest.mark.requirement("P-OUTDIR")
-@pytest.mark.parametrize("exists", [False, True], ids=["P-OUTDIR-absent", "P-OUTDIR-present"])
-def test_output_folder(conformance, verdict, exists):
-    """The output folder is created when absent (as on the platform) and used when it already exists."""
-    batch = run_batch(conformance.require_candidate(), GOOD, output_exists=exists)
+@pytest.mark.parametrize("case", sorted(OUTPUT_FOLDER_CASES))
+def test_output_folder(conformance, verdict, case):
+    """The output folder is created, with its parents, when absent (as on the platform), and used when it
+    already exists."""
+    candidate = conformance.require_candidate()
+    if case == "P-OUTDIR-parents" and candidate.kind != "cmd":
+        pytest.skip("an image's output path is fixed by the pod layout (its parent exists); checked for commands")
+    batch = run_batch(candidate, GOOD, output_exists=case == "P-OUTDIR-present",
+                      output_parents_missing=case == "P-OUTDIR-parents")
     findings = batch.judgement.findings
     if not batch.result.output_exists or not batch.result.json_files():
         findings = findings + [Finding("P-OUTDIR", "(run)", "", f"no responses written when the output folder "
-                                       f"{'exists' if exists else 'does not exist'} beforehand; output: "
+                                       f"{OUTPUT_FOLDER_CASES[case]} beforehand; output: "
                                        + tail(batch.result.stderr or batch.result.stdout))]
     verdict.check(findings, batch.evidence())
 
