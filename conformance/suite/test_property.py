@@ -1,17 +1,20 @@
 """Generated requests (hypothesis) against the oracle. One example is a whole batch served in one predictor run,
 so the default profile checks over a thousand requests in a handful of runs.
 
-When a batch fails, the first failing request is run again on its own, and the failure shows that request, its
-findings and a command line that reproduces the run on the kept workspace.
+When a batch fails, its first failing request is run again on its own and shrunk (conformance/shrink.py), and the
+failure shows the shrunk request, its findings and a command line that reproduces that run on its kept workspace.
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from conformance import strategies
+from conformance.shrink import shrink
 from conformance.strictjson import dumps
 from conformance.suite.shared import BEHAVIOUR_IDS, FORMAT_IDS, RUN_IDS, run_batch
 
@@ -54,18 +57,43 @@ def test_generated_batches(conformance, verdict):
 
 
 def _reproduction(candidate, batch, requests: dict[str, bytes], multiplier) -> str:
-    """The first failing request on its own (run again alone), and how to reproduce the batch."""
+    """The first failing request shrunk (run alone, cut down while it still fails with the same requirement),
+    and the command that reproduces the smallest failing run on its kept workspace."""
     failing = sorted({f.file for f in batch.judgement.findings if f.file in requests})
     lines = [f"multiplier: {candidate.model_with(multiplier).multiplier}"]
-    if failing:
-        name = failing[0]
-        text = requests[name].decode("utf-8", "replace")
-        lines.append(f"first failing request {name}: {text if len(text) <= 2000 else text[:2000] + '...'}")
-        alone = run_batch(candidate, [(name, requests[name])], multiplier)
-        if alone.judgement.findings:
-            lines.append("alone, it fails too: " + "; ".join(f.line() for f in alone.judgement.findings[:3]))
-            lines.append(alone.evidence(name))
-            return "\n".join(lines)
-        lines.append("alone, it passes: the failure needs the rest of the batch")
-    lines.append(batch.evidence(failing[0] if failing else None))
+    if not failing:
+        lines.append(batch.evidence())
+        return "\n".join(lines)
+    name = failing[0]
+    requirement = next(f.requirement for f in batch.judgement.findings if f.file == name)
+    smallest: dict = {}
+
+    def still_fails(request: dict) -> bool:
+        alone = run_batch(candidate, [(name, dumps(request))], multiplier)
+        fails = any(f.requirement == requirement for f in alone.judgement.findings)
+        superseded = smallest.get("batch") if fails else alone
+        if fails:
+            smallest["batch"] = alone
+        if superseded is not None and superseded.kept is not None:  # keep one workspace: the smallest failure
+            candidate.discard(superseded.result)
+            candidate.kept.remove(superseded.kept)
+        return fails
+
+    original = json.loads(requests[name])
+    if not still_fails(original):
+        lines.append(f"first failing request {name} (passes alone: the failure needs the rest of the batch): "
+                     f"{_short(requests[name])}")
+        lines.append(batch.evidence(name))
+        return "\n".join(lines)
+    shrunk, runs = shrink(original, still_fails)
+    alone = smallest["batch"]
+    lines.append(f"first failing request {name}, shrunk in {runs} runs, still failing {requirement}: "
+                 f"{_short(dumps(shrunk))}")
+    lines.append("its findings: " + "; ".join(f.line() for f in alone.judgement.findings[:3]))
+    lines.append(alone.evidence(name))
     return "\n".join(lines)
+
+
+def _short(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").strip()
+    return text if len(text) <= 2000 else text[:2000] + "..."
