@@ -101,12 +101,21 @@ def is_strict(config: pytest.Config) -> bool:
     return bool(config.getoption("conformance_strict") or getattr(config.option, "strict", False))
 
 
+NO_CANDIDATE = "no candidate: give --predictor-cmd CMD or --predictor-image IMAGE (or --service-manifest FILE)"
+
+
+def has_candidate(config: pytest.Config) -> bool:
+    """Whether the command line names a candidate."""
+    option = config.getoption
+    return bool(option("predictor_cmd") or option("predictor_image") or option("service_manifest"))
+
+
 def _suite(config: pytest.Config) -> Suite:
     if SUITE not in config.stash:
         candidate, problem = None, None
         option = config.getoption
-        if not (option("predictor_cmd") or option("predictor_image") or option("service_manifest")):
-            problem = "no candidate: give --predictor-cmd CMD or --predictor-image IMAGE (or --service-manifest FILE)"
+        if not has_candidate(config):
+            problem = NO_CANDIDATE
         else:
             try:
                 candidate = from_options(
@@ -126,8 +135,7 @@ def _suite(config: pytest.Config) -> Suite:
 def pytest_sessionstart(session: pytest.Session) -> None:
     # The candidate is set up once, before collection: a bad option (no engine, unusable --model, unreadable
     # manifest) stops the run with one line and pytest's usage-error status, instead of erroring every test.
-    option = session.config.getoption
-    if option("predictor_cmd") or option("predictor_image") or option("service_manifest"):
+    if has_candidate(session.config):
         _suite(session.config)
 
 
@@ -177,13 +185,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         for requirement_id in _covered(item):
             item.add_marker(marker_name(requirement_id))
-    option = config.getoption
-    if any(item.path.parent.name == "suite" and item.path.parent.parent.name == "conformance" for item in items) and not (
-        option("predictor_cmd") or option("predictor_image") or option("service_manifest")
-    ):
+    in_suite = any(item.path.parent.name == "suite" and item.path.parent.parent.name == "conformance" for item in items)
+    if in_suite and not has_candidate(config):
         # A gate that forgot its candidate must not pass with every test skipped.
-        raise pytest.UsageError("odahu-conformance: no candidate: give --predictor-cmd CMD or --predictor-image "
-                                "IMAGE (or --service-manifest FILE)")
+        raise pytest.UsageError(f"odahu-conformance: {NO_CANDIDATE}")
 
 
 

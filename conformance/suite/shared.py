@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from conformance.candidate import Candidate
 from conformance.engine import Judgement, judge_batch
 from conformance.goldens import model_for
@@ -86,8 +88,6 @@ def golden_batch(suite) -> Batch:
         multiplier = None
         if fixture_model.multiplier != candidate.model.multiplier:
             if candidate.model_is_embedded:
-                import pytest
-
                 pytest.skip(f"the fixtures need multiplier {fixture_model.multiplier}; the model inside the image "
                             f"cannot be changed")
             multiplier = fixture_model.multiplier
