@@ -4,7 +4,7 @@
 import sys
 from pathlib import Path
 
-REFERENCE = Path(__file__).resolve().parent / "predictor" / "predictor.py"
+REFERENCE = Path(__file__).resolve().parent / "predictor" / "fast.py"
 
 
 def pytest_configure(config):

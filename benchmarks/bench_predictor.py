@@ -9,7 +9,7 @@ subprocess with the same ODAHU_* environment, one file at a time:
 
 - naive:     stdlib ``json``, a Python list comprehension for the multiply (with int32 wrap-around);
 - floor:     orjson loads each request and dumps it back: what any orjson-based predictor must at least pay;
-- reference: predictor/predictor.py.
+- reference: predictor/fast.py.
 
 For each it reports the best wall time of ``--repeat`` runs (made in rounds, one run of each program per round)
 and the peak RSS of the child (``os.wait4`` in a small launcher process, see ``LAUNCHER``), and prints the ratios
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT / "predictor" / "predictor.py"
+REFERENCE = ROOT / "predictor" / "fast.py"
 
 NAIVE = r'''
 """Naive predictor: stdlib json and plain Python lists (what a first attempt looks like)."""

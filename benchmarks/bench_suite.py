@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from conformance import strategies  # noqa: E402
-from conformance.strictjson import dumps  # noqa: E402
-from conformance.suiteprofiles import PROFILES  # noqa: E402
+from conformance.generate import strategies  # noqa: E402
+from conformance.suite.profiles import PROFILES  # noqa: E402
+from conformance.v2.strictjson import dumps  # noqa: E402
 
 
 def suite_run(profile: str, work: Path) -> tuple[float, dict]:
@@ -54,7 +54,7 @@ def bare_runs(runs: int, work: Path) -> float:
     started = time.perf_counter()
     for run in range(runs):
         env["ODAHU_OUTPUT_PATH"] = str(work / f"bare-output-{run}")
-        subprocess.run([sys.executable, str(ROOT / "predictor" / "predictor.py")], env=env, check=True,
+        subprocess.run([sys.executable, str(ROOT / "predictor" / "fast.py")], env=env, check=True,
                        capture_output=True)
     return time.perf_counter() - started
 

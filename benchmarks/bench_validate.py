@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conformance.validate import validate_folder
+from conformance.odahu.validate import validate_folder
 
 
 def make_batch(folder: Path, megabytes: int) -> list[Path]:

@@ -1,10 +1,18 @@
 """Conformance kit for ODAHU batch-inference predictors (Open Inference Protocol / KServe V2).
 
-The package holds one engine used by both the pytest plugin and the ``odahu-conformance`` CLI:
-strict JSON loading (:mod:`conformance.strictjson`), schemas (:mod:`conformance.schemas`),
-semantic checks (:mod:`conformance.checks`), the multiplier oracle (:mod:`conformance.oracle`),
-the comparator (:mod:`conformance.compare`), the platform's validate step done strictly
-(:mod:`conformance.validate`) and golden fixtures (:mod:`conformance.goldens`).
+One core serves both the pytest plugin and the ``odahu-conformance`` CLI. The package is layered; a module
+imports only from its own layer or the ones listed before it:
+
+- :mod:`conformance.contract`: requirement IDs and levels, the :class:`~conformance.contract.findings.Finding` record.
+- :mod:`conformance.v2`: the V2 protocol read strictly: datatypes, strict JSON, schemas, tensors, documents.
+- :mod:`conformance.odahu`: the platform's side: models, archives, manifests, the platform's own validate rules.
+- :mod:`conformance.oracle`: what the multiplier model owes a request, and the comparator.
+- :mod:`conformance.generate`: curated goldens, hypothesis strategies, random requests, the shrinker.
+- :mod:`conformance.run`: workspaces, staging, runners (local, container), what a run leaves behind, the candidate.
+- :mod:`conformance.judge`: one named check per run-level requirement, and the judging of a whole batch.
+- :mod:`conformance.report`: the requirement report (JSON, Markdown) built from the judge's findings.
+- :mod:`conformance.plugin`, :mod:`conformance.cli`, :mod:`conformance.job`: the front ends.
+- :mod:`conformance.suite`: the conformance tests themselves, run by the plugin.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -10,10 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from conformance import __version__, archives, goldens, validate
-from conformance.documents import DEFAULT_MAX_BYTES
-from conformance.model import ModelProblem, load_model
+from conformance import __version__
+from conformance.generate import goldens
+from conformance.odahu import archives, validate
+from conformance.odahu.model import ModelProblem, load_model
 from conformance.paths import kit_fixtures, kit_model
+from conformance.v2.documents import DEFAULT_MAX_BYTES
 
 OK, FAILED, UNUSABLE = 0, 1, 2
 

@@ -21,12 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from conformance import manifests, platform, staging, validate
-from conformance.documents import REQUEST, RESPONSE, read_bytes
-from conformance.findings import Finding
-from conformance.model import ModelProblem, load_model
-from conformance.runners import ContainerRunner, LocalRunner
-from conformance.workspace import RunResult, Workspace
+from conformance.contract.findings import Finding
+from conformance.odahu import manifests, platform_rules, validate
+from conformance.odahu.model import ModelProblem, load_model
+from conformance.run import staging
+from conformance.run.container import ContainerRunner
+from conformance.run.local import LocalRunner
+from conformance.run.workspace import RunResult, Workspace
+from conformance.v2.documents import REQUEST, RESPONSE, read_bytes
 
 OK, FAILED, UNUSABLE = 0, 1, 2
 STEPS = 6
@@ -396,7 +398,7 @@ def _check(path: Path, kind: str) -> validate.Verdict:
         return validate.check_entry(path, kind)
     except Exception as exc:  # noqa: BLE001 - reported, never swallowed: the file fails
         try:
-            keeps, reason = platform.accepts(read_bytes(path), kind)
+            keeps, reason = platform_rules.accepts(read_bytes(path), kind)
         except OSError as problem:
             keeps, reason = False, problem.strerror or str(problem)
         message = f"the kit's checker failed on this file ({type(exc).__name__}: {exc}); please report it"

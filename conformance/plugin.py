@@ -16,12 +16,17 @@ from pathlib import Path
 import pytest
 
 from conformance import report
-from conformance.candidate import DEFAULT_TIMEOUT, Candidate, CandidateProblem, from_options
-from conformance.engine import blocking
-from conformance.findings import Finding
+from conformance.contract.findings import Finding
+from conformance.contract.requirements import REQUIREMENTS
+from conformance.judge import blocking
 from conformance.paths import kit_fixtures
-from conformance.requirements import REQUIREMENTS
-from conformance.suiteprofiles import PROFILES, Profile
+from conformance.run.candidate import (
+    DEFAULT_TIMEOUT,
+    Candidate,
+    CandidateProblem,
+    from_options,
+)
+from conformance.suite.profiles import PROFILES, Profile
 
 GROUPS = {
     "schema": "every response strictly valid V2 (F-*)",

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance import __version__
-from conformance.findings import Finding
-from conformance.requirements import MUST, REQUIREMENTS, SHOULD
+from conformance.contract.findings import Finding
+from conformance.contract.requirements import MUST, REQUIREMENTS, SHOULD
 
 #: Failure lines kept per requirement.
 FAILURE_LINES = 5

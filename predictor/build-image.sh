@@ -121,7 +121,7 @@ fi
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/predictor/wheels" "$stage/model"
-cp "$HERE/Dockerfile" "$HERE/Dockerfile.embedded" "$HERE/predictor.py" "$HERE/requirements.txt" "$stage/predictor/"
+cp "$HERE/Dockerfile" "$HERE/Dockerfile.embedded" "$HERE/fast.py" "$HERE/requirements.txt" "$stage/predictor/"
 cp "$wheels"/*.whl "$stage/predictor/wheels/"
 cp "$REPO/model/multiplier.txt" "$REPO/model/odahuflow.project.yaml" "$stage/model/"
 

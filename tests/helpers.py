@@ -101,7 +101,7 @@ def usable_engine(name: str, images: tuple[str, ...]) -> str:
     why (docker is pointed at podman's socket first when no daemon answers)."""
     import pytest
 
-    from conformance.runners import engine_available
+    from conformance.run.container import engine_available
 
     if name == "docker":
         ensure_docker_socket()

@@ -11,9 +11,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from conformance.archives import FIXED_MTIME, ArchiveProblem, is_archive, pack, unpack
 from helpers import shallow_stack
+
+from conformance.odahu.archives import (
+    FIXED_MTIME,
+    ArchiveProblem,
+    is_archive,
+    pack,
+    unpack,
+)
 
 
 def make_model(folder: Path) -> Path:

@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import as_bytes, response, tensor
 
 from conformance.cli import main
-from helpers import as_bytes, response, tensor
 
 GOOD = as_bytes(response(tensor("a", "INT32", [2], [2, 4])))
 BAD_FILES = {

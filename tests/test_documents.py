@@ -1,9 +1,17 @@
 """Each semantic check rejects a crafted bad document with the right requirement ID and JSON pointer."""
 
 import pytest
-
-from conformance.documents import ERROR, REQUEST, RESPONSE, inspect, load, parse, response_id_findings
 from helpers import DELETE, as_bytes, edited, request, response, tensor
+
+from conformance.v2.documents import (
+    ERROR,
+    REQUEST,
+    RESPONSE,
+    inspect,
+    load,
+    parse,
+    response_id_findings,
+)
 
 GOOD_REQUEST = request(tensor("a", "INT32", [2, 2], [[1, 2], [3, 4]]), tensor("b", "FP16", [], [0.5]), id="r1")
 GOOD_RESPONSE = response(tensor("a", "INT32", [2, 2], [2, 4, 6, 8]), tensor("b", "FP16", [], [1.0]), id="r1")

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import fastpath, strategies
-from conformance.documents import REQUEST, RESPONSE, load, parse
+from conformance.generate import strategies
+from conformance.v2 import fastpath
+from conformance.v2.documents import REQUEST, RESPONSE, load, parse
 
 pytestmark = pytest.mark.skipif(fastpath.simdjson is None, reason="pysimdjson not installed")
 

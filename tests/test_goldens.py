@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from conformance import goldens
 from conformance.cli import main
-from conformance.datatypes import NAMES
-from conformance.model import load_model
+from conformance.generate import goldens
+from conformance.odahu.model import load_model
 from conformance.paths import kit_fixtures, kit_model
+from conformance.v2.datatypes import NAMES
 
 
 def test_the_kits_goldens_pass_fixtures_check(capsys):

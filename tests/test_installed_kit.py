@@ -41,7 +41,7 @@ def test_installed_kit_carries_its_data(venv):
 
 def test_pytest_pyargs_outside_a_checkout(venv, tmp_path):
     python = venv / "bin" / "python"
-    predictor = site_kit(venv) / "predictor" / "predictor.py"
+    predictor = site_kit(venv) / "predictor" / "fast.py"
     probe = subprocess.run([str(python), "-c", "import conformance.paths as p; print(p.kit_root())"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert "kitdata" in probe.stdout, probe.stdout + probe.stderr

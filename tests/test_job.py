@@ -20,19 +20,20 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conformance import archives, documents
-from conformance.compare import compare
-from conformance.job import parse_connection, parse_connections, run_job
-from conformance.model import load_model
-from conformance.oracle import expect
+from conformance.oracle.compare import compare
+from conformance.oracle.expect import expect
 from helpers import usable_engine
+
+from conformance.job import parse_connection, parse_connections, run_job
+from conformance.odahu import archives
+from conformance.odahu.model import load_model
+from conformance.v2 import documents
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO / "manifests"
 FIXTURES = REPO / "fixtures"
 MODEL = REPO / "model"
-PREDICTOR = REPO / "predictor" / "predictor.py"
+PREDICTOR = REPO / "predictor" / "fast.py"
 LOCAL_CMD = f"{shlex.quote(sys.executable)} {shlex.quote(str(PREDICTOR))}"
 IMAGE = "localhost/odahu/multiplier-predictor:dev"
 EMBEDDED_IMAGE = "localhost/odahu/multiplier-predictor-embedded:dev"
@@ -402,7 +403,7 @@ def test_container_job_reproduces_the_goldens(tmp_path, engine, variant):
         produced = buckets.responses("-embedded")
     assert code == 0, lines
     run_line = next(line for line in lines if line.startswith("[4/6]"))
-    assert engine in run_line and "python3 /opt/predictor/predictor.py" in run_line
+    assert engine in run_line and "python3 /opt/predictor/fast.py" in run_line
     assert_reproduces_goldens(produced)
     assert not workspace_of(lines).exists()
 

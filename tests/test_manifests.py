@@ -2,10 +2,16 @@
 
 
 import pytest
-
-from conformance.manifests import ManifestProblem, check_file, job_findings, read_yaml, service_findings
-from conformance.paths import kit_root
 from helpers import DELETE, edited
+
+from conformance.odahu.manifests import (
+    ManifestProblem,
+    check_file,
+    job_findings,
+    read_yaml,
+    service_findings,
+)
+from conformance.paths import kit_root
 
 MANIFESTS = kit_root() / "manifests"
 SERVICES = sorted(MANIFESTS.glob("inferenceservice*.yaml"))

@@ -2,7 +2,12 @@
 
 import pytest
 
-from conformance.model import ModelProblem, load_model, parse_multiplier, project_findings
+from conformance.odahu.model import (
+    ModelProblem,
+    load_model,
+    parse_multiplier,
+    project_findings,
+)
 
 
 @pytest.mark.parametrize("text, value", [("2", 2), (" -3\n", -3), ("+7", 7), ("0", 0), ("123456789012345678901234567890", 123456789012345678901234567890)])

@@ -5,18 +5,18 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from conformance.oracle.arithmetic import multiply
+from conformance.oracle.compare import compare, explain
+from conformance.oracle.expect import expect, json_values
+from helpers import request, tensor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import strategies
-from conformance.arithmetic import multiply
-from conformance.compare import compare, explain
-from conformance.datatypes import DATATYPES
-from conformance.documents import REQUEST, RESPONSE, inspect, parse
-from conformance.model import Model
-from conformance.oracle import expect, json_values
-from conformance.strictjson import dumps
-from helpers import request, tensor
+from conformance.generate import strategies
+from conformance.odahu.model import Model
+from conformance.v2.datatypes import DATATYPES
+from conformance.v2.documents import REQUEST, RESPONSE, inspect, parse
+from conformance.v2.strictjson import dumps
 
 KIT = Model(2, "multiplier", "1")
 _FORMATS = {"FP16": (11, -14, 15), "FP32": (24, -126, 127), "FP64": (53, -1022, 1023)}

@@ -1,4 +1,4 @@
-"""The reference predictor on its own: predictor/predictor.py run as a subprocess on temporary folders.
+"""The reference predictor on its own: predictor/fast.py run as a subprocess on temporary folders.
 
 These tests do not use the conformance kit: they pin down known request/response pairs, the error responses,
 the model-configuration failures (P-CONFIG) and the file-system protocol (P-OUTDIR, P-READONLY, atomic writes).
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-PREDICTOR = Path(__file__).resolve().parents[1] / "predictor" / "predictor.py"
+PREDICTOR = Path(__file__).resolve().parents[1] / "predictor" / "fast.py"
 PROJECT_YAML = "model:\n  name: multiplier\n  version: \"1\"\n"
 
 

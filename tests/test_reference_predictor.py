@@ -1,7 +1,7 @@
 """The reference predictor agrees with the kit's oracle: on every golden pair, and on thousands of generated
 requests served in batches (one predictor run per hypothesis example), under several multipliers.
 
-The predictor stands alone (predictor/predictor.py imports nothing of the kit); the kit judges its output with
+The predictor stands alone (predictor/fast.py imports nothing of the kit); the kit judges its output with
 the same comparator the conformance suite uses.
 """
 
@@ -13,18 +13,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from conformance.oracle.compare import compare, explain
+from conformance.oracle.expect import expect
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import strategies
-from conformance.compare import compare, explain
-from conformance.documents import REQUEST, RESPONSE, load
-from conformance.model import Model, load_model
-from conformance.oracle import expect
+from conformance.generate import strategies
+from conformance.odahu.model import Model, load_model
 from conformance.paths import kit_fixtures, kit_model
-from conformance.strictjson import dumps
+from conformance.v2.documents import REQUEST, RESPONSE, load
+from conformance.v2.strictjson import dumps
 
-PREDICTOR = Path(__file__).resolve().parents[1] / "predictor" / "predictor.py"
+PREDICTOR = Path(__file__).resolve().parents[1] / "predictor" / "fast.py"
 PROJECT_YAML = 'model:\n  name: multiplier\n  version: "1"\n'
 
 

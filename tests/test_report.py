@@ -9,8 +9,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 from conformance import report
-from conformance.findings import Finding
-from conformance.requirements import REQUIREMENTS
+from conformance.contract.findings import Finding
+from conformance.contract.requirements import REQUIREMENTS
 from conformance.report import TestRecord
 
 

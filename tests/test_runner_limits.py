@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from conformance import staging
-from conformance.engine import run_findings
-from conformance.runners import ContainerRunner, LocalRunner, engine_available
+from conformance.judge import run_findings
+from conformance.run import staging
+from conformance.run.container import ContainerRunner, engine_available
+from conformance.run.local import LocalRunner
 
 FLOOD = "import os, pathlib; d = pathlib.Path(os.environ['ODAHU_OUTPUT_PATH']); d.mkdir(parents=True); " \
         "f = open(d / 'big.json', 'wb'); block = b'x' * (1 << 20)\nwhile True: f.write(block); f.flush()"

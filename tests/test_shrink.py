@@ -1,6 +1,6 @@
 """Shrinking a failing request: smaller variants that keep failing the same way, within a run budget."""
 
-from conformance.shrink import shrink, variants
+from conformance.generate.shrink import shrink, variants
 
 
 def request():

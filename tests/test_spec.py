@@ -4,8 +4,8 @@ import re
 
 import pytest
 
+from conformance.contract.requirements import REQUIREMENTS
 from conformance.paths import PACKAGE, kit_root
-from conformance.requirements import REQUIREMENTS
 
 SPEC = (PACKAGE / "SPEC.md").read_text(encoding="utf-8")
 CONTRACT = kit_root().parent / "shared" / "design" / "contract.md"

@@ -8,25 +8,22 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from helpers import as_bytes, request, shallow_stack, tensor
 
-from conformance import staging
-from conformance.archives import pack
-from conformance.model import ModelProblem, load_model
+from conformance.odahu.archives import pack
+from conformance.odahu.model import ModelProblem, load_model
 from conformance.paths import kit_fixtures, kit_model
-from conformance.staging import (
+from conformance.run import staging
+from conformance.run.staging import (
     StagingProblem,
-    changes,
-    collect_outputs,
-    folder_digest,
     new_workspace,
     remove_workspace,
     stage_model,
     stage_model_text,
     stage_requests,
 )
-from conformance.workspace import OutputEntry
+from conformance.run.observe import changes, collect_outputs, folder_digest
+from conformance.run.workspace import OutputEntry
 
 
 @pytest.fixture
@@ -388,21 +385,22 @@ def test_collect_outputs_sees_everything_without_following_links(ws, tmp_path):
     exists, entries = collect_outputs(out)
     assert exists
     assert entries == [
-        OutputEntry("a.json", "file", 15, b'{"outputs": []}'),
+        OutputEntry("a.json", "file", 15),
         OutputEntry("away", "symlink"),
-        OutputEntry("log.txt", "file", 5, b"hello"),
+        OutputEntry("log.txt", "file", 5),
         OutputEntry("nested", "dir"),
         OutputEntry("nested/deeper", "dir"),
-        OutputEntry("nested/deeper/b.json", "file", 2, b"{}"),
+        OutputEntry("nested/deeper/b.json", "file", 2),
     ]
 
 
-def test_collect_outputs_keeps_the_size_but_not_the_bytes_of_a_file_over_the_limit(ws):
+def test_collect_outputs_reads_nothing_and_keeps_every_size(ws):
+    """One reader: collection only lists; a 100-byte and a 10-byte file are both there with their sizes."""
     ws.output.mkdir()
     (ws.output / "big.json").write_bytes(b"x" * 100)
     (ws.output / "small.json").write_bytes(b"x" * 10)
-    exists, entries = collect_outputs(ws.output, max_file_bytes=50)
-    assert entries == [OutputEntry("big.json", "file", 100, None), OutputEntry("small.json", "file", 10, b"x" * 10)]
+    exists, entries = collect_outputs(ws.output)
+    assert entries == [OutputEntry("big.json", "file", 100), OutputEntry("small.json", "file", 10)]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no fifos here")

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.strictjson import JSONProblem, dumps, loads
+from conformance.v2.strictjson import JSONProblem, dumps, loads
 
 
 @pytest.mark.parametrize(

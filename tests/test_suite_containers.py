@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import usable_engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +72,7 @@ def _mutant_manifest(tmp: Path) -> Path:
         f"  image: {IMAGE}\n"
         "  command: [/bin/sh]\n"
         "  args: [-c, 'ODAHU_MODEL_PATH=$ODAHU_MODEL ODAHU_INPUT_PATH=$ODAHU_MODEL_INPUT "
-        "ODAHU_OUTPUT_PATH=$ODAHU_MODEL_OUTPUT exec python3 /opt/predictor/predictor.py']\n"
+        "ODAHU_OUTPUT_PATH=$ODAHU_MODEL_OUTPUT exec python3 /opt/predictor/fast.py']\n"
         "  modelRegistry:\n    remote: {modelConnection: models, modelPath: model}\n"
     )
     return manifest

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance.candidate import Candidate
-from conformance.engine import Judgement, judge_batch
-from conformance.goldens import model_for
-from conformance.model import Model, ModelProblem
-from conformance.workspace import RunResult
+from conformance.generate.goldens import model_for
+from conformance.judge import Judgement, judge_batch
+from conformance.odahu.model import Model, ModelProblem
+from conformance.run.candidate import Candidate
+from conformance.run.workspace import RunResult
 
 #: Requirements every golden comparison checks (the response's format and the multiplier behaviour).
 FORMAT_IDS = ("F-JSON", "F-SCHEMA", "F-COUNT", "F-TYPED")

@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from conformance.paths import kit_fixtures
-from conformance.suite.shared import BEHAVIOUR_IDS, FORMAT_IDS, RUN_IDS, golden_batch, golden_names
+from conformance.suite.shared import (
+    BEHAVIOUR_IDS,
+    FORMAT_IDS,
+    RUN_IDS,
+    golden_batch,
+    golden_names,
+)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance import goldens, manifests
-from conformance.findings import Finding
-from conformance.model import ModelProblem, PROJECT_FILES
+from conformance.contract.findings import Finding
+from conformance.generate import goldens
+from conformance.odahu import manifests
+from conformance.odahu.model import PROJECT_FILES, ModelProblem
 from conformance.paths import kit_manifests
 
 KIT_MANIFESTS = kit_manifests()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.findings import Finding
+from conformance.contract.findings import Finding
 from conformance.suite.shared import golden_names, read_requests, run_batch
 
 MULTIPLIERS = (-3, 0)

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conformance import strategies
-from conformance.shrink import shrink
-from conformance.strictjson import dumps
+from conformance.generate import strategies
+from conformance.generate.shrink import shrink
 from conformance.suite.shared import BEHAVIOUR_IDS, FORMAT_IDS, RUN_IDS, run_batch
+from conformance.v2.strictjson import dumps
 
 #: Besides the model's own, generated batches run with these multipliers (staged copies of the model).
 OTHER_MULTIPLIERS = (-3, 0, 7, 2**31 + 3)

@@ -8,11 +8,11 @@ import subprocess
 
 import pytest
 
-from conformance.engine import tail
-from conformance.findings import Finding
-from conformance.runners import LocalRunner
-from conformance.strictjson import dumps
+from conformance.contract.findings import Finding
+from conformance.judge import tail
+from conformance.run.local import LocalRunner
 from conformance.suite.shared import run_batch
+from conformance.v2.strictjson import dumps
 
 
 def request(name: str, datatype: str = "INT32", data=(10, 20), **extra) -> tuple[str, bytes]:

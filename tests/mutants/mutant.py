@@ -3,7 +3,7 @@
 
     python tests/mutants/mutant.py NAME
 
-runs the reference predictor (predictor/predictor.py) with one defect, chosen by NAME (see ``MUTANTS``: each
+runs the reference predictor (predictor/fast.py) with one defect, chosen by NAME (see ``MUTANTS``: each
 names the requirement it breaks). Most mutants let the reference write its responses into a scratch folder and
 then spoil them on the way to the real output folder; the rest break the protocol around the run. Responses
 are rewritten with the standard library's json, which happily writes NaN and Infinity tokens.
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REFERENCE = Path(__file__).resolve().parents[2] / "predictor" / "predictor.py"
+REFERENCE = Path(__file__).resolve().parents[2] / "predictor" / "fast.py"
 
 
 # ------------------------------------------------------------------------------------ response rewrites

@@ -11,16 +11,18 @@ from pathlib import Path
 
 import numpy as np
 
-from conformance import curated, jsonschemas, platform
-from conformance.compare import compare
-from conformance.documents import REQUEST, RESPONSE, inspect, load, read_bytes
-from conformance.findings import Finding
-from conformance.model import MULTIPLIER_FILE, PROJECT_FILES, Model, load_model
-from conformance.oracle import expect
+from conformance.contract.findings import Finding
+from conformance.generate import curated
+from conformance.generate.randomreq import random_request
+from conformance.odahu import platform_rules
+from conformance.odahu.model import MULTIPLIER_FILE, PROJECT_FILES, Model, load_model
+from conformance.odahu.validate import write_atomically
+from conformance.oracle.compare import compare
+from conformance.oracle.expect import expect
 from conformance.paths import kit_model
-from conformance.randomreq import random_request
-from conformance.strictjson import JSONProblem, dumps, loads
-from conformance.validate import write_atomically
+from conformance.v2 import jsonschemas
+from conformance.v2.documents import REQUEST, RESPONSE, inspect, load, read_bytes
+from conformance.v2.strictjson import JSONProblem, dumps, loads
 
 
 class Refused(Exception):
@@ -108,7 +110,7 @@ def _check_pair(request_path: Path, response_path: Path, model: Model) -> list[F
         body = loads(raw)
     except (OSError, JSONProblem) as exc:
         return [Finding("K-GOLDEN", str(request_path), "", f"F-JSON: {exc}")]
-    keeps, reason = platform.accepts(raw, REQUEST)
+    keeps, reason = platform_rules.accepts(raw, REQUEST)
     problems = [Finding("K-GOLDEN", str(request_path), w, f"F-SCHEMA: {m}") for w, m in jsonschemas.errors(jsonschemas.REQUEST, body)]
     if not keeps:
         problems.append(Finding("K-GOLDEN", str(request_path), "", f"the platform would skip it: {reason}"))

@@ -95,7 +95,7 @@ exit status:
   2  unusable model or environment (one line on stderr, no response written)
 
 example:
-  {ENV_MODEL}=model {ENV_INPUT}=requests {ENV_OUTPUT}=responses python predictor.py
+  {ENV_MODEL}=model {ENV_INPUT}=requests {ENV_OUTPUT}=responses python fast.py
 """
 
 
@@ -869,7 +869,7 @@ def _short(value: object) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="predictor.py",
+        prog="fast.py",
         description="ODAHU batch predictor for the multiplier model (Open Inference Protocol / KServe V2 JSON): "
         "multiplies every input tensor of every request by the integer in the model's multiplier.txt.",
         epilog=USAGE_EPILOG,

@@ -9,18 +9,18 @@ Bad input raises :class:`StagingProblem` with a one-line message naming the file
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from conformance import archives, platform
-from conformance.documents import DEFAULT_MAX_BYTES
-from conformance.model import MULTIPLIER_FILE
-from conformance.workspace import OutputEntry, Workspace
+from conformance import _fs
+from conformance.odahu import archives, platform_rules
+from conformance.odahu.model import MULTIPLIER_FILE
+from conformance.run.workspace import Workspace
+from conformance.v2.documents import DEFAULT_MAX_BYTES
 
 PREFIX = "odahu-conformance-"
 INPUT_DIR, MODEL_DIR, OUTPUT_DIR = "input", "model", "raw-output"
@@ -75,7 +75,7 @@ def _remove_tree(root: Path) -> list[str]:
     if is_folder:
         _make_writable(root)
         found = [(Path(entry.path), entry.is_dir(follow_symlinks=False))
-                 for _, entry in _walk(root, lambda relative, exc: failures.append(f"{root / relative}: {exc.strerror or exc}"))]
+                 for _, entry in _fs.walk(root, lambda relative, exc: failures.append(f"{root / relative}: {exc.strerror or exc}"))]
         for path, is_dir in reversed(found):  # children before their folder
             _remove_one(path, is_dir, failures)
     _remove_one(root, is_folder, failures)
@@ -99,7 +99,7 @@ def _make_writable(folder: Path) -> None:
     if folder.is_symlink() or not folder.is_dir():
         return
     _add_owner_access(folder)
-    for _, entry in _walk(folder):
+    for _, entry in _fs.walk(folder):
         if entry.is_dir(follow_symlinks=False):
             _add_owner_access(Path(entry.path))
 
@@ -109,37 +109,6 @@ def _add_owner_access(folder: Path) -> None:
         os.chmod(folder, stat.S_IMODE(folder.lstat().st_mode) | stat.S_IRWXU)
     except OSError:
         pass
-
-
-def _walk(top: Path, on_error: Callable[[str, OSError], None] | None = None) -> Iterator[tuple[str, os.DirEntry]]:
-    """``(relative posix path, entry)`` for every entry under ``top``: depth first, names sorted, links not
-    followed, without recursion (a candidate may nest folders deeper than Python's stack).
-
-    A folder is listed only after the caller has handled its own entry, so the caller may prepare it first. A
-    folder that cannot be listed is passed to ``on_error`` (``""`` for ``top``) and skipped."""
-    stack: list[tuple[str, Iterator[os.DirEntry]]] = []
-    _push(stack, top, "", on_error)
-    while stack:
-        prefix, entries = stack[-1]
-        entry = next(entries, None)
-        if entry is None:
-            stack.pop()
-            continue
-        relative = prefix + entry.name
-        yield relative, entry
-        if entry.is_dir(follow_symlinks=False):
-            _push(stack, Path(entry.path), relative + "/", on_error)
-
-
-def _push(stack: list, folder: Path, prefix: str, on_error: Callable[[str, OSError], None] | None) -> None:
-    try:
-        with os.scandir(folder) as listing:
-            entries = sorted(listing, key=lambda e: e.name)
-    except OSError as exc:
-        if on_error is not None:
-            on_error(prefix.rstrip("/"), exc)
-        return
-    stack.append((prefix, iter(entries)))
 
 
 # -------------------------------------------------------------------------------------------------- requests
@@ -158,7 +127,7 @@ def stage_requests(ws: Workspace, source: str | os.PathLike | Iterable[tuple[str
         pairs = _named_requests(source, ws.skipped)
     staged: list[str] = []
     for name, raw in pairs:
-        keeps, reason = platform.accepts(raw, "request")
+        keeps, reason = platform_rules.accepts(raw, "request")
         if not keeps:
             ws.skipped.append(f"{name}: {reason}")
             continue
@@ -253,7 +222,7 @@ def stage_model(ws: Workspace, source: str | os.PathLike, multiplier: int | None
     ``source`` is a model folder (its files and folders are copied, with modes 0644 or 0755 for executables and
     0755 for folders; a symbolic link is kept only when it points inside the model folder, and then as a relative
     link; links out and special files are refused; all or nothing) or a
-    ``.tar.gz`` / ``.tgz`` / ``.tar`` / ``.zip`` archive, unpacked safely (:func:`conformance.archives.unpack`).
+    ``.tar.gz`` / ``.tgz`` / ``.tar`` / ``.zip`` archive, unpacked safely (:func:`conformance.odahu.archives.unpack`).
     With ``multiplier``, the staged ``multiplier.txt`` is replaced by ``f"{multiplier}\\n"``; ``source`` is never
     written to."""
     target = _model_target(ws)
@@ -350,7 +319,7 @@ def _copy_tree(folder: Path, into: Path, root: str) -> None:
     def unreadable(relative: str, exc: OSError) -> None:
         raise exc
 
-    for relative, entry in _walk(folder, unreadable):
+    for relative, entry in _fs.walk(folder, unreadable):
         path, copy = Path(entry.path), into / relative
         if entry.is_symlink():
             copy.symlink_to(_inner_link(path, root))
@@ -371,102 +340,3 @@ def _inner_link(link: Path, root: str) -> str:
     if os.path.commonpath([root, resolved]) != root:
         raise StagingProblem(f"{link}: symbolic link pointing outside the model folder (-> {os.readlink(link)})")
     return os.path.relpath(resolved, os.path.realpath(link.parent))
-
-
-# --------------------------------------------------------------------------------------------- before/after
-
-
-def folder_digest(folder: str | os.PathLike | None) -> dict[str, str]:
-    """``{relative posix path: fingerprint}`` for every entry under ``folder``, recursively, links not followed.
-
-    The fingerprint is the sha256 of a file's content, ``"dir"``, ``"symlink:TARGET"``, ``"other"`` (device,
-    fifo, socket) or ``"unreadable: reason"``. None or a missing folder gives ``{}`` (a model inside an image)."""
-    if folder is None or not Path(folder).is_dir():
-        return {}
-    digest: dict[str, str] = {}
-
-    def unreadable(relative: str, exc: OSError) -> None:
-        if relative:
-            digest[relative] = f"dir (unreadable: {exc.strerror or exc})"
-
-    for relative, entry in _walk(Path(folder), unreadable):
-        if entry.is_symlink():
-            digest[relative] = "symlink:" + _readlink(entry.path)
-        elif entry.is_dir(follow_symlinks=False):
-            digest[relative] = "dir"
-        elif entry.is_file(follow_symlinks=False):
-            digest[relative] = _sha256(entry.path)
-        else:
-            digest[relative] = "other"
-    return digest
-
-
-def _readlink(path: str) -> str:
-    try:
-        return os.readlink(path)
-    except OSError as exc:
-        return f"(unreadable: {exc.strerror or exc})"
-
-
-def _sha256(path: str) -> str:
-    hasher = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                hasher.update(chunk)
-    except OSError as exc:
-        return f"unreadable: {exc.strerror or exc}"
-    return hasher.hexdigest()
-
-
-def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    """What changed between two :func:`folder_digest` results: ``"added PATH"``, ``"removed PATH"``,
-    ``"modified PATH"`` (content or kind), one line per path, sorted by path."""
-    lines = []
-    for path in sorted(set(before) | set(after)):
-        if path not in before:
-            lines.append(f"added {path}")
-        elif path not in after:
-            lines.append(f"removed {path}")
-        elif before[path] != after[path]:
-            lines.append(f"modified {path}")
-    return lines
-
-
-# --------------------------------------------------------------------------------------------------- outputs
-
-
-def collect_outputs(output: str | os.PathLike, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[bool, list[OutputEntry]]:
-    """``(exists, entries)``: whether ``output`` is a folder (a real one, not a link), and every entry under it,
-    recursively, sorted by path, links not followed.
-
-    Each entry has its relative posix path, its kind (file, dir, symlink, other) and size; a file's bytes are
-    read when it is at most ``max_file_bytes`` (else, or when it cannot be read, ``content`` is None)."""
-    output = Path(output)
-    if output.is_symlink() or not output.is_dir():
-        return False, []
-    entries: list[OutputEntry] = []
-    for relative, entry in _walk(output):
-        if entry.is_symlink():
-            entries.append(OutputEntry(relative, "symlink"))
-        elif entry.is_dir(follow_symlinks=False):
-            entries.append(OutputEntry(relative, "dir"))
-        elif entry.is_file(follow_symlinks=False):
-            entries.append(_file_entry(Path(entry.path), relative, max_file_bytes))
-        else:
-            entries.append(OutputEntry(relative, "other"))
-    return True, entries
-
-
-def _file_entry(path: Path, relative: str, limit: int) -> OutputEntry:
-    try:
-        size = path.lstat().st_size
-    except OSError:
-        return OutputEntry(relative, "file", 0, None)
-    if size > limit:
-        return OutputEntry(relative, "file", size, None)
-    try:
-        content = _read_capped(path, limit)
-    except OSError:
-        return OutputEntry(relative, "file", size, None)
-    return OutputEntry(relative, "file", len(content), content)

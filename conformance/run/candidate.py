@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance import manifests, staging
-from conformance.model import Model, ModelProblem, load_model
+from conformance.odahu import manifests
+from conformance.odahu.model import Model, ModelProblem, load_model
 from conformance.paths import kit_model
-from conformance.runners import ContainerRunner, LocalRunner, Runner, engine_available
-from conformance.workspace import RunResult
+from conformance.run import staging
+from conformance.run.container import ContainerRunner, engine_available
+from conformance.run.local import LocalRunner
+from conformance.run.process import Runner
+from conformance.run.workspace import RunResult
 
 DEFAULT_TIMEOUT = 60.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from conformance.requirements import BY_ID
+from conformance.contract.requirements import BY_ID
 
 
 @dataclass(frozen=True)

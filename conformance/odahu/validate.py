@@ -13,10 +13,16 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance import platform
-
-from conformance.documents import DEFAULT_MAX_BYTES, REQUEST, RESPONSE, Document, load, read_bytes
-from conformance.findings import Finding
+from conformance.contract.findings import Finding
+from conformance.odahu import platform_rules
+from conformance.v2.documents import (
+    DEFAULT_MAX_BYTES,
+    REQUEST,
+    RESPONSE,
+    Document,
+    load,
+    read_bytes,
+)
 
 KINDS = {"input": REQUEST, "output": RESPONSE}
 
@@ -62,7 +68,7 @@ def check_entry(path: Path, kind: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Ve
     if document.ok:
         return Verdict(path, platform_keeps=True)
     try:
-        keeps, reason = platform.accepts(read_bytes(path, max_bytes), kind)
+        keeps, reason = platform_rules.accepts(read_bytes(path, max_bytes), kind)
     except OSError as exc:
         keeps, reason = False, exc.strerror or str(exc)
     return Verdict(path, document.findings, platform_keeps=keeps, platform_reason=reason)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from conformance import jsonschemas
-from conformance.findings import Finding
-from conformance.model import project_findings
+from conformance.contract.findings import Finding
+from conformance.odahu.model import project_findings
+from conformance.v2 import jsonschemas
 
 SERVICE_KIND = "InferenceService"
 JOB_KIND = "InferenceJob"

@@ -6,7 +6,7 @@ fixtures generate --curated`` writes them into ``fixtures/``.
 
 from __future__ import annotations
 
-from conformance.datatypes import DATATYPES
+from conformance.v2.datatypes import DATATYPES
 
 
 def _t(name: str, datatype: str, shape: list[int], data: list, **extra) -> dict:

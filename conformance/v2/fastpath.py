@@ -16,12 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from conformance.datatypes import DATATYPES
-from conformance.documents import (
-    ERROR, REQUEST, TENSOR_KEY, Document, Tensor, envelope_findings, kind_of, requested_output_findings,
+from conformance.contract.findings import join
+from conformance.v2.datatypes import DATATYPES
+from conformance.v2.documents import (
+    ERROR,
+    REQUEST,
+    TENSOR_KEY,
+    Document,
+    Tensor,
+    envelope_findings,
+    kind_of,
+    requested_output_findings,
 )
-from conformance.findings import join
-from conformance.tensors import element_count
+from conformance.v2.tensors import element_count
 
 try:  # pysimdjson is a dependency, but the kit stays correct (only slower) without it
     import simdjson

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conformance.datatypes import DATATYPES, Datatype
+from conformance.v2.datatypes import DATATYPES, Datatype
 
 
 class DataProblem(ValueError):

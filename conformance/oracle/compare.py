@@ -11,18 +11,18 @@ from __future__ import annotations
 import numpy as np
 from deepdiff import DeepDiff
 
-from conformance.datatypes import DATATYPES, unsigned_view
-from conformance.documents import ERROR, Document, Tensor, response_id_findings
-from conformance.findings import Finding, join
-from conformance.oracle import Expected, json_values
-from conformance.requirements import SHOULD
+from conformance.contract.findings import Finding, join
+from conformance.contract.requirements import SHOULD
+from conformance.oracle.expect import Expected, json_values
+from conformance.v2.datatypes import DATATYPES, unsigned_view
+from conformance.v2.documents import ERROR, Document, Tensor, response_id_findings
 
 #: How many differing elements a value finding names.
 SHOWN_DIFFERENCES = 3
 
 
 def compare(actual: Document, expected: Expected, request: Document | None = None) -> list[Finding]:
-    """Every way ``actual`` (a response read with :func:`conformance.documents.load`) departs from ``expected``.
+    """Every way ``actual`` (a response read with :func:`conformance.v2.documents.load`) departs from ``expected``.
 
     The response's own format findings come first; ``request`` (when given) lets a refused request be blamed on
     the most specific requirement (M-EMPTY for scalars and zero-size tensors, M-LAYOUT for nested data).

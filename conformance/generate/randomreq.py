@@ -1,6 +1,6 @@
 """Seeded random V2 requests for ``fixtures generate``: the same seed gives the same requests on every machine.
 
-(Property tests use the hypothesis strategies in :mod:`conformance.strategies`; this generator exists because a
+(Property tests use the hypothesis strategies in :mod:`conformance.generate.strategies`; this generator exists because a
 fixture set must be reproducible from ``--seed`` alone, independent of hypothesis's version and database.)
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance.datatypes import DATATYPES, FLOAT_NAMES, INTEGER_NAMES
+from conformance.v2.datatypes import DATATYPES, FLOAT_NAMES, INTEGER_NAMES
 
 _NUMERIC = INTEGER_NAMES + FLOAT_NAMES
 

@@ -1,8 +1,8 @@
 """Judging one predictor run: every way its result departs from the contract, as findings with requirement IDs.
 
 This is the core both the pytest suite and the command line call. It knows nothing of pytest: it takes the
-requests that were staged, the model the candidate ran with and the :class:`~conformance.workspace.RunResult`,
-and returns :class:`~conformance.findings.Finding` records. What a correct response is comes from the oracle
+requests that were staged, the model the candidate ran with and the :class:`~conformance.run.workspace.RunResult`,
+and returns :class:`~conformance.contract.findings.Finding` records. What a correct response is comes from the oracle
 (or from a golden response), never from the candidate.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.compare import compare, explain
-from conformance.documents import ERROR, REQUEST, RESPONSE, Document, load, parse
-from conformance.findings import Finding
-from conformance.model import Model
-from conformance.oracle import Expected, expect
-from conformance.requirements import SHOULD
-from conformance.workspace import RunResult
+from conformance.contract.findings import Finding
+from conformance.contract.requirements import SHOULD
+from conformance.odahu.model import Model
+from conformance.oracle.compare import compare, explain
+from conformance.oracle.expect import Expected, expect
+from conformance.run.workspace import RunResult
+from conformance.v2.documents import ERROR, REQUEST, RESPONSE, Document, load, parse
 
 #: Lines of the candidate's output quoted in a finding.
 QUOTED_LINES = 3

@@ -39,14 +39,13 @@ class Workspace:
 class OutputEntry:
     """One entry found under the output folder after a run. ``path`` is relative, with ``/`` separators.
 
-    ``kind`` is ``file``, ``dir``, ``symlink`` or ``other``; ``content`` holds a file's bytes (None for other kinds,
-    and for files over the collection limit, then ``size`` still tells the size).
+    ``kind`` is ``file``, ``dir``, ``symlink`` or ``other``; ``size`` is a file's size in bytes (the content is
+    not kept: the judge reads each response once, from the workspace).
     """
 
     path: str
     kind: str
     size: int = 0
-    content: bytes | None = None
 
 
 @dataclass
@@ -76,10 +75,7 @@ class RunResult:
     start_error: str | None = None
     stopped: str | None = None  # why the kit stopped the run early (too much output), one line
 
-    def json_files(self) -> dict[str, bytes]:
-        """The files the platform would keep a look at: ``*.json`` regular files directly in the output folder."""
-        return {
-            e.path: e.content
-            for e in self.entries
-            if e.kind == "file" and "/" not in e.path and e.path.endswith(".json") and e.content is not None
-        }
+    def json_files(self) -> dict[str, int]:
+        """The files the platform would keep a look at: ``*.json`` regular files directly in the output folder,
+        name -> size in bytes, whatever their size."""
+        return {e.path: e.size for e in self.entries if e.kind == "file" and "/" not in e.path and e.path.endswith(".json")}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from conformance import jsonschemas
-from conformance.findings import Finding
+from conformance.contract.findings import Finding
+from conformance.v2 import jsonschemas
 
 MULTIPLIER_FILE = "multiplier.txt"
 PROJECT_FILES = ("odahuflow.project.yaml", "odahuflow.project.yml")

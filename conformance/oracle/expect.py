@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conformance.arithmetic import multiply
-from conformance.datatypes import DATATYPES
-from conformance.documents import REQUEST, Document, Tensor, inspect
-from conformance.model import Model
+from conformance.odahu.model import Model
+from conformance.oracle.arithmetic import multiply
+from conformance.v2.datatypes import DATATYPES
+from conformance.v2.documents import REQUEST, Document, Tensor, inspect
 
 
 @dataclass

@@ -11,9 +11,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
-from conformance.findings import join
+from conformance.contract.findings import join
 
-#: Schema names (file stem under ``conformance/schemas``) by the document kind they describe.
+#: Schema names (file stem under ``conformance/v2/schemas``) by the document kind they describe.
 REQUEST = "v2-request"
 RESPONSE = "v2-response"
 ERROR = "v2-error"
@@ -26,7 +26,7 @@ PROJECT = "odahuflow-project"
 @lru_cache(maxsize=None)
 def _registry() -> tuple[Registry, dict[str, dict]]:
     schemas = {}
-    for entry in (resources.files("conformance") / "schemas").iterdir():
+    for entry in (resources.files("conformance.v2") / "schemas").iterdir():
         if entry.name.endswith(".json"):
             schemas[entry.name[: -len(".json")]] = json.loads(entry.read_text(encoding="utf-8"))
     registry = Registry().with_resources(

@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from conformance.datatypes import DATATYPES
+from conformance.v2.datatypes import DATATYPES
 
 # A float64 product x*m is exact when the bits of x's significand plus the bits of m fit in 53.
 _EXACT_LIMIT = {"FP16": 2**42, "FP32": 2**29}

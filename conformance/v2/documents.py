@@ -1,7 +1,7 @@
 """Reading V2 documents (requests and responses) strictly: JSON, schema, then the semantic checks.
 
 The schema sees only the envelope (each tensor's ``data`` is swapped for an empty list while it validates);
-numpy sees the data arrays (:mod:`conformance.tensors`). Every fault becomes a :class:`Finding`.
+numpy sees the data arrays (:mod:`conformance.v2.tensors`). Every fault becomes a :class:`Finding`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from conformance import jsonschemas
-from conformance.findings import Finding, join
-from conformance.strictjson import JSONProblem, loads
-from conformance.tensors import DataProblem, decode
+from conformance.contract.findings import Finding, join
+from conformance.v2 import jsonschemas
+from conformance.v2.strictjson import JSONProblem, loads
+from conformance.v2.tensors import DataProblem, decode
 
 REQUEST = "request"
 RESPONSE = "response"
@@ -90,7 +90,9 @@ def load(path: str | os.PathLike, kind: str, max_bytes: int = DEFAULT_MAX_BYTES,
     name = label or str(path)
     try:
         check_entry_size(path, max_bytes)
-        from conformance import fastpath  # imported here: fastpath builds on this module
+        from conformance.v2 import (
+            fastpath,  # imported here: fastpath builds on this module
+        )
 
         fast = fastpath.load(path, kind, name)
         if fast is not None:

@@ -1,0 +1,85 @@
+"""A candidate that is a local program: no shell, its own process group, exactly the three ODAHU variables."""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+from conformance.run.process import (
+    MAX_OUTPUT_BYTES,
+    Outcome,
+    output_watch,
+    run_collected,
+    run_process,
+)
+from conformance.run.workspace import (
+    ENV_INPUT,
+    ENV_MODEL,
+    ENV_OUTPUT,
+    RunResult,
+    Workspace,
+)
+
+
+class LocalRunner:
+    """A candidate that is a local program, run without a shell.
+
+    ``argv`` is the program and its arguments (split like a shell would: see ``from_string``); ``cwd`` the
+    working directory (default: the caller's). The program sees the host environment without any ``ODAHU_*``
+    variable, plus exactly ``ODAHU_MODEL_PATH`` (``ws.model``, or ``ws.model_in_image`` when the model is not
+    staged), ``ODAHU_INPUT_PATH`` and ``ODAHU_OUTPUT_PATH``. ``RunResult.command`` is ``argv``.
+    """
+
+    #: Stop the run once the output folder holds more than this many bytes.
+    max_output_bytes = MAX_OUTPUT_BYTES
+
+    def __init__(self, argv: list[str], cwd: str | os.PathLike | None = None):
+        self.argv = list(argv)
+        self.cwd = cwd
+
+    @classmethod
+    def from_string(cls, cmd: str, cwd: str | os.PathLike | None = None) -> "LocalRunner":
+        """A runner for ``cmd``, split like a POSIX shell would (quotes, backslashes), but run without a shell.
+        Raises ValueError with a one-line reason when ``cmd`` cannot be split or is empty."""
+        try:
+            argv = shlex.split(cmd)
+        except ValueError as exc:
+            raise ValueError(f"cannot split {cmd!r}: {exc}") from None
+        if not argv:
+            raise ValueError("the command is empty")
+        return cls(argv, cwd=cwd)
+
+    @staticmethod
+    def variables(ws: Workspace) -> dict[str, str]:
+        """The three ODAHU variables for ``ws`` (host paths)."""
+        model = ws.model if ws.model is not None else ws.model_in_image
+        return {ENV_MODEL: str(model), ENV_INPUT: str(ws.input), ENV_OUTPUT: str(ws.output)}
+
+    def environment(self, ws: Workspace) -> dict[str, str]:
+        """The whole environment the program gets."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("ODAHU_")}
+        env.update(self.variables(ws))
+        return env
+
+    def describe(self, ws: Workspace | None = None) -> str:
+        """A shell line that reproduces the run (with placeholders when no workspace is given)."""
+        if ws is None:
+            variables = {ENV_MODEL: "MODEL_DIR", ENV_INPUT: "INPUT_DIR", ENV_OUTPUT: "OUTPUT_DIR"}
+        else:
+            variables = self.variables(ws)
+        line = "env " + " ".join(f"{key}={shlex.quote(value)}" for key, value in variables.items())
+        line += " " + shlex.join(self.argv)
+        if self.cwd is not None:
+            line = f"cd {shlex.quote(str(self.cwd))} && {line}"
+        return line
+
+    def run(self, ws: Workspace, timeout: float) -> RunResult:
+        def body() -> Outcome:
+            if ws.model is None and ws.model_in_image is None:
+                return Outcome(None, "", "", False, "the workspace has no model (neither model nor model_in_image)")
+            return run_process(self.argv, self.environment(ws), self.cwd, timeout, watch=output_watch(ws.output, self.max_output_bytes))
+
+        return run_collected(ws, self.argv, body)
+
+    def __repr__(self) -> str:
+        return f"LocalRunner({self.argv!r}, cwd={self.cwd!r})"

@@ -1,0 +1,1 @@
+"""The Open Inference Protocol (KServe V2) read strictly: datatypes, strict JSON, JSON Schemas, tensor decoding, and the document reader (:mod:`.documents`, with its :mod:`.fastpath` for large files)."""
