@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from conformance.generate import strategies  # noqa: E402
-from conformance.suite.profiles import PROFILES  # noqa: E402
+from conformance.generate.profiles import PROFILES  # noqa: E402
 from conformance.v2.strictjson import dumps  # noqa: E402
 
 

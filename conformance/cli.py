@@ -1,26 +1,35 @@
 """``odahu-conformance``: the command line over the same engine as the pytest plugin.
 
 Exit codes: 0 everything passed; 1 something failed a check; 2 the command could not run (bad arguments,
-missing folder, refused overwrite).
+missing folder, unwritable target, refused overwrite): then one line on stderr says why, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from conformance import __version__
+from conformance.contract.problems import ConformanceProblem
 from conformance.generate import goldens
 from conformance.odahu import archives, validate
 from conformance.odahu.model import ModelProblem, load_model
 from conformance.paths import kit_fixtures, kit_model
+from conformance.text import one_line
 from conformance.v2.documents import DEFAULT_MAX_BYTES
 
 OK, FAILED, UNUSABLE = 0, 1, 2
 
 
-class UsageProblem(Exception):
+#: Where ``fixtures generate`` writes without ``--out``: a new folder in the current one, never the kit's own
+#: golden fixtures (which the suite uses).
+DEFAULT_GENERATE_OUT = Path("fixtures-generated")
+
+
+class UsageProblem(ConformanceProblem):
     """The command cannot run; the message is one line."""
 
 
@@ -55,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--curated", action="store_true", help="also write the kit's curated cases")
     generate.add_argument("--multiplier", type=int, help="another multiplier (writes OUT/model/ so the set is self-describing)")
     generate.add_argument("--model", type=Path, default=None, help="model folder (default: the kit's model)")
-    generate.add_argument("--out", type=Path, default=None, help="fixture folder (default: the kit's fixtures/)")
+    generate.add_argument("--out", type=Path, default=DEFAULT_GENERATE_OUT,
+                          help=f"fixture folder (default: ./{DEFAULT_GENERATE_OUT}; the kit's own is never the default)")
     generate.add_argument("--force", action="store_true", help="overwrite existing files")
     check_fixtures = fixture_commands.add_parser(
         "check", help="every pair valid and equal to the oracle (K-GOLDEN)",
@@ -93,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strict", action="store_true", help="SHOULD failures fail the run too")
     run.add_argument("--report", metavar="FILE.json", type=Path, help="requirement report (and FILE.md)")
     run.add_argument("--profile", choices=("dev", "ci", "thorough"), default=None, help="generated-request volume")
+    run.add_argument("--workspace-dir", metavar="DIR", type=Path, default=None,
+                     help="where run workspaces are made (default: the system's temporary folder)")
     run.add_argument("-m", dest="select", metavar="EXPR", help="select groups: schema, golden, property, protocol, manifest")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then extra pytest arguments")
 
@@ -131,11 +143,40 @@ def main(argv: list[str] | None = None) -> int:
         if args.fixtures_command == "generate":
             return _generate(args)
         return _check_fixtures(args)
-    except (UsageProblem, ModelProblem, goldens.Refused, archives.ArchiveProblem) as problem:
-        print(f"odahu-conformance: {problem}", file=sys.stderr)
+    except (ConformanceProblem, ModelProblem, goldens.Refused, archives.ArchiveProblem) as problem:
+        print(f"odahu-conformance: {one_line(problem, limit=None)}", file=sys.stderr)
+        return UNUSABLE
+    except OSError as problem:  # a file-system failure nobody worded: still one line, never a traceback
+        print(f"odahu-conformance: {_os_error(problem)}", file=sys.stderr)
         return UNUSABLE
     except KeyboardInterrupt:
         return 130
+
+
+def _os_error(problem: OSError) -> str:
+    where = f"{problem.filename}: " if problem.filename is not None else ""
+    return one_line(f"{where}{problem.strerror or problem}", limit=None)
+
+
+def _writable_folder(folder: Path, what: str) -> Path:
+    """Create ``folder`` (with parents) if needed and make sure a file can be written in it; else UsageProblem."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageProblem(f"{what} {folder}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".odahu-conformance-probe.", suffix=".partial")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageProblem(f"{what} {folder}: cannot write there: {exc.strerror or exc}") from None
+    return folder
+
+
+def _writable_file(path: Path, what: str) -> None:
+    """``path`` can be written: not a folder, and its folder can be created and written in."""
+    if path.is_dir():
+        raise UsageProblem(f"{what} {path}: is a folder; give a file name")
+    _writable_folder(path.parent, f"{what} {path}: its folder")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -152,7 +193,7 @@ def _validate(args: argparse.Namespace) -> int:
             if clashes:
                 more = f" and {len(clashes) - 1} more" if len(clashes) > 1 else ""
                 raise UsageProblem(f"{args.dest / clashes[0]} exists{more}; nothing copied (use --force to overwrite)")
-        args.dest.mkdir(parents=True, exist_ok=True)
+        _writable_folder(args.dest, "-d")
     passed = failed = dropped = 0
     for verdict in validate.validate_folder(source, args.side, args.max_bytes):
         if verdict.ok:
@@ -179,7 +220,11 @@ def _generate(args: argparse.Namespace) -> int:
     model = load_model(args.model if args.model is not None else kit_model())
     if args.multiplier is not None:
         model = model.with_multiplier(args.multiplier)
-    out = args.out if args.out is not None else kit_fixtures()
+    out: Path = args.out
+    _writable_folder(out, "--out")
+    for side in ("input", "output", "model"):
+        if (out / side).exists() and not (out / side).is_dir():
+            raise UsageProblem(f"--out {out}: {out / side} exists and is not a folder")
     requests = (goldens.curated_requests() if args.curated else []) + goldens.generated_requests(args.count, args.seed)
     written = goldens.write(goldens.plan(out, requests, model, write_model=args.multiplier is not None), args.force)
     print(f"wrote {len(requests)} golden pairs to {out} ({len(written)} files, multiplier {model.multiplier})")
@@ -202,7 +247,14 @@ def _check_fixtures(args: argparse.Namespace) -> int:
 def _pack(args: argparse.Namespace) -> int:
     model = args.model if args.model is not None else kit_model()
     load_model(model)  # refuse to pack a model the predictor could not use
-    target = archives.pack(model, args.target, force=args.force)
+    if args.target.is_dir():
+        raise UsageProblem(f"{args.target}: is a folder; give the archive's file name")
+    if args.target.parent.is_dir():
+        _writable_folder(args.target.parent, f"{args.target}: its folder")
+    try:
+        target = archives.pack(model, args.target, force=args.force)
+    except OSError as exc:
+        raise UsageProblem(f"{args.target}: cannot write the archive: {exc.strerror or exc}") from None
     print(f"packed {model} into {target}")
     return OK
 
@@ -211,6 +263,7 @@ def _run(args: argparse.Namespace) -> int:
     """The suite through pytest, in this process; pytest's exit status mapped onto 0 / 1 / 2."""
     import pytest
 
+    _check_run_paths(args)
     argv = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider"]
     if args.cmd:
         argv += ["--predictor-cmd", args.cmd]
@@ -221,7 +274,8 @@ def _run(args: argparse.Namespace) -> int:
     argv += ["--engine", args.engine]
     for option, value in (("--model", args.model), ("--fixtures-dir", args.fixtures),
                           ("--run-timeout", args.run_timeout), ("--conformance-report", args.report),
-                          ("--conformance-profile", args.profile), ("-m", args.select)):
+                          ("--conformance-profile", args.profile), ("--workspace-dir", args.workspace_dir),
+                          ("-m", args.select)):
         if value is not None:
             argv += [option, str(value)]
     if args.strict:
@@ -231,6 +285,27 @@ def _run(args: argparse.Namespace) -> int:
     return {0: OK, 1: FAILED}.get(int(status), UNUSABLE)
 
 
+def _check_run_paths(args: argparse.Namespace) -> None:
+    """What the CLI can check before pytest starts, so that a bad path is one line, not a pytest usage error."""
+    from conformance.run.candidate import CandidateProblem, _service_spec
+
+    if args.service_manifest is not None:
+        try:
+            _service_spec(args.service_manifest)
+        except CandidateProblem as problem:
+            raise UsageProblem(str(problem)) from None
+    if args.model is not None and not args.model.exists():
+        raise UsageProblem(f"--model {args.model}: no such folder or archive")
+    if args.fixtures is not None and not args.fixtures.is_dir():
+        raise UsageProblem(f"--fixtures {args.fixtures}: not a folder")
+    if args.run_timeout is not None and not args.run_timeout > 0:
+        raise UsageProblem(f"--run-timeout must be positive, got {args.run_timeout}")
+    if args.report is not None:
+        _writable_file(args.report, "--report")
+    if args.workspace_dir is not None:
+        _writable_folder(args.workspace_dir, "--workspace-dir")
+
+
 def _job(args: argparse.Namespace) -> int:
     from conformance import job
 
@@ -238,5 +313,11 @@ def _job(args: argparse.Namespace) -> int:
         connections = job.parse_connections(args.connection)
     except ValueError as problem:
         raise UsageProblem(str(problem)) from None
+    # What can be refused before the first progress line is refused as one line on stderr, like every command.
+    job.read_plan(args.service, args.job)
+    for name, folder in connections.items():
+        if not folder.is_dir():
+            state = "is not a folder" if os.path.lexists(folder) else "does not exist"
+            raise UsageProblem(f"--connection {name}={folder}: {state}")
     return job.run_job(args.service, args.job, connections, engine=args.engine, cmd=args.cmd, image=args.image,
                        timeout=args.run_timeout, force=args.force, keep=args.keep)

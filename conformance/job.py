@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from conformance.contract.findings import Finding
+from conformance.contract.problems import ConformanceProblem
 from conformance.odahu import manifests, platform_rules, validate
 from conformance.odahu.model import ModelProblem, load_model
 from conformance.run import staging
 from conformance.run.container import ContainerRunner
 from conformance.run.local import LocalRunner
 from conformance.run.workspace import RunResult, Workspace
-from conformance.v2.documents import REQUEST, RESPONSE, read_bytes
+from conformance.v2.documents import REQUEST, RESPONSE
 
 OK, FAILED, UNUSABLE = 0, 1, 2
 STEPS = 6
@@ -38,7 +39,7 @@ STDERR_TAIL = 10
 SHOWN_NAMES = 10
 
 
-class JobProblem(ValueError):
+class JobProblem(ConformanceProblem):
     """The job cannot run as asked; ``str()`` is one line naming the file or connection."""
 
 
@@ -286,6 +287,14 @@ def _run(state: _Job, service: Path, job: Path, connections: dict[str, Path], en
 
     # -- 3. stage ------------------------------------------------------------------------------------------------
     runner = _runner(plan, engine, cmd)
+    decisions = _decide(source, "request")
+    failure = platform_rules.step_failure(decisions)
+    if failure is not None:
+        state.step(3, f"validate input: the platform's step fails on {failure.name} ({failure.reason}): the job "
+                      f"fails here and every file is lost; nothing is staged and the predictor is not run")
+        for decision in decisions:
+            state.note(decision.line())
+        return FAILED
     try:
         state.ws = ws = staging.new_workspace()
         staged = staging.stage_requests(ws, source)
@@ -302,6 +311,12 @@ def _run(state: _Job, service: Path, job: Path, connections: dict[str, Path], en
                   f"workspace {ws.root}")
     for line in ws.skipped:
         state.note(f"skipped {line}")
+    for decision in decisions:
+        state.note(f"platform: {decision.line()}")
+    kept = [decision.name for decision in decisions if decision.kept]
+    if kept != list(staged):
+        state.note(f"note: the platform would pass on {_names(kept) or 'nothing'}, the kit staged "
+                   f"{_names(list(staged)) or 'nothing'}")
     for check in lax:
         state.note(f"not strictly valid: {check.line()}")
     state.note(_model_line(plan, ws))
@@ -339,8 +354,12 @@ def _run(state: _Job, service: Path, job: Path, connections: dict[str, Path], en
         failed = True
 
     # -- 5. validate output ----------------------------------------------------------------------------------------
-    valid, output_failed = _validate_output(state, result, staged)
+    valid, output_failed, step_failure = _validate_output(state, result, staged)
     failed = failed or output_failed
+    if step_failure is not None and finished:
+        state.step(6, f"upload: skipped: the platform's validate-output step fails on {step_failure.path.name} "
+                      f"({step_failure.platform_reason}), so the job fails and every response is lost")
+        return FAILED
 
     # -- 6. upload ---------------------------------------------------------------------------------------------------
     if not finished:
@@ -391,18 +410,24 @@ def _model_line(plan: JobPlan, ws: Workspace) -> str:
     return f"model: name {model.name!r}, version {model.version!r}, multiplier {model.multiplier}"
 
 
+def _decide(folder: Path, kind: str) -> list[platform_rules.Decision]:
+    """The platform's decision for every entry of ``folder``; :class:`JobProblem` when it cannot be listed."""
+    try:
+        return platform_rules.decide_folder(folder, kind)
+    except OSError as exc:
+        raise JobProblem(f"{folder}: cannot list: {exc.strerror or exc}") from None
+
+
 def _check(path: Path, kind: str) -> validate.Verdict:
     """:func:`validate.check_entry`, but a crash of the kit's own checker on odd content becomes a failing
     verdict naming the crash (the job must never end in a traceback because of what a candidate wrote)."""
     try:
         return validate.check_entry(path, kind)
     except Exception as exc:  # noqa: BLE001 - reported, never swallowed: the file fails
-        try:
-            keeps, reason = platform_rules.accepts(read_bytes(path), kind)
-        except OSError as problem:
-            keeps, reason = False, problem.strerror or str(problem)
-        message = f"the kit's checker failed on this file ({type(exc).__name__}: {exc}); please report it"
-        return validate.Verdict(path, [Finding("F-SCHEMA", str(path), "", message)], keeps, reason)
+        decision = platform_rules.decide_entry(path, kind)
+        message = f"the kit's checker failed on this file ({type(exc).__name__}: {str(exc)[:200]}); please report it"
+        return validate.Verdict(path, [Finding("F-SCHEMA", str(path), "", message)], decision.kept, decision.reason,
+                                decision.outcome)
 
 
 def _stderr_tail(state: _Job, result: RunResult) -> None:
@@ -415,9 +440,9 @@ def _stderr_tail(state: _Job, result: RunResult) -> None:
         state.note(f"  | {line[:300]}")
 
 
-def _validate_output(state: _Job, result: RunResult, staged: list[str]) -> tuple[list[str], bool]:
-    """Check every top-level entry the run left; return the strictly valid response names and whether any
-    check failed."""
+def _validate_output(state: _Job, result: RunResult, staged: list[str]) -> tuple[list[str], bool, validate.Verdict | None]:
+    """Check every top-level entry the run left; return the strictly valid response names, whether any check
+    failed, and the entry on which the platform's whole validate-output step would fail (``None`` if none)."""
     ws = result.workspace
     top = sorted({entry.path.split("/", 1)[0] for entry in result.entries})
     inside = {name: sum(1 for e in result.entries if e.path.startswith(name + "/")) for name in top}
@@ -430,7 +455,7 @@ def _validate_output(state: _Job, result: RunResult, staged: list[str]) -> tuple
             valid.append(name)
             continue
         failing.append(check)
-        if not check.platform_keeps:
+        if check.outcome == platform_rules.DROPPED:
             path = ws.output / name
             if path.is_dir() and not path.is_symlink():
                 dropped.append(f"{name}/ (folder, {_plural(inside[name], 'entry')} inside)")
@@ -448,6 +473,10 @@ def _validate_output(state: _Job, result: RunResult, staged: list[str]) -> tuple
         state.note(check.line())
     if dropped:
         state.note(f"dropped silently by the platform (data loss): {_names(dropped)}")
+    step_failure = validate.step_failure(failing)
+    if step_failure is not None:
+        state.note(f"the platform's validate-output step fails on {step_failure.path.name} "
+                   f"({step_failure.platform_reason}): the job fails and every response is lost")
     failed = bool(failing)
     if result.exit_code == 0 and not result.timed_out and len(responses) != len(staged):
         state.note(f"P-EVERY: {_plural(len(staged), 'request')} staged, but {_plural(len(responses), 'response file')} written")
@@ -456,4 +485,4 @@ def _validate_output(state: _Job, result: RunResult, staged: list[str]) -> tuple
         unanswered = sorted(set(staged) - set(responses))
         if unanswered:
             state.note(f"P-NAME (SHOULD): no response under the request's name for {_names(unanswered)}")
-    return valid, failed
+    return valid, failed, step_failure

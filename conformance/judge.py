@@ -1,45 +1,48 @@
-"""Judging one predictor run: every way its result departs from the contract, as findings with requirement IDs.
+"""The judge: every way a predictor run departs from the contract, as findings with requirement IDs, and what
+each requirement was checked on.
 
-This is the core both the pytest suite and the command line call. It knows nothing of pytest: it takes the
-requests that were staged, the model the candidate ran with and the :class:`~conformance.run.workspace.RunResult`,
-and returns :class:`~conformance.contract.findings.Finding` records. What a correct response is comes from the oracle
-(or from a golden response), never from the candidate.
+Each run-level requirement is one named check function, registered in :data:`RUN_CHECKS` and reused by the
+suite (``conformance/suite``) and by ``odahu-conformance job``. :func:`judge_batch` judges one run over a batch:
+the run-level checks, then each response against the oracle (:func:`conformance.oracle.compare.examine`).
+
+A :class:`Judgement` keeps the evidence beside the findings: which requirements a check ran on (``checked``,
+also when it found nothing), and which could not be shown and why (``blocked``). A requirement is only reported
+``passed`` when some check of it ran on real evidence.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.contract.findings import Finding
 from conformance.contract.requirements import SHOULD
 from conformance.odahu.model import Model
-from conformance.oracle.compare import compare, explain
+from conformance.oracle.compare import RESPONSE_IDS, examine, explain
 from conformance.oracle.expect import Expected, expect
 from conformance.run.workspace import RunResult
 from conformance.v2.documents import ERROR, REQUEST, RESPONSE, Document, load, parse
 
 #: Lines of the candidate's output quoted in a finding.
 QUOTED_LINES = 3
+#: Where run-level findings and evidence are filed.
+RUN = "(run)"
+
+#: Every run-level check, by the requirement it decides. Each takes run results and returns findings.
+RUN_CHECKS: dict[str, Callable[..., list[Finding]]] = {}
 
 
-@dataclass
-class Judgement:
-    """What one run was found to be: ``findings`` (run-level and per response), and per request file the
-    response read (``responses``), the expected answer (``expected``) and a readable diff where they differ."""
+def run_check(requirement: str) -> Callable[[Callable[..., list[Finding]]], Callable[..., list[Finding]]]:
+    """Register the decorated function as the check of ``requirement``."""
 
-    findings: list[Finding] = field(default_factory=list)
-    responses: dict[str, Document] = field(default_factory=dict)
-    expected: dict[str, Expected] = field(default_factory=dict)
-    diffs: dict[str, str] = field(default_factory=dict)
+    def register(function: Callable[..., list[Finding]]) -> Callable[..., list[Finding]]:
+        RUN_CHECKS[requirement] = function
+        function.requirement = requirement  # type: ignore[attr-defined]
+        return function
 
-    def for_file(self, name: str) -> list[Finding]:
-        """The findings about the response to request ``name``."""
-        return [f for f in self.findings if f.file == name]
-
-    def run_level(self) -> list[Finding]:
-        """The findings that are about the run, not one response."""
-        return [f for f in self.findings if f.file not in self.expected]
+    return register
 
 
 def tail(text: str, lines: int = QUOTED_LINES) -> str:
@@ -48,19 +51,49 @@ def tail(text: str, lines: int = QUOTED_LINES) -> str:
     return " | ".join(kept) if kept else "(nothing)"
 
 
-def run_findings(result: RunResult, expect_exit_zero: bool = True) -> list[Finding]:
-    """Findings about the run as a whole: start failure, timeout (P-TIMELY), exit status (P-EXIT), files
-    outside the platform's reach (P-NAME) and changes to the input or model folders (P-READONLY)."""
-    label = "(run)"
+def output_of(result: RunResult) -> str:
+    """The end of what the candidate printed (stderr, else stdout), on one line."""
+    return tail(result.stderr or result.stdout)
+
+
+def ended(result: RunResult) -> bool:
+    """Whether the run ended by itself (it started, was not killed at its timeout, nor stopped by the kit)."""
+    return not (result.start_error or result.timed_out or result.stopped)
+
+
+# ----------------------------------------------------------------------------------------------- run checks
+
+
+@run_check("P-TIMELY")
+def finishes_in_time(result: RunResult) -> list[Finding]:
+    """P-TIMELY: the run ended before its timeout."""
+    if result.timed_out:
+        return [Finding("P-TIMELY", RUN, "", f"killed after {result.duration:.1f} s (the run's timeout); output: {output_of(result)}")]
+    return []
+
+
+@run_check("P-EXIT")
+def exits_zero(result: RunResult) -> list[Finding]:
+    """P-EXIT: exit status 0 after a batch (for a run that ended by itself), no run the kit had to stop, and no
+    process left running once the candidate's main process exited."""
+    if result.stopped:
+        return [Finding("P-EXIT", RUN, "", f"the run was {result.stopped}")]
     findings = []
-    if result.start_error:
-        findings.append(Finding("P-EXIT", label, "", f"the candidate did not run: {result.start_error}"))
-    elif result.stopped:
-        findings.append(Finding("P-EXIT", label, "", f"the run was {result.stopped}"))
-    elif result.timed_out:
-        findings.append(Finding("P-TIMELY", label, "", f"killed after {result.duration:.1f} s (the run's timeout); output: {tail(result.stderr or result.stdout)}"))
-    elif expect_exit_zero and result.exit_code != 0:
-        findings.append(Finding("P-EXIT", label, "", f"exit status {result.exit_code} after a batch; output: {tail(result.stderr or result.stdout)}"))
+    if ended(result) and result.exit_code != 0:
+        findings.append(Finding("P-EXIT", RUN, "", f"exit status {result.exit_code} after a batch; output: {output_of(result)}"))
+    leftovers = getattr(result, "leftovers", [])
+    if leftovers:
+        findings.append(Finding("P-EXIT", RUN, "", f"left {len(leftovers)} process(es) running after it exited "
+                                                   f"(killed by the kit; on the platform the step ends with the "
+                                                   f"main process and their work is lost): {'; '.join(leftovers[:3])}"))
+    return findings
+
+
+@run_check("P-NAME")
+def platform_keeps_every_file(result: RunResult) -> list[Finding]:
+    """P-NAME (MUST part): only ``*.json`` regular files directly in the output folder (the platform drops
+    anything else)."""
+    findings = []
     for entry in result.entries:
         if "/" in entry.path and entry.kind != "dir":
             findings.append(Finding("P-NAME", entry.path, "", "written in a subfolder: the platform drops it"))
@@ -70,11 +103,207 @@ def run_findings(result: RunResult, expect_exit_zero: bool = True) -> list[Findi
             findings.append(Finding("P-NAME", entry.path, "", "not a *.json file: the platform drops it"))
         elif "/" not in entry.path and entry.kind != "file":
             findings.append(Finding("P-NAME", entry.path, "", f"a {entry.kind}, not a regular file: the platform drops it"))
-    for change in result.input_changes:
-        findings.append(Finding("P-READONLY", "(input folder)", "", change))
-    for change in result.model_changes:
-        findings.append(Finding("P-READONLY", "(model folder)", "", change))
     return findings
+
+
+@run_check("P-READONLY")
+def leaves_inputs_alone(result: RunResult) -> list[Finding]:
+    """P-READONLY: the input and model folders are byte-for-byte the same after the run."""
+    return ([Finding("P-READONLY", "(input folder)", "", change) for change in result.input_changes]
+            + [Finding("P-READONLY", "(model folder)", "", change) for change in result.model_changes])
+
+
+@run_check("P-EVERY")
+def one_response_each(result: RunResult, requests: Iterable[str], pairing: dict[str, str]) -> list[Finding]:
+    """P-EVERY: one response per request, and none that no request asked for. ``pairing`` maps each request
+    to the file that answers it (see :func:`pair_responses`)."""
+    requests = sorted(requests)
+    answered = set(pairing.values())
+    if requests and not pairing and not any(e.kind == "file" for e in result.entries):
+        where = "" if result.output_exists else " (the output folder was not even created)"
+        return [Finding("P-EVERY", RUN, "", f"no response for any of the {len(requests)} requests{where}; "
+                                            f"output: {output_of(result)}")]
+    findings = [Finding("P-EVERY", name, "", "no response written for this request") for name in requests if name not in pairing]
+    findings += [Finding("P-EVERY", name, "", "a response no request asked for")
+                 for name in sorted(result.json_files()) if name not in answered]
+    return findings
+
+
+@run_check("P-CONFIG")
+def refuses_unusable_model(result: RunResult, what: str) -> list[Finding]:
+    """P-CONFIG: with an unusable model (``what`` says how), a non-zero exit, a one-line reason on stderr or
+    stdout, and no response files."""
+    findings = []
+    if result.exit_code == 0:
+        findings.append(Finding("P-CONFIG", RUN, "", f"exit status 0 with an unusable model ({what})"))
+    lines = [line for line in (result.stderr.strip() or result.stdout.strip()).splitlines() if line.strip()]
+    if not lines:
+        findings.append(Finding("P-CONFIG", RUN, "", f"no reason given on stderr or stdout ({what})"))
+    elif len(lines) > 1 and result.exit_code != 0:
+        findings.append(Finding("P-CONFIG", RUN, "", f"the reason takes {len(lines)} lines, not one ({what}): "
+                                                     f"{tail(result.stderr or result.stdout, 2)}"))
+    for name in sorted(result.json_files()):
+        findings.append(Finding("P-CONFIG", name, "", f"response written although the model is unusable ({what})"))
+    return findings
+
+
+@run_check("P-OUTDIR")
+def creates_output_folder(present: RunResult, other: RunResult, case: str) -> list[Finding]:
+    """P-OUTDIR, decided differentially: the same batch is answered when the output folder exists beforehand
+    (``present``) but not when it ``case`` (``other``: absent, or absent with its parents)."""
+    if present.json_files() and not other.json_files():
+        return [Finding("P-OUTDIR", RUN, "", f"no responses when the output folder {case} beforehand, although "
+                                             f"the same batch is answered when it exists; output: {output_of(other)}")]
+    return []
+
+
+@run_check("P-ISOLATE")
+def isolates_unservable_requests(alone: RunResult, mixed: RunResult, good: Iterable[str]) -> list[Finding]:
+    """P-ISOLATE, decided differentially: good requests answered when run ``alone`` but left unanswered when
+    batched with unservable ones (``mixed``)."""
+    answered_alone, answered_mixed = alone.json_files(), mixed.json_files()
+    lost = [name for name in sorted(good) if name in answered_alone and name not in answered_mixed]
+    if not lost:
+        return []
+    how = f"exit status {mixed.exit_code}" if mixed.exit_code is not None else "killed"
+    return [Finding("P-ISOLATE", RUN, "", f"good requests answered alone but not beside unservable ones ({how}): "
+                                          f"{', '.join(lost)}; output: {output_of(mixed)}")]
+
+
+@run_check("P-OFFLINE")
+def works_offline(offline: RunResult, online: RunResult) -> list[Finding]:
+    """P-OFFLINE, decided differentially: the batch is answered with the network and not without it (the exit
+    status is P-EXIT's)."""
+    if online.json_files() and not offline.json_files():
+        return [Finding("P-OFFLINE", RUN, "", f"without network the batch is not served (exit status "
+                                              f"{offline.exit_code}, {len(offline.json_files())} responses); "
+                                              f"output: {output_of(offline)}")]
+    return []
+
+
+@run_check("P-ENV")
+def reads_operator_variables(result: RunResult, decoys: dict[str, Path]) -> list[Finding]:
+    """P-ENV: evidence that the candidate read other variables than the operator's three. ``decoys`` maps each
+    name the platform's docs use (and that a cluster does not set) to a decoy path given only in this run: a
+    decoy output folder written to, or the decoy request answered, is that evidence."""
+    findings = []
+    for name, path in sorted(decoys.items()):
+        if path.name.startswith("decoy-output") and path.exists():
+            findings.append(Finding("P-ENV", RUN, "", f"wrote into {name} (a variable the platform does not set) "
+                                                      f"instead of ODAHU_OUTPUT_PATH"))
+    if "decoy.json" in result.json_files():
+        findings.append(Finding("P-ENV", RUN, "", "answered the decoy request only ODAHU_MODEL_INPUT points to "
+                                                  "(a variable the platform does not set)"))
+    return findings
+
+
+# -------------------------------------------------------------------------------------------------- pairing
+
+
+def natural_key(name: str) -> list[object]:
+    """Sort key that orders numbers by value: ``response2.json`` before ``response10.json``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def pair_responses(result: RunResult, requests: dict[str, Document], read: Callable[[str], Document]) -> tuple[dict[str, str], list[Finding]]:
+    """Which output file answers which request: ``NAME.json`` answers ``NAME.json``; responses written under
+    other names answer the remaining requests: paired by the echoed ``id`` where it is unique in the batch, the
+    rest in natural (number-aware) order when their numbers match. Each renamed response is one P-NAME SHOULD
+    finding. Entries the platform drops (not ``*.json``, or in a subfolder) whose name starts with a missing
+    request's stem answer that request too: their P-NAME finding is the root cause, not a missing response.
+
+    Returns ``(request -> file, findings)``; ``read(name)`` gives an output file as a response document (only
+    called for files that might answer a renamed request)."""
+    produced = set(result.json_files())
+    pairing = {name: name for name in requests if name in produced}
+    missing = [name for name in requests if name not in produced]
+    extra = [name for name in produced if name not in requests]
+    findings: list[Finding] = []
+    if missing and extra:
+        renamed: dict[str, str] = {}
+        ids = [requests[name].id for name in missing]
+        unique = {i for i in ids if i is not None and ids.count(i) == 1}
+        by_id: dict[str, list[str]] = {}
+        for written in extra:
+            by_id.setdefault(read(written).id or "", []).append(written)
+        for name in missing:  # first by the echoed id, where the batch's ids are unique
+            match = by_id.get(requests[name].id or "", [])
+            if requests[name].id in unique and len(match) == 1:
+                renamed[name] = match[0]
+        rest = [name for name in missing if name not in renamed]
+        unpaired = [written for written in extra if written not in renamed.values()]
+        if rest and len(rest) == len(unpaired):  # then in natural (number-aware) order
+            renamed.update(zip(sorted(rest, key=natural_key), sorted(unpaired, key=natural_key)))
+        for name, written in sorted(renamed.items()):
+            findings.append(Finding("P-NAME", name, "", f"the response is written as {written}", SHOULD))
+        pairing.update(renamed)
+        missing = [name for name in missing if name not in renamed]
+    dropped = [e.path for e in result.entries if e.kind == "file" and ("/" in e.path or not e.path.endswith(".json"))]
+    for name in missing:
+        stem = name[: -len(".json")]
+        for path in dropped:
+            base = path.rsplit("/", 1)[-1]
+            if base == stem or base.startswith(stem + "."):
+                pairing[name] = path
+                break
+    return pairing, findings
+
+
+# ---------------------------------------------------------------------------------------------- judgement
+
+
+@dataclass
+class Judgement:
+    """What one run was found to be.
+
+    ``findings`` (run-level and per response); ``checked``: requirement -> where a check of it ran on evidence
+    (a request file's name, or ``(run)``); ``blocked``: requirement -> where -> why it could not be shown there;
+    per request file the response read (``responses``), the file that answered it (``pairing``), the expected
+    answer (``expected``) and a readable diff where they differ (``diffs``)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    checked: dict[str, set[str]] = field(default_factory=dict)
+    blocked: dict[str, dict[str, str]] = field(default_factory=dict)
+    responses: dict[str, Document] = field(default_factory=dict)
+    requests: dict[str, Document] = field(default_factory=dict)
+    pairing: dict[str, str] = field(default_factory=dict)
+    expected: dict[str, Expected] = field(default_factory=dict)
+    diffs: dict[str, str] = field(default_factory=dict)
+
+    def ran(self, requirement: str, where: str, findings: Iterable[Finding] = ()) -> None:
+        """Record that a check of ``requirement`` ran on evidence at ``where`` and found ``findings``."""
+        self.checked.setdefault(requirement, set()).add(where)
+        self.findings += findings
+
+    def block(self, requirements: Iterable[str], where: str, reason: str) -> None:
+        """Record that ``requirements`` could not be shown at ``where``, and why."""
+        for requirement in requirements:
+            self.blocked.setdefault(requirement, {}).setdefault(where, reason)
+
+    def for_file(self, name: str) -> list[Finding]:
+        """The findings about the response to request ``name``."""
+        return [f for f in self.findings if f.file == name]
+
+    def run_level(self) -> list[Finding]:
+        """The findings that are about the run, not one response."""
+        return [f for f in self.findings if f.file not in self.expected]
+
+    def checked_at(self, where: str | None = None) -> set[str]:
+        """The requirements checked on evidence (at ``where`` only, when given)."""
+        return {r for r, places in self.checked.items() if where is None or where in places}
+
+    def blocked_at(self, where: str | None = None) -> dict[str, str]:
+        """Requirement -> first reason it could not be shown (at ``where`` only, when given)."""
+        reasons: dict[str, str] = {}
+        for requirement, places in self.blocked.items():
+            for place, reason in places.items():
+                if where is None or place == where:
+                    reasons.setdefault(requirement, reason)
+        return reasons
+
+
+#: The run-level requirements every batch run shows.
+BATCH_RUN_IDS = ("P-TIMELY", "P-READONLY", "P-NAME", "P-EXIT", "P-EVERY")
 
 
 def judge_batch(
@@ -85,50 +314,64 @@ def judge_batch(
 ) -> Judgement:
     """Judge a run over ``requests`` (file name -> bytes, exactly as staged) for a candidate running ``model``.
 
-    Each request ``NAME.json`` must have its response ``NAME.json`` directly in the output folder (P-EVERY;
-    a response under another name is a P-NAME SHOULD finding), equal to the expected answer: the golden
-    response ``golden[NAME]`` when given, else the oracle's. Also returns :func:`run_findings`.
-    """
-    judgement = Judgement(findings=run_findings(result))
-    produced = result.json_files()
-    if requests and not result.output_exists and result.exit_code == 0:
-        # (a run that failed is a P-EXIT finding already; why it wrote nothing is for the protocol tests to say)
-        judgement.findings.append(Finding("P-OUTDIR", "(run)", "", "exit status 0 but no output folder at "
-                                          "ODAHU_OUTPUT_PATH: the responses went elsewhere, or nowhere"))
-    missing = sorted(set(requests) - set(produced))
-    extra = sorted(set(produced) - set(requests))
-    # Responses under other names still answer their requests when the numbers match (a consistent renaming
-    # such as "response-NAME.json"): paired in name order, each a P-NAME SHOULD finding.
-    renamed = dict(zip(missing, extra)) if len(missing) == len(extra) else {}
-    for name in extra:
-        if name not in renamed.values():
-            judgement.findings.append(Finding("P-EVERY", name, "", "a response no request asked for"))
-    for name, raw in sorted(requests.items()):
-        request = parse(raw, REQUEST, name)
-        expected = _expected(request, model, golden.get(name) if golden else None)
-        judgement.expected[name] = expected
-        written = renamed.get(name, name)
-        if written not in produced:
-            if result.output_exists:
-                judgement.findings.append(Finding("P-EVERY", name, "", "no response written for this request"))
+    Run-level: P-TIMELY, P-READONLY and P-NAME on every run that started; P-EXIT and P-EVERY on runs that ended
+    by themselves (a killed run's output is partial: the response checks are then blocked, not failed). Each
+    response is read once (:func:`conformance.v2.documents.load`, one size limit) and compared with the golden
+    response ``golden[NAME]`` when given, else the oracle's answer."""
+    judgement = Judgement()
+    names = sorted(requests)
+    parsed = {name: parse(raw, REQUEST, name) for name, raw in requests.items()}
+    judgement.requests = parsed
+    for name in names:
+        judgement.expected[name] = _expected(parsed[name], model, golden.get(name) if golden else None)
+    if result.start_error:
+        reason = f"the candidate did not start: {result.start_error}"
+        judgement.block((*BATCH_RUN_IDS, *RESPONSE_IDS), RUN, reason)
+        return judgement
+    for check in (finishes_in_time, leaves_inputs_alone, platform_keeps_every_file):
+        judgement.ran(check.requirement, RUN, check(result))  # type: ignore[attr-defined]
+    if not ended(result):
+        judgement.ran("P-EXIT", RUN, exits_zero(result))
+        why = "the run was killed at its timeout" if result.timed_out else f"the run was {result.stopped}"
+        judgement.block(("P-EXIT", "P-EVERY", *RESPONSE_IDS), RUN, f"{why}: what it wrote is partial")
+        return judgement
+    judgement.ran("P-EXIT", RUN, exits_zero(result))
+    documents: dict[str, Document] = {}
+
+    def read(written: str) -> Document:  # each output file is read at most once
+        if written not in documents:
+            documents[written] = load(result.workspace.output / written, RESPONSE, label=written)
+        return documents[written]
+
+    pairing, renamed = pair_responses(result, parsed, read)
+    judgement.pairing = pairing
+    judgement.findings += renamed
+    judgement.ran("P-EVERY", RUN, one_response_each(result, names, pairing))
+    for name in names:
+        written = pairing.get(name)
+        if written is None:
+            judgement.block(RESPONSE_IDS, name, f"{name}: no response to examine")
             continue
-        if written != name:
-            judgement.findings.append(Finding("P-NAME", name, "", f"the response is written as {written}", SHOULD))
-        path = result.workspace.output / written
-        actual = load(path, RESPONSE, label=name) if path.is_file() else parse(produced[written], RESPONSE, name)
+        actual = _relabel(read(written), name)
         judgement.responses[name] = actual
-        found = compare(actual, expected, request)
-        judgement.findings += found
-        if found and actual.kind != ERROR and not expected.is_error:
+        expected = judgement.expected[name]
+        comparison = examine(actual, expected, parsed[name])
+        for requirement in comparison.checked:
+            judgement.ran(requirement, name)
+        judgement.findings += comparison.findings
+        for requirement, reason in comparison.blocked.items():
+            judgement.block([requirement], name, reason)
+        if comparison.findings and actual.kind != ERROR and not expected.is_error:
             judgement.diffs[name] = explain(actual, expected)
-    missing = [name for name in missing if name not in renamed]
-    if missing and len(missing) < len(requests) and result.exit_code not in (0, None):
-        judgement.findings.append(Finding(
-            "P-ISOLATE", "(run)", "",
-            f"stopped with exit status {result.exit_code} after answering {len(requests) - len(missing)} of "
-            f"{len(requests)} requests (first unanswered: {missing[0]})",
-        ))
     return judgement
+
+
+def _relabel(document: Document, name: str) -> Document:
+    """The document with its findings filed under the request's name (a renamed response answers ``name``)."""
+    if document.file == name:
+        return document
+    findings = [Finding(f.requirement, name, f.pointer, f.message, f.level) for f in document.findings]
+    return Document(name, document.kind, document.body, document.tensors, findings)
 
 
 def _expected(request: Document, model: Model, golden_response: Path | None) -> Expected:
@@ -143,7 +386,8 @@ def _expected(request: Document, model: Model, golden_response: Path | None) -> 
     if golden.kind == ERROR:
         if expected.is_error:
             return expected
-        return Expected(request.id, model, error=str(golden.body.get("error")), requirement="P-EVERY")
+        error = golden.body.get("error") if isinstance(golden.body, dict) else None
+        return Expected(request.id, model, error=str(error), requirement="P-EVERY")
     return Expected(request.id, model, outputs=golden.tensors)
 
 

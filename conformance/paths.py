@@ -1,4 +1,4 @@
-"""Where the kit's own model, golden fixtures, manifests and reference predictor are.
+"""Where the kit's own model, golden fixtures, manifests and predictors are.
 
 In a checkout (or an editable install) they are the checkout's top-level folders. An installed kit carries
 copies under ``conformance/kitdata/`` (in the repository that folder holds links to the top-level folders, which
@@ -37,5 +37,10 @@ def kit_manifests() -> Path:
 
 
 def reference_predictor() -> Path:
-    """The reference predictor script."""
+    """The short reference predictor, the one to copy (``predictor/reference.py``)."""
+    return kit_root() / "predictor" / "reference.py"
+
+
+def fast_predictor() -> Path:
+    """The streaming predictor the images run and the speed benchmark measures (``predictor/fast.py``)."""
     return kit_root() / "predictor" / "fast.py"

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import os
 import traceback
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from _pytest import junitxml
+from _pytest.terminal import TerminalReporter
 
 from conformance import report
 from conformance.contract.findings import Finding
 from conformance.contract.requirements import REQUIREMENTS
-from conformance.judge import blocking
+from conformance.generate.profiles import PROFILES, Profile
+from conformance.judge import Judgement, blocking
 from conformance.paths import kit_fixtures
 from conformance.run.candidate import (
     DEFAULT_TIMEOUT,
@@ -26,7 +30,6 @@ from conformance.run.candidate import (
     CandidateProblem,
     from_options,
 )
-from conformance.suite.profiles import PROFILES, Profile
 
 GROUPS = {
     "schema": "every response strictly valid V2 (F-*)",
@@ -107,12 +110,23 @@ def is_strict(config: pytest.Config) -> bool:
 
 
 NO_CANDIDATE = "no candidate: give --predictor-cmd CMD or --predictor-image IMAGE (or --service-manifest FILE)"
+CANDIDATE_OPTIONS = {"predictor_cmd": "--predictor-cmd", "predictor_image": "--predictor-image",
+                     "service_manifest": "--service-manifest"}
 
 
 def has_candidate(config: pytest.Config) -> bool:
-    """Whether the command line names a candidate."""
-    option = config.getoption
-    return bool(option("predictor_cmd") or option("predictor_image") or option("service_manifest"))
+    """Whether the command line names a candidate (an option given, even if blank: that is a usage error)."""
+    return any(config.getoption(dest) is not None for dest in CANDIDATE_OPTIONS)
+
+
+def blank_candidate_option(config: pytest.Config) -> str | None:
+    """The usage error for a candidate option given but empty (``--predictor-cmd ""``, an unset variable), or
+    None. A blank option never falls back to the reference: a gate must test what it was told to."""
+    for dest, flag in CANDIDATE_OPTIONS.items():
+        value = config.getoption(dest)
+        if value is not None and not str(value).strip():
+            return f"{flag} is empty: give the candidate to test (a blank value, e.g. an unset variable, is refused)"
+    return None
 
 
 def _suite(config: pytest.Config) -> Suite:
@@ -122,6 +136,9 @@ def _suite(config: pytest.Config) -> Suite:
         if not has_candidate(config):
             problem = NO_CANDIDATE
         else:
+            blank = blank_candidate_option(config)
+            if blank:
+                raise pytest.UsageError(f"odahu-conformance: {blank}")
             try:
                 candidate = from_options(
                     cmd=option("predictor_cmd"), image=option("predictor_image"), engine=option("engine"),
@@ -130,6 +147,9 @@ def _suite(config: pytest.Config) -> Suite:
                 )
             except CandidateProblem as exc:
                 raise pytest.UsageError(f"odahu-conformance: {exc}") from None
+            cannot_start = candidate.preflight() if hasattr(candidate, "preflight") else None
+            if cannot_start:
+                raise pytest.UsageError(f"odahu-conformance: the candidate cannot start: {cannot_start}")
         config.stash[SUITE] = Suite(
             candidate, problem, option("fixtures_dir") or kit_fixtures(), is_strict(config),
             PROFILES[option("conformance_profile")],
@@ -151,7 +171,8 @@ def conformance(pytestconfig: pytest.Config) -> Suite:
 
 
 class Verdict:
-    """A test's judge: records what the test covers and finds, and fails it on blocking findings."""
+    """A test's judge: records what the test covers, what it checked on evidence, what it could not check and
+    why, and its findings; fails the test on blocking findings."""
 
     def __init__(self, record: report.TestRecord, strict: bool):
         self._record = record
@@ -161,11 +182,41 @@ class Verdict:
         """Declare the requirement IDs this test checks (beyond its markers)."""
         self._record.covers.update(ids)
 
+    def ran(self, *ids: str) -> None:
+        """A check of each of ``ids`` ran on real evidence (whatever it found)."""
+        self._record.checked.update(ids)
+
+    def not_checked(self, requirement: str, reason: str) -> None:
+        """``requirement`` applies but this test could not show it, because ``reason``."""
+        self._record.not_checked.setdefault(requirement, reason)
+
+    def not_applicable(self, ids: tuple[str, ...] | list[str], reason: str) -> None:
+        """``ids`` cannot apply to this candidate: record why and skip the test."""
+        for requirement in ids:
+            self._record.not_applicable.setdefault(requirement, reason)
+        pytest.skip(reason)
+
+    def judge(self, judgement: Judgement, details: str = "", where: str | None = None,
+              ids: tuple[str, ...] | None = None, extra: list[Finding] | None = None) -> None:
+        """Record what ``judgement`` shows (about the response to ``where`` only, when given; about ``ids`` only,
+        when given) and fail the test on blocking findings, ``extra`` ones included."""
+        def wanted(requirement: str) -> bool:
+            return ids is None or requirement in ids
+
+        findings = judgement.for_file(where) if where is not None else list(judgement.findings)
+        self.ran(*(r for r in judgement.checked_at(where) if wanted(r)))
+        for requirement, reason in judgement.blocked_at(where).items():
+            if wanted(requirement):
+                self.not_checked(requirement, reason)
+        self.check([f for f in findings if wanted(f.requirement)] + list(extra or []), details)
+
     def check(self, findings: list[Finding], details: str = "") -> None:
-        """Record ``findings``; fail the test when any blocks (MUST, or SHOULD under strict), with one line per
-        finding and ``details`` (a diff, a kept workspace, a reproduction command) after them."""
+        """Record ``findings`` (each also counts as a check of its requirement); fail the test when any blocks
+        (MUST, or SHOULD under strict), with one line per finding and ``details`` (a diff, a kept workspace, a
+        reproduction command) after them."""
         self._record.findings += findings
         self._record.covers.update(f.requirement for f in findings)
+        self._record.checked.update(f.requirement for f in findings)
         failing = blocking(findings, self._strict)
         if failing:
             lines = [f.line() for f in failing]
@@ -180,7 +231,7 @@ def verdict(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Verd
 
 
 def _covered(item: pytest.Item) -> set[str]:
-    ids = set()
+    ids: set[str] = set()
     for mark in item.iter_markers("requirement"):
         ids.update(mark.args)
     return ids
@@ -198,7 +249,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     if call.when == "call" and _covered(item):
         # JUnit XML (--junitxml) carries these as <property name="requirements" value="..."/>
         covered = _covered(item) | item.config.stash[RECORDER].record(item.nodeid).covers
@@ -211,6 +262,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     record.covers.update(ids)
     if call.when == "call" or (call.when == "setup" and result.outcome != "passed"):
         record.outcome = result.outcome
+        if result.skipped and isinstance(result.longrepr, tuple):
+            record.skip_reason = str(result.longrepr[2]).removeprefix("Skipped: ")
         if result.failed and call.excinfo is not None and not record.findings:
             record.error = _one_line_error(call.excinfo)
     return result
@@ -225,28 +278,36 @@ def _one_line_error(excinfo: pytest.ExceptionInfo) -> str:
     return f"{excinfo.typename}: {first} ({os.path.basename(frame.filename)}:{frame.lineno})"
 
 
-def _report(config: pytest.Config) -> dict | None:
+def _report(config: pytest.Config, completed: bool) -> dict | None:
     records = list(config.stash[RECORDER].records.values())
     if not records:
         return None
     suite = config.stash.get(SUITE, None)
     candidate = suite.candidate if suite else None
     kind, ref = (candidate.kind, candidate.ref) if candidate else ("none", "")
-    made = report.build(records, kind, ref, is_strict(config))
+    note = str(getattr(config, "_conformance_default_note", "") or "")
+    made = report.build(records, kind, ref, is_strict(config), completed=completed, note=note)
     made["stats"] = {"predictor_runs": candidate.runs if candidate else 0,
                      "generated_requests": suite.generated_requests if suite else 0}
     return made
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file, so the requirement statuses reach it
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    made = _report(config)
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop) or bool(session.shouldfail)
+    made = _report(config, completed=not interrupted)
     if made is None:
         return
     config.stash[REPORT] = made
     path = config.getoption("conformance_report")
     if path is not None:
         report.write(made, path)
+    xml = config.stash.get(junitxml.xml_key, None)
+    if xml is not None:
+        xml.add_global_property("conformance_status", made["status"])
+        for row in made["requirements"]:
+            xml.add_global_property(f"requirement {row['id']}", row["status"])
     if not report.verdict(made) and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -254,28 +315,36 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 REPORT = pytest.StashKey[dict]()
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     made = config.stash.get(REPORT, None)
     if made is None:
         return
     summary = made["summary"]
+    write = terminalreporter.write_line
     terminalreporter.section("odahu conformance")
+    candidate = made["candidate"]
+    write(f"candidate: {candidate['kind']} {candidate['ref']}" + (f" ({candidate['note']})" if candidate.get("note") else ""))
     for row in made["requirements"]:
         if row["status"] == "failed":
-            terminalreporter.write_line(f"{row['id']:<14} FAILED ({row['failed_level']}): {row['failures'][0]}")
-    terminalreporter.write_line(
-        f"{'PASSED' if report.verdict(made) else 'FAILED'}: {summary['passed']} requirements passed, "
-        f"{summary['must_failed']} MUST failed, {summary['should_failed']} SHOULD failed, {summary['skipped']} skipped"
-        f" (candidate: {made['candidate']['kind']} {made['candidate']['ref']})"
-    )
+            more = f" (+{len(row['failures']) - 1} more)" if len(row["failures"]) > 1 else ""
+            write(f"{row['id']:<14} FAILED ({row['failed_level']}): {row['failures'][0]}{more}", red=True)
+    for row in made["requirements"]:
+        if row["status"] == "not-checked":
+            write(f"{row['id']:<14} NOT CHECKED ({row['level']}): {row['reason']}", yellow=True)
+    if not made.get("completed", True):
+        write("the run was interrupted: the results are partial", yellow=True)
     stats = made.get("stats", {})
     if stats.get("predictor_runs"):
-        terminalreporter.write_line(f"predictor runs: {stats['predictor_runs']}; generated requests checked: "
-                                    f"{stats['generated_requests']}")
+        write(f"predictor runs: {stats['predictor_runs']}; generated requests checked: {stats['generated_requests']}")
     path = config.getoption("conformance_report")
     if path is not None:
-        terminalreporter.write_line(f"report: {path} and {Path(path).with_suffix('.md')}")
+        write(f"report: {path} and {Path(path).with_suffix('.md')}")
     suite = config.stash.get(SUITE, None)
     if suite is not None and suite.candidate is not None and suite.candidate.kept:
-        terminalreporter.write_line(f"workspaces of failed runs kept: {', '.join(map(str, suite.candidate.kept[:5]))}"
-                                    + (" ..." if len(suite.candidate.kept) > 5 else ""))
+        write(f"workspaces of failed runs kept: {', '.join(map(str, suite.candidate.kept[:5]))}"
+              + (" ..." if len(suite.candidate.kept) > 5 else ""))
+    status = made["status"]
+    write(f"{status.upper()}: {summary['passed']} requirements passed, {summary['must_failed']} MUST failed, "
+          f"{summary['should_failed']} SHOULD failed, {summary['not_checked']} not checked, "
+          f"{summary['skipped']} skipped", bold=True, green=status == "passed", red=status == "failed",
+          yellow=status == "incomplete")

@@ -1,31 +1,43 @@
 """The conformance report: every requirement ID with its status, level, the tests that checked it and the first
 lines of each failure. Written as JSON (for machines) with a Markdown twin (for people).
 
-The :class:`Recorder` collects one :class:`TestRecord` per test; :func:`build` turns them into the report. A
-requirement is ``failed`` when some finding names it (or a test covering it broke without findings), ``passed``
-when a test covering it ran and nothing named it, ``skipped`` otherwise. ``failed_level`` tells whether a
-failure is a MUST one or only the SHOULD part (P-NAME's file name, F-MODEL's version).
+The :class:`Recorder` collects one :class:`TestRecord` per test; :func:`build` turns them into the report.
+A requirement's status (the contract's definitions):
+
+- ``failed``: some finding names it (``failed_level`` tells a MUST failure from one of only the SHOULD part);
+- ``passed``: at least one check of it ran on real evidence and found nothing;
+- ``not-checked``: it applies, but nothing could show it (no response to examine, blocked by an earlier
+  finding, the candidate never ran, a test broke); ``reason`` says why;
+- ``skipped``: it cannot apply to this candidate, or no selected test covers it; ``reason`` says which.
+
+The run's ``status`` is ``passed`` only when it ran to the end and no MUST requirement is failed or
+not-checked (nor a SHOULD one failed under strict); ``incomplete`` when it was interrupted or a MUST requirement
+could not be checked; ``failed`` otherwise.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from conformance import __version__
+from conformance import __version__, _fs
 from conformance.contract.findings import Finding
 from conformance.contract.requirements import MUST, REQUIREMENTS, SHOULD
 
 #: Failure lines kept per requirement.
 FAILURE_LINES = 5
 
+Status = Literal["passed", "failed", "not-checked", "skipped"]
+RunStatus = Literal["passed", "failed", "incomplete"]
+
 
 @dataclass
 class TestRecord:
-    """One test: the requirement IDs it covers, how it ended, its findings and any error outside the findings."""
+    """One test: the requirement IDs it covers, how it ended, its findings, the requirements it checked on
+    evidence, those it could not check (and why), those that cannot apply (and why), and any error outside the
+    findings."""
 
     __test__ = False  # not a pytest test class, despite the name
 
@@ -33,6 +45,10 @@ class TestRecord:
     covers: set[str] = field(default_factory=set)
     outcome: str = "skipped"  # passed, failed or skipped
     findings: list[Finding] = field(default_factory=list)
+    checked: set[str] = field(default_factory=set)
+    not_checked: dict[str, str] = field(default_factory=dict)
+    not_applicable: dict[str, str] = field(default_factory=dict)
+    skip_reason: str | None = None
     error: str | None = None
 
 
@@ -49,41 +65,76 @@ class Recorder:
         return self.records[nodeid]
 
 
-def build(records: list[TestRecord], candidate_kind: str, candidate_ref: str, strict: bool) -> dict:
-    """The report document (see the interfaces doc for its shape)."""
-    rows = []
-    for requirement in REQUIREMENTS:
-        tests = sorted(r.nodeid for r in records if requirement.id in r.covers)
-        ran = [r for r in records if requirement.id in r.covers and r.outcome != "skipped"]
-        failures, levels = [], set()
-        for record in records:
-            for finding in record.findings:
-                if finding.requirement == requirement.id:
-                    levels.add(finding.level)
-                    failures.append(finding.line())
-        for record in ran:
-            if record.error and not record.findings:
-                levels.add(MUST)
-                failures.append(f"{record.nodeid}: {record.error}")
-        row = {"id": requirement.id, "level": requirement.level, "title": requirement.title,
-               "status": "failed" if failures else ("passed" if ran else "skipped"),
-               "tests": tests, "failures": _first(failures)}
-        if failures:
-            row["failed_level"] = MUST if MUST in levels else SHOULD
-        rows.append(row)
+def requirement_row(requirement_id: str, records: list[TestRecord]) -> dict:
+    """One requirement's row of the report (see the module docstring for the statuses)."""
+    requirement = next(r for r in REQUIREMENTS if r.id == requirement_id)
+    mine = [r for r in records if requirement.id in r.covers or requirement.id in r.checked
+            or requirement.id in r.not_checked or requirement.id in r.not_applicable]
+    failures, levels = [], set()
+    for record in records:
+        for finding in record.findings:
+            if finding.requirement == requirement.id:
+                levels.add(finding.level)
+                failures.append(finding.line())
+    row: dict = {"id": requirement.id, "level": requirement.level, "title": requirement.title,
+                 "tests": sorted(r.nodeid for r in mine), "failures": _first(failures)}
+    if failures:
+        row["status"] = "failed"
+        row["failed_level"] = MUST if MUST in levels else SHOULD
+        return row
+    if any(requirement.id in r.checked for r in mine):
+        row["status"] = "passed"
+        return row
+    reasons = [r.not_checked[requirement.id] for r in mine if requirement.id in r.not_checked]
+    reasons += [f"{r.nodeid} broke: {r.error}" for r in mine if r.error]
+    ran = [r for r in mine if r.outcome != "skipped" and requirement.id not in r.not_applicable]
+    if reasons or ran:
+        row["status"] = "not-checked"
+        row["reason"] = reasons[0] if reasons else f"no check of it ran on evidence ({ran[0].nodeid})"
+        return row
+    row["status"] = "skipped"
+    skipped = [r.not_applicable.get(requirement.id) or r.skip_reason for r in mine]
+    row["reason"] = next((s for s in skipped if s), "no selected test covers it")
+    return row
+
+
+def build(records: list[TestRecord], candidate_kind: str, candidate_ref: str, strict: bool,
+          completed: bool = True, note: str = "") -> dict:
+    """The report document (see the interfaces doc for its shape); ``completed`` is False for an interrupted
+    run; ``note`` says how the candidate was chosen (e.g. the reference, by default)."""
+    rows = [requirement_row(requirement.id, records) for requirement in REQUIREMENTS]
     failed = [r for r in rows if r["status"] == "failed"]
-    return {
-        "kit_version": __version__,
-        "candidate": {"kind": candidate_kind, "ref": candidate_ref},
-        "strict": strict,
-        "requirements": rows,
-        "summary": {
-            "must_failed": sum(1 for r in failed if r["failed_level"] == MUST),
-            "should_failed": sum(1 for r in failed if r["failed_level"] == SHOULD),
-            "passed": sum(1 for r in rows if r["status"] == "passed"),
-            "skipped": sum(1 for r in rows if r["status"] == "skipped"),
-        },
+    summary = {
+        "must_failed": sum(1 for r in failed if r["failed_level"] == MUST),
+        "should_failed": sum(1 for r in failed if r["failed_level"] == SHOULD),
+        "passed": sum(1 for r in rows if r["status"] == "passed"),
+        "not_checked": sum(1 for r in rows if r["status"] == "not-checked"),
+        "must_not_checked": sum(1 for r in rows if r["status"] == "not-checked" and r["level"] == MUST),
+        "skipped": sum(1 for r in rows if r["status"] == "skipped"),
     }
+    errors = [f"{r.nodeid}: {r.error}" for r in records if r.error]
+    made = {
+        "kit_version": __version__,
+        "candidate": {"kind": candidate_kind, "ref": candidate_ref, **({"note": note} if note else {})},
+        "strict": strict,
+        "completed": completed,
+        "requirements": rows,
+        "summary": summary,
+        "errors": errors,
+    }
+    made["status"] = run_status(made)
+    return made
+
+
+def run_status(report: dict) -> RunStatus:
+    """``failed`` on a MUST failure (or a SHOULD one under strict); else ``incomplete`` when the run was
+    interrupted or a MUST requirement could not be checked; else ``passed``."""
+    summary = report["summary"]
+    if summary["must_failed"] or (report["strict"] and summary["should_failed"]):
+        return "failed"
+    if not report.get("completed", True) or summary.get("must_not_checked", 0):
+        return "incomplete"
+    return "passed"
 
 
 def _first(lines: list[str]) -> list[str]:
@@ -94,9 +145,13 @@ def _first(lines: list[str]) -> list[str]:
 
 
 def verdict(report: dict) -> bool:
-    """Whether the report passes: no MUST failure, and no SHOULD failure when it was made with ``strict``."""
-    summary = report["summary"]
-    return summary["must_failed"] == 0 and not (report["strict"] and summary["should_failed"])
+    """Whether the report passes (its status is ``passed``)."""
+    return run_status(report) == "passed"
+
+
+def headline(report: dict) -> str:
+    """PASSED, FAILED or INCOMPLETE."""
+    return run_status(report).upper()
 
 
 def markdown(report: dict) -> str:
@@ -104,19 +159,20 @@ def markdown(report: dict) -> str:
     summary = report["summary"]
     candidate = report["candidate"]
     lines = [
-        f"# Conformance report: {'PASSED' if verdict(report) else 'FAILED'}",
+        f"# Conformance report: {headline(report)}",
         "",
-        f"- candidate: {candidate['kind']} `{candidate['ref']}`",
+        f"- candidate: {candidate['kind']} `{candidate['ref']}`" + (f" ({candidate['note']})" if candidate.get("note") else ""),
+        *([] if report.get("completed", True) else ["- the run was interrupted: the results below are partial"]),
         f"- kit version: {report['kit_version']}; strict: {'yes' if report['strict'] else 'no'}",
         f"- MUST failed: {summary['must_failed']}, SHOULD failed: {summary['should_failed']}, "
-        f"passed: {summary['passed']}, skipped: {summary['skipped']}",
+        f"passed: {summary['passed']}, not checked: {summary.get('not_checked', 0)}, skipped: {summary['skipped']}",
         "",
-        "| requirement | level | status | tests | first failure |",
+        "| requirement | level | status | tests | first failure, or why not checked |",
         "|---|---|---|---|---|",
     ]
     for row in report["requirements"]:
         status = row["status"] + (f" ({row['failed_level']})" if row["status"] == "failed" else "")
-        first = row["failures"][0] if row["failures"] else ""
+        first = row["failures"][0] if row["failures"] else row.get("reason", "")
         lines.append(f"| {row['id']} | {row['level']} | {status} | {len(row['tests'])} | {_cell(first)} |")
     failing = [row for row in report["requirements"] if row["failures"]]
     if failing:
@@ -139,18 +195,6 @@ def write(report: dict, path: Path) -> Path:
     path = Path(path)
     twin = path.with_suffix(".md")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    _write_atomically(twin, markdown(report).encode("utf-8"))
+    _fs.write_atomically(path, (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    _fs.write_atomically(twin, markdown(report).encode("utf-8"))
     return twin
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise

@@ -319,7 +319,7 @@ def validate_request(doc: object) -> tuple[list, list]:
         datatype = tensor["datatype"]
         if datatype in UNSUPPORTED_DTYPES:
             raise RequestError(f"{where}/datatype: {datatype} is not supported by the multiplier model")
-        if datatype not in NUMERIC_DTYPES:
+        if not isinstance(datatype, str) or datatype not in NUMERIC_DTYPES:
             raise RequestError(f"{where}/datatype: unknown datatype {datatype!r}")
         if "parameters" in tensor:
             _check_parameters(tensor["parameters"], f"{where}/parameters")
@@ -706,7 +706,7 @@ def predict(read, multiplier: int, model_name: str, model_version: str) -> dict:
             if result.dtype.kind == "f" and not np.isfinite(result).all():
                 index = int(np.argmin(np.isfinite(result)))
                 raise RequestError(
-                    f"output {name!r}: element {index} overflows {tensor['datatype']} (input x {multiplier})"
+                    f"output {name!r}: element {index} overflows {tensor['datatype']} (input x the multiplier)"
                 )
             outputs.append(_output(tensor, _pieces(result)))
         return _response(request_id, model_name, model_version, outputs)

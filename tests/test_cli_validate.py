@@ -43,8 +43,8 @@ def test_each_bad_entry_gets_one_line_and_the_good_ones_are_copied(folder, tmp_p
     for name, (_, requirement) in BAD_FILES.items():
         [line] = [l for l in lines if l.startswith(str(folder / name) + ":")]
         assert f": {requirement}" in line
-    assert any(l.startswith(str(folder / "x.json")) and "P-NAME" in l and "drop it silently" in l for l in lines)
-    assert any(l.startswith(str(folder / "notes.txt")) and "P-NAME" in l and "drop it silently" in l for l in lines)
+    assert any(l.startswith(str(folder / "x.json")) and "P-NAME" in l and "platform: dropped silently" in l for l in lines)
+    assert any(l.startswith(str(folder / "notes.txt")) and "P-NAME" in l and "platform: dropped silently" in l for l in lines)
     assert sorted(p.name for p in dest.iterdir()) == ["good-1.json", "good-2.json"]
     assert (dest / "good-1.json").read_bytes() == GOOD
     assert lines[-1].startswith("12 entries: 2 passed, 10 failed")
@@ -54,11 +54,11 @@ def test_says_what_the_platform_would_drop_and_what_it_would_pass_on(folder, cap
     main(["validate", "output", str(folder), "-q"])
     lines = capsys.readouterr().out.splitlines()
     line_for = lambda name: next(l for l in lines if l.startswith(str(folder / name) + ":"))  # noqa: E731
-    assert "pass it on" in line_for("count.json")  # the platform's lax check keeps wrong data
-    assert "pass it on" in line_for("duplicate.json")
-    assert "drop it silently" in line_for("truncated.json")
-    assert "drop it silently" in line_for("nan.json")
-    assert "drop it silently" in line_for("wrong-types.json")
+    assert "[platform: kept]" in line_for("count.json")  # the platform's lax check keeps wrong data
+    assert "[platform: kept]" in line_for("duplicate.json")
+    assert "platform: dropped silently" in line_for("truncated.json")
+    assert "platform: dropped silently" in line_for("nan.json")
+    assert "platform: dropped silently" in line_for("wrong-types.json")
 
 
 def test_pointer_in_the_line(folder, capsys):
@@ -111,3 +111,36 @@ def test_python_dash_m_runs_the_same_command(tmp_path):
     (tmp_path / "a.json").write_bytes(GOOD)
     done = subprocess.run([sys.executable, "-m", "conformance", "validate", "output", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode == 0 and "1 passed" in done.stdout
+
+
+# ------------------------------------------------------------------------- what the platform's own step decides
+
+
+def test_each_entry_says_what_the_platform_does(tmp_path, capsys):
+    import os
+
+    (tmp_path / "good.json").write_bytes(GOOD)
+    (tmp_path / "link.json").symlink_to("good.json")
+    (tmp_path / "cased.json").write_bytes(GOOD[:-1] + b', "Model_Name": 1}')  # strictly valid, Go drops it
+    (tmp_path / "huge.json").write_bytes(b'{"model_name": "m", "outputs": [], "x": ' + b"1" * 5000 + b"}")
+    (tmp_path / "deep.json").write_bytes(b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    (tmp_path / "sub.json").mkdir()
+    os.mkfifo(tmp_path / "pipe.json")
+    assert main(["validate", "output", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert err == "" and "Traceback" not in out
+    line_for = lambda name: next(l for l in out.splitlines() if l.startswith(str(tmp_path / name) + ":"))  # noqa: E731
+    assert "P-NAME" in line_for("link.json") and "[platform: kept (a symbolic link, judged by its target)]" in line_for("link.json")
+    assert "F-SCHEMA" in line_for("cased.json") and "platform: dropped silently (Model_Name" in line_for("cased.json")
+    assert line_for("huge.json").endswith(": ok")  # a long integer under an unknown key is valid JSON
+    assert "F-JSON /x/0/0" in line_for("deep.json") and "[platform: kept]" in line_for("deep.json")
+    assert "[platform: dropped silently (a folder" in line_for("sub.json")
+    assert "[platform: fails the whole step (the platform's step would hang" in line_for("pipe.json")
+
+
+def test_a_dangling_link_fails_the_platform_s_whole_step(tmp_path, capsys):
+    (tmp_path / "good.json").write_bytes(GOOD)
+    (tmp_path / "gone.json").symlink_to("missing.json")
+    assert main(["validate", "output", str(tmp_path), "-q"]) == 1
+    (line,) = capsys.readouterr().out.splitlines()[:-1]
+    assert line.startswith(str(tmp_path / "gone.json") + ": ") and "[platform: fails the whole step (a dangling" in line

@@ -137,3 +137,41 @@ def test_unreadable_entries_get_one_line(tmp_path):
 def test_tensor_lists_of_the_wrong_type_are_findings_not_crashes(raw, kind):
     document = parse(raw, kind, "f.json")
     assert document.findings and all(f.requirement == "F-SCHEMA" for f in document.findings)
+
+
+# ------------------------------------------------------------------------------------ no input crashes the reader
+
+_BIG = "1" * 5000
+_HOSTILE = {"5000-digit integer": _BIG, "negative 5000-digit integer": "-" + _BIG,
+            "5000-digit float": _BIG + ".5", "100,000 deep arrays": "[" * 100_000 + "1" + "]" * 100_000,
+            "100,000 deep objects": '{"a":' * 100_000 + "1" + "}" * 100_000,
+            "990 deep arrays": "[" * 990 + "]" * 990, "300 deep arrays": "[" * 300 + "]" * 300}
+_PLACES = {
+    "top level": "{V}",
+    "unknown key": '{"model_name": "m", "outputs": [], "x": {V}}',
+    "model_name": '{"model_name": {V}, "outputs": []}',
+    "parameters": '{"model_name": "m", "outputs": [], "parameters": {"p": {V}}}',
+    "shape": '{"model_name": "m", "outputs": [{"name": "a", "shape": [{V}], "datatype": "FP64", "data": [1]}]}',
+    "data": '{"model_name": "m", "outputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [{V}]}]}',
+    "data itself": '{"model_name": "m", "outputs": [{"name": "a", "shape": [1], "datatype": "INT8", "data": {V}}]}',
+    "tensor key": '{"model_name": "m", "outputs": [{"name": "a", "shape": [1], "datatype": "INT8", "data": [1], "z": {V}}]}',
+    "repeated key": '{"model_name": "m", "outputs": [], "x": {V}, "x": 1}',
+}
+
+
+@pytest.mark.parametrize("place", _PLACES)
+@pytest.mark.parametrize("what", _HOSTILE)
+@pytest.mark.parametrize("kind", [REQUEST, RESPONSE])
+def test_no_document_makes_the_reader_crash(tmp_path, what, place, kind):
+    text = _PLACES[place].replace("{V}", _HOSTILE[what])
+    if kind == REQUEST:
+        text = text.replace('"outputs": [{', '"inputs": [{')
+    path = tmp_path / "d.json"
+    path.write_text(text)
+    for document in (load(path, kind), parse(text.encode(), kind, str(path))):
+        for finding in document.findings:
+            assert finding.requirement in ("F-JSON", "F-SCHEMA", "F-TYPED", "F-COUNT")
+            assert "\n" not in finding.line()
+        if "deep" in what and place != "repeated key":
+            # deeper than the kit reads (strictjson.MAX_DEPTH): F-JSON pointing at where it gets too deep
+            assert document.findings[0].requirement == "F-JSON" and document.findings[0].pointer.startswith("/")

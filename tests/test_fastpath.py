@@ -103,3 +103,29 @@ def _mutations(document: dict) -> st.SearchStrategy:
 def test_fast_and_precise_paths_agree(tmp_path, data, request):
     raw = data.draw(_mutations(request)).encode()
     _agree(tmp_path, raw, REQUEST)
+
+
+def test_fastpath_builds_on_envelope_not_documents():
+    """No import cycle: fastpath needs only the shared envelope checks; documents builds on both."""
+    import ast
+    import inspect as source
+
+    from conformance.v2 import documents, envelope
+
+    imported = {node.module for node in ast.walk(ast.parse(source.getsource(fastpath))) if isinstance(node, ast.ImportFrom)}
+    assert "conformance.v2.envelope" in imported and "conformance.v2.documents" not in imported
+    assert documents.Document is envelope.Document and documents.envelope_findings is envelope.envelope_findings
+
+
+@pytest.mark.parametrize("text", [
+    '{"model_name": "m", "outputs": [], "x": ' + "[" * 1000 + "]" * 1000 + "}",
+    '{"model_name": "m", "outputs": [], "parameters": {"p": ' + "[" * 300 + "]" * 300 + "}}",
+    '{"model_name": "m", "outputs": [{"name": "a", "shape": [' + ", ".join(["1"] * 300) + '], "datatype": "INT8", "data": '
+    + "[" * 300 + "1" + "]" * 300 + "}]}",
+])
+def test_fastpath_leaves_documents_deeper_than_the_kit_reads_to_the_precise_path(tmp_path, text):
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    assert fastpath.load(path, RESPONSE, str(path)) is None
+    document = load(path, RESPONSE)
+    assert document.findings[0].requirement == "F-JSON" and "nested more than" in document.findings[0].message

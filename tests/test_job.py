@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conformance.oracle.compare import compare
-from conformance.oracle.expect import expect
 from helpers import usable_engine
 
 from conformance.job import parse_connection, parse_connections, run_job
 from conformance.odahu import archives
 from conformance.odahu.model import load_model
+from conformance.oracle.compare import compare
+from conformance.oracle.expect import expect
 from conformance.v2 import documents
 
 REPO = Path(__file__).resolve().parent.parent
@@ -154,7 +154,7 @@ def test_remote_job_reproduces_the_goldens(tmp_path):
     skipped = [line for line in lines if line.startswith("  skipped ")]
     assert len(skipped) == 3 and all(any(n in s for s in skipped) for n in ("readme.txt", "broken.json", "folder"))
     # the golden invalid requests are passed on to the predictor, as the platform does, and said so
-    assert sum("not strictly valid" in line and "pass it on" in line for line in lines) == 5
+    assert sum("not strictly valid" in line and "[platform: kept]" in line for line in lines) == 5
     assert any("local command" in line and "instead of the image" in line for line in lines if line.startswith("[4/6]"))
     assert_reproduces_goldens(buckets.responses())
     assert not workspace_of(lines).exists()  # removed after a successful job
@@ -222,9 +222,11 @@ def test_stray_files_and_bad_responses_are_named_and_not_uploaded(tmp_path):
     code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
     assert code == 1, lines
     text = "\n".join(lines)
-    assert "F-COUNT" in next(line for line in lines if "b.json" in line and line.startswith("  "))
-    assert "pass it on" in next(line for line in lines if "b.json" in line and line.startswith("  "))
-    assert "drop it silently" in next(line for line in lines if "c.json:" in line and line.startswith("  "))
+    assert "  platform: b.json: kept" in lines  # the input step, entry by entry
+    output = lines[next(i for i, line in enumerate(lines) if line.startswith("[5/6]")):]
+    assert "F-COUNT" in next(line for line in output if "b.json" in line and line.startswith("  "))
+    assert "[platform: kept]" in next(line for line in output if "b.json" in line and line.startswith("  "))
+    assert "platform: dropped silently" in next(line for line in output if "c.json:" in line and line.startswith("  "))
     (dropped,) = [line for line in lines if "dropped silently by the platform" in line]
     assert "notes.txt" in dropped and "sub/" in dropped and "c.json" in dropped and "b.json" not in dropped
     assert "P-EVERY" not in text  # three requests, three *.json answers
@@ -414,3 +416,41 @@ def test_container_image_missing(tmp_path, engine):
     assert code == 2
     assert "no-such-image" in one_error(lines)
     assert not buckets.responses().exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# entries that make the platform's whole validate step fail
+
+
+def test_a_dangling_link_among_the_requests_fails_the_job_before_the_run(tmp_path):
+    buckets = Buckets(tmp_path, {"a.json": REQUEST})
+    (buckets.requests / "gone.json").symlink_to("missing.json")
+    (buckets.requests / "link.json").symlink_to("a.json")
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=LOCAL_CMD)
+    assert code == 1, lines
+    (step,) = [line for line in lines if line.startswith("[3/6]")]
+    assert "the platform's step fails on gone.json" in step and "every file is lost" in step
+    assert "  a.json: kept" in lines and "  link.json: kept (a symbolic link, judged by its target)" in lines
+    assert any(line.startswith("  gone.json: fails the whole step (a dangling symbolic link") for line in lines)
+    assert not any(line.startswith("[4/6]") for line in lines)  # the predictor never runs
+    assert not buckets.responses().exists()
+
+
+def test_a_dangling_link_in_the_output_fails_the_job_and_nothing_is_uploaded(tmp_path):
+    buckets = Buckets(tmp_path, {"a.json": REQUEST})
+    cmd = script(tmp_path, """\
+        import json, os
+        out = os.environ["ODAHU_OUTPUT_PATH"]
+        os.makedirs(out, exist_ok=True)
+        good = {"model_name": "multiplier", "model_version": "1", "id": "r",
+                "outputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [2]}]}
+        with open(os.path.join(out, "a.json"), "w") as handle:
+            json.dump(good, handle)
+        os.symlink("missing.json", os.path.join(out, "b.json"))
+    """)
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
+    assert code == 1, lines
+    assert any("b.json" in line and "[platform: fails the whole step (a dangling" in line for line in lines)
+    assert lines[-2].startswith("[6/6] upload: skipped: the platform's validate-output step fails on b.json")
+    assert not buckets.responses().exists() or not any(buckets.responses().iterdir())
+    shutil.rmtree(workspace_of(lines), ignore_errors=True)

@@ -5,15 +5,15 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conformance.oracle.arithmetic import multiply
-from conformance.oracle.compare import compare, explain
-from conformance.oracle.expect import expect, json_values
 from helpers import request, tensor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.generate import strategies
 from conformance.odahu.model import Model
+from conformance.oracle.arithmetic import multiply
+from conformance.oracle.compare import compare, explain
+from conformance.oracle.expect import expect, json_values
 from conformance.v2.datatypes import DATATYPES
 from conformance.v2.documents import REQUEST, RESPONSE, inspect, parse
 from conformance.v2.strictjson import dumps

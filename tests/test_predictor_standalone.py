@@ -1,10 +1,13 @@
-"""The reference predictor on its own: predictor/fast.py run as a subprocess on temporary folders.
+"""The predictors on their own: predictor/fast.py and predictor/reference.py run as subprocesses on temporary
+folders.
 
-These tests do not use the conformance kit: they pin down known request/response pairs, the error responses,
+Every test that takes the ``predictor`` fixture runs on both (their answers must be the same); the others run on
+fast.py only (its streaming, chunks and memory). These tests do not use the conformance kit: they pin down known request/response pairs, the error responses,
 the model-configuration failures (P-CONFIG) and the file-system protocol (P-OUTDIR, P-READONLY, atomic writes).
 At the end, the module is also loaded in-process to hold its fast path (simdjson, streamed) to the exact path
 (orjson): which requests it serves, byte for byte as the exact path would, and which it leaves to the exact path;
-and its peak memory is measured on a large request.
+and its peak memory is measured on a large request. Finally both predictors serve the same batch of corner cases
+and must make the same decisions (error or not, id, values).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-PREDICTOR = Path(__file__).resolve().parents[1] / "predictor" / "fast.py"
+PREDICTORS = {name: Path(__file__).resolve().parents[1] / "predictor" / f"{name}.py" for name in ("fast", "reference")}
+PREDICTOR = PREDICTORS["fast"]  # what the helpers run; the ``predictor`` fixture switches it for one test
 PROJECT_YAML = "model:\n  name: multiplier\n  version: \"1\"\n"
 
 
@@ -39,6 +43,13 @@ class Run:
 
     def response(self, name: str) -> dict:
         return json.loads((self.output_dir / name).read_bytes())
+
+
+@pytest.fixture(params=sorted(PREDICTORS))
+def predictor(request, monkeypatch) -> Path:
+    """Runs the test once per predictor: the helpers below run the one chosen here."""
+    monkeypatch.setattr(sys.modules[__name__], "PREDICTOR", PREDICTORS[request.param])
+    return PREDICTORS[request.param]
 
 
 def tensor(name, datatype, shape, data, **extra) -> dict:
@@ -68,12 +79,13 @@ def prepare(
     return model, inputs
 
 
-def execute(model: Path, inputs: Path, output: Path) -> Run:
-    """Run the predictor with exactly the three ODAHU variables pointing at these folders."""
+def execute(model: Path, inputs: Path, output: Path, predictor: Path | None = None) -> Run:
+    """Run the predictor (default: ``PREDICTOR``) with exactly the three ODAHU variables pointing at these folders."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ODAHU_")}
     env.update(ODAHU_MODEL_PATH=str(model), ODAHU_INPUT_PATH=str(inputs), ODAHU_OUTPUT_PATH=str(output))
     proc = subprocess.run(
-        [sys.executable, str(PREDICTOR)], env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, str(predictor or PREDICTOR)], env=env, capture_output=True, text=True, timeout=120,
+        check=False,
     )
     files = sorted(os.listdir(output)) if output.is_dir() else []
     return Run(proc.returncode, proc.stdout, proc.stderr, output, files)
@@ -122,7 +134,7 @@ def same_floats(data: list, expected: list, dtype) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_int32_times_two(tmp_path):
+def test_int32_times_two(predictor, tmp_path):
     response = serve_one(tmp_path, {"inputs": [tensor("x", "INT32", [2], [10, 20])]})
     assert response == {
         "model_name": "multiplier",
@@ -131,18 +143,18 @@ def test_int32_times_two(tmp_path):
     }
 
 
-def test_id_is_echoed(tmp_path):
+def test_id_is_echoed(predictor, tmp_path):
     response = serve_one(tmp_path, {"id": "req-7", "inputs": [tensor("x", "INT32", [1], [5])]})
     assert response["id"] == "req-7"
     assert response["outputs"][0]["data"] == [10]
 
 
-def test_id_is_echoed_in_error_response(tmp_path):
+def test_id_is_echoed_in_error_response(predictor, tmp_path):
     response = serve_one(tmp_path, {"id": "req-8", "inputs": [tensor("x", "BOOL", [1], [True])]})
     assert_error(response, "req-8")
 
 
-def test_every_tensor_in_order(tmp_path):
+def test_every_tensor_in_order(predictor, tmp_path):
     request = {"inputs": [tensor("a", "INT16", [1], [3]), tensor("b", "FP64", [2], [0.5, -1.25])]}
     response = serve_one(tmp_path, request)
     assert [(o["name"], o["datatype"], o["data"]) for o in response["outputs"]] == [
@@ -163,12 +175,12 @@ def test_every_tensor_in_order(tmp_path):
         ("INT32", [1], "4294967297", [1]),  # the multiplier wraps too: 2^32 + 1 == 1 (mod 2^32)
     ],
 )
-def test_integer_wrap_around(tmp_path, datatype, data, multiplier, expected):
+def test_integer_wrap_around(predictor, tmp_path, datatype, data, multiplier, expected):
     response = serve_one(tmp_path, {"inputs": [tensor("x", datatype, [len(data)], data)]}, multiplier)
     assert response["outputs"][0]["data"] == expected
 
 
-def test_fp16_rounding(tmp_path):
+def test_fp16_rounding(predictor, tmp_path):
     data = [0.1, 1.0009765625, 65504.0 / 4, -3.3]
     response = serve_one(tmp_path, {"inputs": [tensor("x", "FP16", [4], data)]}, "3")
     as_fp16 = np.asarray(data, dtype=np.float64).astype(np.float16)
@@ -178,19 +190,19 @@ def test_fp16_rounding(tmp_path):
     assert np.float16(response["outputs"][0]["data"][0]) == np.float16(0.2998046875)
 
 
-def test_fp32_rounding_and_round_trip(tmp_path):
+def test_fp32_rounding_and_round_trip(predictor, tmp_path):
     response = serve_one(tmp_path, {"inputs": [tensor("x", "FP32", [3], [0.1, 1e-45, 3.4e38])]}, "-1")
     assert same_floats(response["outputs"][0]["data"], [-0.1, -1e-45, -3.4e38], np.float32)
 
 
-def test_negative_zero_is_kept(tmp_path):
+def test_negative_zero_is_kept(predictor, tmp_path):
     response = serve_one(tmp_path, {"inputs": [tensor("x", "FP64", [2], [-1.5, 1.5])]}, "0")
     data = response["outputs"][0]["data"]
     assert data == [0.0, 0.0] and [np.signbit(v) for v in data] == [True, False]
 
 
 @pytest.mark.parametrize("multiplier", [2**60 + 1, -(2**60) - 1])  # not exact as doubles: the exact slow path
-def test_huge_multiplier_is_rounded_once(tmp_path, multiplier):
+def test_huge_multiplier_is_rounded_once(predictor, tmp_path, multiplier):
     data = [0.1, -3.7, 1e-300, -0.0, 0.0]
     response = serve_one(tmp_path, {"inputs": [tensor("x", "FP64", [5], data)]}, str(multiplier))
     # int / int true division in Python is correctly rounded
@@ -199,7 +211,7 @@ def test_huge_multiplier_is_rounded_once(tmp_path, multiplier):
     assert signs == ([True, False] if multiplier > 0 else [False, True])
 
 
-def test_fp32_huge_multiplier_has_no_double_rounding(tmp_path):
+def test_fp32_huge_multiplier_has_no_double_rounding(predictor, tmp_path):
     # 1.0 x (2^55 + 2^31 + 1) lies just above the midpoint between the FP32 neighbours 2^55 and 2^55 + 2^32,
     # so it rounds up; rounding to FP64 first lands exactly on the midpoint and ties to even (2^55): wrong.
     response = serve_one(tmp_path, {"inputs": [tensor("x", "FP32", [2], [1.0, -1.0])]}, str(2**55 + 2**31 + 1))
@@ -208,7 +220,7 @@ def test_fp32_huge_multiplier_has_no_double_rounding(tmp_path):
     assert not same_floats(response["outputs"][0]["data"], [2.0**55, -(2.0**55)], np.float32)
 
 
-def test_nested_input_scalar_and_empty_tensors(tmp_path):
+def test_nested_input_scalar_and_empty_tensors(predictor, tmp_path):
     request = {
         "inputs": [
             tensor("n", "INT32", [2, 2], [[1, 2], [3, 4]]),
@@ -226,7 +238,7 @@ def test_nested_input_scalar_and_empty_tensors(tmp_path):
     ]
 
 
-def test_outputs_selects_and_orders(tmp_path):
+def test_outputs_selects_and_orders(predictor, tmp_path):
     request = {
         "inputs": [tensor("a", "INT32", [1], [1]), tensor("b", "INT32", [1], [2]), tensor("c", "INT32", [1], [3])],
         "outputs": [{"name": "c"}, {"name": "a"}],
@@ -234,7 +246,7 @@ def test_outputs_selects_and_orders(tmp_path):
     assert [(o["name"], o["data"]) for o in serve_one(tmp_path, request)["outputs"]] == [("c", [6]), ("a", [2])]
 
 
-def test_unselected_tensor_is_not_computed(tmp_path):
+def test_unselected_tensor_is_not_computed(predictor, tmp_path):
     request = {
         "inputs": [tensor("big", "FP16", [1], [60000.0]), tensor("ok", "FP16", [1], [1.5])],
         "outputs": [{"name": "ok"}],
@@ -242,20 +254,20 @@ def test_unselected_tensor_is_not_computed(tmp_path):
     assert serve_one(tmp_path, request)["outputs"] == [{"name": "ok", "datatype": "FP16", "shape": [1], "data": [3.0]}]
 
 
-def test_colon_in_strings_is_not_a_duplicate(tmp_path):
+def test_colon_in_strings_is_not_a_duplicate(predictor, tmp_path):
     request = {"id": "a:b:{c}", "parameters": {"k:1": "v:2"}, "inputs": [tensor("x:y", "INT8", [1], [1])]}
     response = serve_one(tmp_path, request)
     assert response["id"] == "a:b:{c}" and response["outputs"][0]["name"] == "x:y"
 
 
-def test_huge_number_in_parameters_is_valid(tmp_path):
+def test_huge_number_in_parameters_is_valid(predictor, tmp_path):
     raw = '{"parameters": {"p": 1e400, "q": 123456789012345678901234567890}, "inputs": [%s]}' % json.dumps(
         tensor("x", "INT32", [1], [4])
     )
     assert serve_one(tmp_path, raw)["outputs"][0]["data"] == [8]
 
 
-def test_nul_in_keys_is_served(tmp_path):
+def test_nul_in_keys_is_served(predictor, tmp_path):
     # simdjson looks keys up as C strings: the predictor must not confuse "a\u0000b" with "a" (or "data\u0000"
     # with "data").
     raw = (
@@ -265,7 +277,7 @@ def test_nul_in_keys_is_served(tmp_path):
     assert serve_one(tmp_path, raw)["outputs"][0]["data"] == [2, 4]
 
 
-def test_integer_tokens_in_float_tensors(tmp_path):
+def test_integer_tokens_in_float_tensors(predictor, tmp_path):
     # "-0" is the integer 0 (so +0.0), and integers beyond 64 bits are rounded once to the datatype.
     raw = '{"inputs": [{"name": "x", "datatype": "FP64", "shape": [3], "data": [-0, -0.0, %d]}]}' % (3**50)
     data = serve_one(tmp_path, raw, multiplier="1")["outputs"][0]["data"]
@@ -275,7 +287,7 @@ def test_integer_tokens_in_float_tensors(tmp_path):
 
 @pytest.mark.parametrize("datatype", ["INT8", "UINT16", "INT32", "UINT64", "INT64", "FP16", "FP32", "FP64"])
 @pytest.mark.parametrize("nested", [False, True])
-def test_large_tensor_in_many_pieces(tmp_path, datatype, nested):
+def test_large_tensor_in_many_pieces(predictor, tmp_path, datatype, nested):
     """Tensors far larger than one chunk (CHUNK elements), flat and nested, are multiplied element for element."""
     rng = np.random.default_rng(7)
     dtype = np.dtype(datatype.lower().replace("fp", "float"))
@@ -295,7 +307,7 @@ def test_large_tensor_in_many_pieces(tmp_path, datatype, nested):
 
 
 @pytest.mark.parametrize("last", [128, 1.5, True, "1", None, [1]], ids=repr)
-def test_bad_last_element_of_a_large_tensor(tmp_path, last):
+def test_bad_last_element_of_a_large_tensor(predictor, tmp_path, last):
     """A problem in the last of many chunks: an error response, nothing of the half-written response left."""
     data = [i % 100 for i in range(20_000)] + [last]
     run = run_predictor(tmp_path, {"r.json": {"inputs": [tensor("x", "INT8", [20_001], data)]}})
@@ -303,7 +315,7 @@ def test_bad_last_element_of_a_large_tensor(tmp_path, last):
     assert_error(run.response("r.json"))
 
 
-def test_product_overflow_in_a_later_tensor(tmp_path):
+def test_product_overflow_in_a_later_tensor(predictor, tmp_path):
     first = tensor("a", "FP32", [10_000], [1.5] * 10_000)
     second = tensor("b", "FP32", [10_000], [1.0] * 9_999 + [3e38])
     assert_error(serve_one(tmp_path, {"inputs": [first, second]}))
@@ -359,11 +371,11 @@ ONE = json.dumps(tensor("x", "INT32", [1], [1]))
         pytest.param({"inputs": [tensor("x", "FP32", [2], [1.0, None])]}, id="null-in-float"),
     ],
 )
-def test_error_response(tmp_path, request_body):
+def test_error_response(predictor, tmp_path, request_body):
     assert_error(serve_one(tmp_path, request_body))
 
 
-def test_bad_request_does_not_stop_the_batch(tmp_path):
+def test_bad_request_does_not_stop_the_batch(predictor, tmp_path):
     good = {"inputs": [tensor("x", "INT32", [1], [21])]}
     run = run_predictor(tmp_path, {"a.json": good, "b.json": "{broken", "c.json": good})
     assert run.returncode == 0
@@ -393,7 +405,7 @@ REQUEST = {"x.json": {"inputs": [tensor("x", "INT32", [1], [1])]}}
         pytest.param("2", "model: [unclosed\n", id="broken-yaml"),
     ],
 )
-def test_unusable_model(tmp_path, multiplier, project):
+def test_unusable_model(predictor, tmp_path, multiplier, project):
     run = run_predictor(tmp_path, REQUEST, multiplier=multiplier, project=project)
     assert run.returncode != 0
     lines = (run.stderr + run.stdout).strip().splitlines()
@@ -401,7 +413,7 @@ def test_unusable_model(tmp_path, multiplier, project):
     assert run.files == []
 
 
-def test_multiplier_whitespace_and_yaml_number_version(tmp_path):
+def test_multiplier_whitespace_and_yaml_number_version(predictor, tmp_path):
     run = run_predictor(
         tmp_path, REQUEST, multiplier="  -3 \n\n", project="model:\n  name: multiplier\n  version: 1\n"
     )
@@ -410,23 +422,23 @@ def test_multiplier_whitespace_and_yaml_number_version(tmp_path):
     assert response["model_version"] == "1" and response["outputs"][0]["data"] == [-3]
 
 
-def test_empty_input_folder(tmp_path):
+def test_empty_input_folder(predictor, tmp_path):
     run = run_predictor(tmp_path, {})
     assert run.returncode == 0, run.stderr
     assert run.files == []
 
 
-def test_output_folder_created_with_parents(tmp_path):
+def test_output_folder_created_with_parents(predictor, tmp_path):
     run = run_predictor(tmp_path, REQUEST, output_subdir="a/b/c")
     assert run.returncode == 0 and run.files == ["x.json"]
 
 
-def test_output_folder_may_exist(tmp_path):
+def test_output_folder_may_exist(predictor, tmp_path):
     run = run_predictor(tmp_path, REQUEST, create_output=True)
     assert run.returncode == 0 and run.files == ["x.json"]
 
 
-def test_only_json_files_directly_in_the_input_folder(tmp_path):
+def test_only_json_files_directly_in_the_input_folder(predictor, tmp_path):
     model, inputs = prepare(tmp_path, dict(REQUEST, **{"y.json": REQUEST["x.json"], "notes.txt": "not a request"}))
     (inputs / "sub").mkdir()
     (inputs / "sub" / "deep.json").write_text(json.dumps(REQUEST["x.json"]))
@@ -443,7 +455,7 @@ def snapshot(folder: Path) -> dict:
     }
 
 
-def test_input_and_model_unchanged_and_no_temp_files(tmp_path):
+def test_input_and_model_unchanged_and_no_temp_files(predictor, tmp_path):
     requests = {f"r{i}.json": {"id": str(i), "inputs": [tensor("x", "FP32", [2], [i, 0.5])]} for i in range(5)}
     requests["bad.json"] = "{"
     model, inputs = prepare(tmp_path, requests)
@@ -457,13 +469,13 @@ def test_input_and_model_unchanged_and_no_temp_files(tmp_path):
     assert run.response("r3.json")["outputs"][0]["data"] == [6.0, 1.0]
 
 
-def test_help(tmp_path):
+def test_help(predictor, tmp_path):
     proc = subprocess.run([sys.executable, str(PREDICTOR), "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0
     assert "ODAHU_MODEL_PATH" in proc.stdout and "ODAHU_OUTPUT_PATH" in proc.stdout
 
 
-def test_missing_environment_is_one_line(tmp_path):
+def test_missing_environment_is_one_line(predictor, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ODAHU_")}
     proc = subprocess.run([sys.executable, str(PREDICTOR)], env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 2
@@ -593,3 +605,90 @@ def test_peak_memory_of_a_large_request(tmp_path):
     assert peak - idle < size + 24 * 300_000 + 2 * 2**20, (peak - idle) / size
     response = json.loads((tmp_path / "out" / "big.json").read_bytes())
     assert response["outputs"][0]["data"] == (values * 2).tolist()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# fast.py and reference.py make the same decisions on corner cases
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+CORNER_CASES = {
+    "depth-1024": '{"id": "d", "x": %s, "inputs": [%s]}' % (nested(1022), ONE),  # 1 + 1022 + 1 levels: accepted
+    "depth-1025": '{"id": "d", "x": %s, "inputs": [%s]}' % (nested(1024), ONE),  # refused by both
+    "deep-data": {"inputs": [tensor("x", "INT8", [1] * 899, json.loads(nested(899).replace("[]", "[7]")))]},
+    "duplicate-key-keeps-id": '{"id": "d", "inputs": [%s], "inputs": [%s]}' % (ONE, ONE),
+    "duplicate-key-and-1e400-no-id": '{"id": "d", "p": 1e400, "inputs": [%s], "inputs": [%s]}' % (ONE, ONE),
+    "1e400-in-unknown-key": '{"id": "d", "p": [1e400, -1e999], "inputs": [%s]}' % ONE,
+    "huge-integer-parameter": '{"id": "d", "parameters": {"p": %s}, "inputs": [%s]}' % ("9" * 5000, ONE),
+    "lone-surrogate-in-unknown-key": '{"id": "d", "x": {"\\udc00": 1}, "inputs": [%s]}' % ONE,
+    "surrogate-pair": '{"id": "\\ud83d\\ude00", "inputs": [%s]}' % ONE,
+    "unknown-output-keeps-id": {"id": "d", "inputs": [tensor("x", "INT32", [1], [1])], "outputs": [{"name": "y"}]},
+    "empty-outputs-is-all": {"inputs": [tensor("x", "INT32", [1], [1]), tensor("y", "INT8", [1], [2])], "outputs": []},
+    "null-outputs": {"inputs": [tensor("x", "INT32", [1], [1])], "outputs": None},
+    "big-integers-in-float-data": '{"inputs": [{"name": "x", "datatype": "FP64", "shape": [5], "data": '
+    "[18446744073709551616, %d, %d, -0, %d]}]}" % (3**50, -(2**70), 10**308),
+    "integer-beyond-double-in-data": '{"inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [%d]}]}'
+    % 10**309,
+    "big-integer-in-shape": '{"inputs": [{"name": "x", "datatype": "INT8", "shape": [18446744073709551616], '
+    '"data": []}]}',
+    "largest-shape-entry": {"inputs": [tensor("x", "INT8", [2**64 - 1, 0], [])]},
+    "fp16-limits": {"inputs": [tensor("x", "FP16", [3], [65519, -65519.0, 6e-8])]},
+    "fp16-beyond": {"inputs": [tensor("x", "FP16", [1], [65520])]},
+    "datatype-not-a-string-keeps-id": {"id": "d", "inputs": [tensor("x", ["INT8"], [1], [1])]},
+    "float-shape": {"inputs": [tensor("x", "INT8", [1.0], [1])]},
+    "bool-shape": {"inputs": [tensor("x", "INT8", [True], [1])]},
+    "id-not-a-string": {"id": 7, "inputs": [tensor("x", "INT8", [1], [1])]},
+    "null-parameter": {"parameters": {"p": None}, "inputs": [tensor("x", "INT8", [1], [1])]},
+    "output-parameters": {"inputs": [tensor("x", "INT8", [1], [1])], "outputs": [{"name": "x", "parameters": 1}]},
+    "output-twice": {"inputs": [tensor("x", "INT8", [1], [1])], "outputs": [{"name": "x"}, {"name": "x"}]},
+    "mixed-nesting": {"inputs": [tensor("x", "INT32", [2, 2], [[1, 2], 3, 4])]},
+    "scalar-nested": {"inputs": [tensor("x", "INT32", [], [[1]])]},
+    "empty-shape-and-nesting": {"inputs": [tensor("x", "INT32", [0, 3], [[]])]},
+    "unknown-keys-anything": {"inputs": [tensor("x", "UINT64", [2], [2**64 - 1, 0], extra={"a": [None, {}]})],
+                              "junk": {"k": [True, None, 1.5, "s"]}},
+    "pretty": json.dumps({"id": "p", "inputs": [tensor("x", "FP32", [2, 1], [[0.1], [-3.4e38]])]}, indent=3),
+    "trailing-garbage": '{"inputs": [%s]} x' % ONE,
+    "two-documents": '{"inputs": [%s]}{}' % ONE,
+    "nan-in-unknown-key": '{"id": "d", "x": NaN, "inputs": [%s]}' % ONE,
+    "control-character": '{"id": "a\tb", "inputs": [%s]}' % ONE,
+    "empty-file": "",
+    "null": "null",
+}
+
+
+def same_decisions(fast: dict, reference: dict) -> bool:
+    """Both errors with the same id, or the same response with floats equal bit for bit in their datatype."""
+    if "error" in fast or "error" in reference:
+        return "error" in fast and "error" in reference and fast.get("id") == reference.get("id")
+    if {k: v for k, v in fast.items() if k != "outputs"} != {k: v for k, v in reference.items() if k != "outputs"}:
+        return False
+    if [len(fast["outputs"]), *(len(o) for o in fast["outputs"])] != [
+        len(reference["outputs"]), *(len(o) for o in reference["outputs"])
+    ]:
+        return False
+    for a, b in zip(fast["outputs"], reference["outputs"]):
+        if [a[k] for k in ("name", "datatype", "shape")] != [b[k] for k in ("name", "datatype", "shape")]:
+            return False
+        if a["datatype"].startswith("FP"):
+            if not same_floats(a["data"], b["data"], np.dtype(a["datatype"].lower().replace("fp", "float"))):
+                return False
+        elif a["data"] != b["data"]:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("multiplier", ["3", "-1", "0", str(2**60 + 1), str(-(2**200) - 7), "9" * 5000])
+def test_fast_and_reference_make_the_same_decisions(tmp_path, multiplier):
+    corner = dict(CORNER_CASES, **{f"values-{k}": v for k, v in SERVED_ON_THE_FAST_PATH.items()},
+                  **{f"doubt-{k}": v for k, v in LEFT_TO_THE_EXACT_PATH.items()})
+    model, inputs = prepare(tmp_path, {f"{name}.json": body for name, body in corner.items()}, multiplier=multiplier)
+    runs = {name: execute(model, inputs, tmp_path / name, path) for name, path in PREDICTORS.items()}
+    assert all(run.returncode == 0 for run in runs.values()), {k: r.stderr for k, r in runs.items()}
+    assert runs["fast"].files == runs["reference"].files == sorted(f"{name}.json" for name in corner)
+    differing = [f for f in runs["fast"].files if not same_decisions(runs["fast"].response(f),
+                                                                     runs["reference"].response(f))]
+    assert not differing, {f: (runs["fast"].response(f), runs["reference"].response(f)) for f in differing}

@@ -18,11 +18,15 @@ def rows(made: dict) -> dict[str, dict]:
     return {row["id"]: row for row in made["requirements"]}
 
 
-def test_statuses_levels_and_verdict():
+def test_statuses_follow_the_evidence():
+    """failed: a finding; passed: a check ran on evidence and found nothing; not-checked: it applies but nothing
+    showed it (blocked, or a test broke); skipped: cannot apply, or no selected test covers it."""
     records = [
-        TestRecord("t::golden", {"M-VALUE", "M-SHAPE"}, "failed", [Finding("M-VALUE", "a.json", "/outputs/0/data/1", "3 != 4")]),
+        TestRecord("t::golden", {"M-VALUE", "M-SHAPE", "M-DTYPE"}, "failed",
+                   [Finding("M-VALUE", "a.json", "/outputs/0/data/1", "3 != 4")], checked={"M-VALUE", "M-SHAPE"}),
         TestRecord("t::names", {"P-NAME"}, "passed", [Finding("P-NAME", "b.json", "", "written as c.json", "SHOULD")]),
-        TestRecord("t::skipped", {"P-CONFIG"}, "skipped"),
+        TestRecord("t::blocked", {"F-MODEL"}, "failed", not_checked={"F-MODEL": "a.json has no model_name (F-SCHEMA)"}),
+        TestRecord("t::embedded", {"P-CONFIG"}, "skipped", not_applicable={"P-CONFIG": "the model is inside the image"}),
         TestRecord("t::broke", {"P-EXIT"}, "failed", error="RuntimeError: boom (x.py:3)"),
     ]
     made = report.build(records, "cmd", "python p.py", strict=False)
@@ -31,14 +35,25 @@ def test_statuses_levels_and_verdict():
     assert by_id["M-VALUE"]["status"] == "failed" and by_id["M-VALUE"]["failed_level"] == "MUST"
     assert by_id["M-VALUE"]["failures"] == ["a.json: M-VALUE /outputs/0/data/1: 3 != 4"]
     assert by_id["M-SHAPE"]["status"] == "passed" and by_id["M-SHAPE"]["tests"] == ["t::golden"]
+    # covered by a test that ran, but no check of it ran on evidence: never "passed"
+    assert by_id["M-DTYPE"]["status"] == "not-checked" and "no check of it ran" in by_id["M-DTYPE"]["reason"]
     assert by_id["P-NAME"]["status"] == "failed" and by_id["P-NAME"]["failed_level"] == "SHOULD"
-    assert by_id["P-CONFIG"]["status"] == "skipped" and by_id["F-JSON"]["status"] == "skipped"
-    assert by_id["P-EXIT"]["failures"] == ["t::broke: RuntimeError: boom (x.py:3)"]
-    assert made["summary"] == {"must_failed": 2, "should_failed": 1, "passed": 1, "skipped": 26}
-    assert not report.verdict(made)
+    assert by_id["F-MODEL"] == {**by_id["F-MODEL"], "status": "not-checked", "reason": "a.json has no model_name (F-SCHEMA)"}
+    assert by_id["P-CONFIG"]["status"] == "skipped" and by_id["P-CONFIG"]["reason"] == "the model is inside the image"
+    assert by_id["F-JSON"] == {**by_id["F-JSON"], "status": "skipped", "reason": "no selected test covers it"}
+    # a broken test is not a finding against the candidate: its requirements are not-checked, the error is listed
+    assert by_id["P-EXIT"]["status"] == "not-checked" and "boom" in by_id["P-EXIT"]["reason"]
+    assert made["errors"] == ["t::broke: RuntimeError: boom (x.py:3)"]
+    assert made["summary"]["must_failed"] == 1 and made["summary"]["should_failed"] == 1
+    assert made["summary"]["passed"] == 1 and made["summary"]["not_checked"] == 3
+    assert made["status"] == "failed" and not report.verdict(made)
     only_should = report.build(records[1:2], "cmd", "x", strict=False)
-    assert report.verdict(only_should)
-    assert not report.verdict(report.build(records[1:2], "cmd", "x", strict=True))
+    assert only_should["status"] == "passed" and report.verdict(only_should)
+    assert report.build(records[1:2], "cmd", "x", strict=True)["status"] == "failed"
+    blocked = report.build(records[2:3], "cmd", "x", strict=False)
+    assert blocked["status"] == "incomplete" and report.headline(blocked) == "INCOMPLETE"
+    interrupted = report.build(records[1:2], "cmd", "x", strict=False, completed=False)
+    assert interrupted["status"] == "incomplete" and "interrupted" in report.markdown(interrupted)
 
 
 def test_markdown_twin_and_failure_lines_are_capped(tmp_path):
@@ -64,4 +79,8 @@ def test_junit_names_and_properties_carry_requirement_ids(tmp_path):
     seen = {case.get("name"): [p.get("value") for p in case.iter("property") if p.get("name") == "requirements"]
             for case in cases}
     assert seen["test_unusable_model[P-CONFIG-two]"] == ["P-CONFIG"]
-    assert len(seen) == 4
+    assert len(seen) == 8
+    suite_properties = {p.get("name"): p.get("value") for p in ET.parse(junit).getroot().iter("property")
+                        if p.get("name", "").startswith(("requirement ", "conformance_status"))}
+    assert suite_properties["requirement P-CONFIG"] == "passed"
+    assert suite_properties["requirement M-VALUE"] == "skipped"  # not selected by -m protocol -k unusable_model

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conformance.judge import run_findings
+from conformance import judge
 from conformance.run import staging
 from conformance.run.container import ContainerRunner, engine_available
 from conformance.run.local import LocalRunner
@@ -33,7 +33,8 @@ def test_a_local_flood_is_stopped_at_the_limit():
         assert result.exit_code is None and not result.timed_out and result.duration < 30
         size = sum(e.size for e in result.entries)
         assert 20 << 20 < size < 2 << 30
-        [finding] = [f for f in run_findings(result) if f.requirement == "P-EXIT"]
+        assert result.leftovers == []
+        [finding] = judge.RUN_CHECKS["P-EXIT"](result)
         assert "stopped" in finding.message and "\n" not in finding.message
     finally:
         staging.remove_workspace(ws)

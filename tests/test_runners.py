@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from helpers import usable_engine
 
+from conformance.run import candidate as candidate_module
 from conformance.run import staging
 from conformance.run.container import (
     CONTAINER_PREFIX,
@@ -24,7 +26,7 @@ from conformance.run.container import (
     engine_available,
 )
 from conformance.run.local import LocalRunner
-from conformance.run.process import OUTPUT_LIMIT
+from conformance.run.process import OUTPUT_LIMIT, containment, run_process
 from conformance.run.workspace import (
     DOC_ONLY_NAMES,
     ENV_INPUT,
@@ -174,8 +176,10 @@ def test_local_timeout_kills_the_script_its_child_and_a_double_forked_grandchild
     assert result.start_error is None
     assert "started" in result.stdout
     assert elapsed < 10, elapsed
-    child, grand = read_pid(pids), read_pid(Path(str(pids) + ".grand"))
-    assert wait_dead(child), f"child {child} still running"
+    # The pids the script wrote are those of its own PID namespace: the leftovers give the host's. The child
+    # ended with the group's SIGTERM, with the script, so only the grandchild (which ignores it) is left over.
+    grand = leftover_host_pid(result, read_pid(Path(str(pids) + ".grand")))
+    assert len(result.leftovers) == 1 and "sleep 60" not in result.leftovers[0], result.leftovers
     assert wait_dead(grand), f"grandchild {grand} still running"
 
 
@@ -193,7 +197,7 @@ def test_local_normal_exit_does_not_wait_for_background_children_and_ends_them(t
     result = LocalRunner(argv).run(ws, timeout=30)
     assert result.exit_code == 0 and not result.timed_out
     assert result.duration < 10, result.duration
-    assert wait_dead(read_pid(pids))
+    assert wait_dead(leftover_host_pid(result, read_pid(pids)))
 
 
 @pytest.mark.parametrize("kind", ["missing", "not-executable"])
@@ -313,6 +317,295 @@ def test_local_from_string_splits_like_a_shell_and_describe_reproduces(tmp_path)
     line = runner.describe(ws)
     assert f"{ENV_INPUT}={ws.input}" in line and "'two words'" in line
     assert "\n" not in runner.describe()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# local runner: containment of what a candidate leaves running, start problems found beforehand
+
+
+def isolations() -> list:
+    """Both containment modes; the PID namespace one skips (with the reason) where it cannot be made."""
+    mode, _, reason = containment("namespace")
+    namespace = pytest.param("namespace", marks=pytest.mark.skipif(mode is None, reason=reason or "no namespace"))
+    return [namespace, "sweep"]
+
+
+DAEMON = """
+import os, sys, time
+pid_file = sys.argv[1]
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        with open(pid_file + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.rename(pid_file + ".tmp", pid_file)
+        os.execvp("sleep", ["sleep", "60"])
+    os._exit(0)
+os.wait()
+while not os.path.exists(pid_file):
+    time.sleep(0.01)
+print("main done")
+"""
+
+
+def leftover_host_pid(result, own_pid: int) -> int:
+    """The host pid of the leftover whose own pid (inside its namespace, or on the host) is ``own_pid``."""
+    for line in result.leftovers:
+        head = line.split(":", 1)[0]  # "pid H" or "pid H (pid N in the run's namespace)"
+        numbers = [int(word.strip("()")) for word in head.split() if word.strip("()").isdigit()]
+        if own_pid in numbers:
+            return numbers[0]
+    raise AssertionError(f"pid {own_pid} is not among the leftovers {result.leftovers}")
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_daemon_is_killed_and_reported(tmp_path, isolation):
+    pid_file = tmp_path / "daemon.pid"
+    argv = [sys.executable, "-c", DAEMON, str(pid_file)]
+    result = LocalRunner(argv, isolation=isolation).run(make_workspace(tmp_path), timeout=30)
+    assert result.exit_code == 0 and result.start_error is None, (result.stderr, result.start_error)
+    assert result.stdout.strip() == "main done"
+    assert len(result.leftovers) == 1 and "sleep 60" in result.leftovers[0], result.leftovers
+    host_pid = leftover_host_pid(result, read_pid(pid_file))
+    assert wait_dead(host_pid, within=2), f"the daemon {host_pid} is still running"
+    assert "\n" not in result.leftovers[0]
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_background_child_is_killed_and_reported(tmp_path, isolation):
+    pid_file = tmp_path / "child.pid"
+    script = f"import subprocess; p = subprocess.Popen(['sleep', '61']); open({str(pid_file)!r}, 'w').write(str(p.pid))"
+    result = LocalRunner([sys.executable, "-c", script], isolation=isolation).run(make_workspace(tmp_path), timeout=30)
+    assert result.exit_code == 0, result.stderr
+    host_pid = leftover_host_pid(result, read_pid(pid_file))
+    assert "sleep 61" in result.leftovers[0]
+    assert wait_dead(host_pid, within=2)
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_normal_candidate_leaves_nothing(tmp_path, isolation):
+    ws = make_workspace(tmp_path)
+    result = LocalRunner([sys.executable, str(PREDICTOR)], isolation=isolation).run(ws, timeout=60)
+    assert_multiplied(result)
+    assert result.leftovers == []
+    script = "import subprocess; subprocess.run(['true'], check=True)"  # children that ended are no leftovers
+    result = LocalRunner([sys.executable, "-c", script], isolation=isolation).run(make_workspace(tmp_path / "b"), timeout=30)
+    assert result.exit_code == 0 and result.leftovers == []
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_timeout_kills_the_main_process_and_its_daemon(tmp_path, isolation):
+    pid_file = tmp_path / "daemon.pid"
+    # the main process ignores SIGTERM, so it is only killed by the SIGKILL after the grace
+    argv = [sys.executable, "-c", DAEMON + "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n",
+            str(pid_file)]
+    started = time.monotonic()
+    result = LocalRunner(argv, isolation=isolation).run(make_workspace(tmp_path), timeout=2)
+    assert result.timed_out and result.exit_code is None
+    assert time.monotonic() - started < 10
+    assert len(result.leftovers) == 1 and "sleep 60" in result.leftovers[0], result.leftovers  # not the main one
+    assert wait_dead(leftover_host_pid(result, read_pid(pid_file)), within=2)
+    mine = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and str(pid_file).encode() in _cmdline(p)]
+    assert all(wait_dead(pid, within=2) for pid in mine), [_cmdline(Path(f"/proc/{pid}"))[:300] for pid in mine]
+
+
+def _cmdline(proc_dir: Path) -> bytes:
+    try:
+        return (proc_dir / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_exit_status_and_signals_are_as_without_containment(tmp_path, isolation):
+    cases = {
+        "import sys; sys.exit(3)": 3,
+        "import os, signal; os.kill(os.getpid(), signal.SIGTERM)": -signal.SIGTERM,  # SIGTERM has its default action
+        "import os, signal; os.kill(os.getpid(), signal.SIGKILL)": -signal.SIGKILL,
+        "import os; os.close(1); os.close(2)": 0,
+    }
+    for i, (script, code) in enumerate(cases.items()):
+        result = LocalRunner([sys.executable, "-c", script], isolation=isolation).run(make_workspace(tmp_path / str(i)), timeout=30)
+        assert result.exit_code == code, (script, result.stderr)
+        assert not result.timed_out and result.start_error is None and result.leftovers == []
+    # the signal dispositions and mask a directly started program gets
+    look = ["grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"]
+    plain = run_process(look, None, None, 30)
+    contained = LocalRunner(look, isolation=isolation).run(make_workspace(tmp_path / "sig"), timeout=30)
+    assert contained.stdout == plain.stdout and plain.stdout.count("Sig") == 2
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_environment_is_exactly_the_runners(tmp_path, monkeypatch, isolation):
+    # a C locale makes Python coerce LC_CTYPE at start-up: the kit's supervisor must not pass that on
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_CTYPE", raising=False)
+    monkeypatch.setenv("LANG", "C")
+    monkeypatch.setenv("KIT_ODD_VALUE", "two\nlines = and spaces")
+    dump = tmp_path / "environ"
+    runner = LocalRunner(["cp", "/proc/self/environ", str(dump)], isolation=isolation)
+    ws = make_workspace(tmp_path)
+    result = runner.run(ws, timeout=30)
+    assert result.exit_code == 0, result.stderr
+    seen = dict(item.split("=", 1) for item in dump.read_text().split("\0") if item)
+    assert seen == runner.environment(ws)
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_stdout_and_stderr_captured_under_containment(tmp_path, isolation):
+    argv = [sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(4)"]
+    result = LocalRunner(argv, isolation=isolation).run(make_workspace(tmp_path), timeout=30)
+    assert (result.exit_code, result.stdout, result.stderr) == (4, "out\n", "err\n")
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_offline_runs_without_network_and_composes_with_an_unshare_prefix(tmp_path, isolation):
+    mode, _, reason = containment(isolation, offline=True)
+    if mode is None:
+        pytest.skip(reason)
+    look = [sys.executable, "-c", "print(len(open('/proc/net/dev').read().splitlines()) - 2)"]  # interfaces
+    result = LocalRunner(look, isolation=isolation, offline=True).run(make_workspace(tmp_path / "a"), timeout=30)
+    assert (result.exit_code, result.stdout.strip()) == (0, "1"), result.stderr  # only lo
+    # the P-OFFLINE test's own prefix (unshare --net -- ARGV) still runs, and leftovers are still found
+    prefix = ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--map-root-user", "--net"]
+    pid_file = tmp_path / "daemon.pid"
+    result = LocalRunner([*prefix, "--", sys.executable, "-c", DAEMON, str(pid_file)], isolation=isolation).run(
+        make_workspace(tmp_path / "b"), timeout=30)
+    assert result.exit_code == 0, (result.stderr, result.start_error)
+    assert wait_dead(leftover_host_pid(result, read_pid(pid_file)), within=2)
+
+
+def test_local_containment_overhead_is_small(tmp_path):
+    """Per run, on a trivial candidate: the supervisor (and namespace) cost a few milliseconds."""
+
+    def per_run(isolation: str | None) -> float:
+        times = []
+        for i in range(10):
+            ws = make_workspace(tmp_path / f"{isolation}-{i}")
+            started = time.perf_counter()
+            if isolation is None:
+                run_process([sys.executable, "-c", "pass"], None, None, 30)
+            else:
+                LocalRunner([sys.executable, "-c", "pass"], isolation=isolation).run(ws, timeout=30)
+            times.append(time.perf_counter() - started)
+        return sorted(times)[len(times) // 2]
+
+    plain, auto = per_run(None), per_run("auto")
+    print(f"median per run: {plain * 1000:.1f} ms without containment, {auto * 1000:.1f} ms with "
+          f"({LocalRunner(['true']).containment()})")
+    assert auto - plain < 0.25
+
+
+def test_local_unknown_isolation_is_refused():
+    with pytest.raises(ValueError):
+        LocalRunner(["true"], isolation="chroot")
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_programs_that_cannot_start(tmp_path, monkeypatch, isolation):
+    not_executable = tmp_path / "predict.sh"
+    not_executable.write_text("#!/bin/sh\necho hi\n")
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    path_dir = tmp_path / "bin"
+    path_dir.mkdir()
+    (path_dir / "on-path-not-executable").write_text("#!/bin/sh\n")
+    monkeypatch.setenv("PATH", f"{path_dir}{os.pathsep}{os.environ['PATH']}")
+    cases = [
+        ([str(tmp_path / "no-such-predictor")], "command not found"),
+        (["no-such-predictor-anywhere"], "command not found"),
+        ([str(not_executable)], "permission denied"),
+        ([str(folder)], "permission denied"),
+        (["on-path-not-executable"], "permission denied"),
+    ]
+    for i, (argv, why) in enumerate(cases):
+        runner = LocalRunner(argv, isolation=isolation)
+        problem = runner.preflight()
+        assert problem and why in problem and "\n" not in problem, (argv, problem)
+        result = runner.run(make_workspace(tmp_path / f"ws{i}"), timeout=30)
+        assert result.exit_code is None and result.start_error == problem, (argv, result.start_error)
+    runner = LocalRunner(["predict.sh"], cwd=tmp_path / "missing-folder", isolation=isolation)
+    assert "does not exist" in runner.preflight()
+    relative = LocalRunner(["./predict.sh"], cwd=tmp_path, isolation=isolation)
+    assert "permission denied" in relative.preflight()
+    not_executable.chmod(0o755)
+    assert relative.preflight() is None
+    result = relative.run(make_workspace(tmp_path / "ok"), timeout=30)
+    assert (result.exit_code, result.stdout) == (0, "hi\n")
+    assert LocalRunner([sys.executable, str(PREDICTOR)], isolation=isolation).preflight() is None
+
+
+def test_local_exec_failure_after_the_checks_is_a_start_error(tmp_path):
+    bad = tmp_path / "bad-interpreter"
+    bad.write_text("#!/no/such/interpreter\n")
+    bad.chmod(0o755)
+    result = LocalRunner([str(bad)]).run(make_workspace(tmp_path), timeout=30)
+    assert result.exit_code is None and result.start_error and "command not found" in result.start_error
+
+
+def test_candidate_preflight_of_a_local_command(tmp_path):
+    assert candidate_module.from_options(cmd=f"{sys.executable} {PREDICTOR}").preflight() is None
+    problem = candidate_module.from_options(cmd="no-such-predictor-anywhere --fast").preflight()
+    assert problem == "cannot start 'no-such-predictor-anywhere': command not found"
+
+
+FAKE_ENGINE = """#!/bin/sh
+# An engine that answers 'info' and 'image inspect' from files next to it (no containers are run).
+here="$(dirname "$0")"
+case "$1" in
+  info) exec cat "$here/info" ;;
+  image)
+    if [ -f "$here/image.json" ]; then cat "$here/image.json"; exit 0; fi
+    echo "Error: $4: image not known" >&2; exit 125 ;;
+  run) echo "Error: no command specified" >&2; exit 125 ;;
+  *) exit 125 ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_engine(tmp_path, monkeypatch):
+    """Install a fake ``docker`` and ``podman`` on PATH; return the folder that holds their canned answers."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    for name in ("docker", "podman"):
+        (bin_dir / name).write_text(FAKE_ENGINE)
+        (bin_dir / name).chmod(0o755)
+    (bin_dir / "info").write_text("host: fake\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin:/bin")
+    return bin_dir
+
+
+def inspected(entrypoint, cmd) -> str:
+    return json.dumps([{"Id": "sha256:0123", "Config": {"Entrypoint": entrypoint, "Cmd": cmd, "Env": ["PATH=/bin"]}}])
+
+
+@pytest.mark.parametrize("name", ["docker", "podman"])
+def test_image_preflight_with_a_fake_engine(fake_engine, name, tmp_path):
+    runner = ContainerRunner(name, IMAGE)
+    assert "not available" in runner.preflight() and "image not known" in runner.preflight()
+    (fake_engine / "image.json").write_text(inspected(["python3", "/opt/predictor/fast.py"], None))
+    assert runner.preflight() is None
+    (fake_engine / "image.json").write_text(inspected(None, ["python3", "/opt/predictor/fast.py"]))
+    assert runner.preflight() is None
+    (fake_engine / "image.json").write_text(inspected(None, None))
+    problem = runner.preflight()
+    assert problem and "neither ENTRYPOINT nor CMD" in problem and "\n" not in problem
+    assert ContainerRunner(name, IMAGE, command=["python3", "/p.py"]).preflight() is None
+    assert ContainerRunner(name, IMAGE, args=["python3", "/p.py"]).preflight() is None
+    result = runner.run(make_workspace(tmp_path), timeout=30)
+    assert result.exit_code is None and result.start_error == problem
+    (fake_engine / "info").unlink()  # 'info' now fails: the engine cannot run containers
+    problem = runner.preflight()
+    assert problem and problem.startswith(f"'{name} info' failed") and "\n" not in problem
+
+
+def test_candidate_preflight_of_an_image(fake_engine, tmp_path):
+    (fake_engine / "image.json").write_text(inspected(None, None))
+    candidate = candidate_module.from_options(image=IMAGE, engine="podman")
+    assert "neither ENTRYPOINT nor CMD" in candidate.preflight()
+    (fake_engine / "image.json").unlink()
+    assert f"image {IMAGE} is not available to podman" in candidate.preflight()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from conformance.odahu.archives import pack
 from conformance.odahu.model import ModelProblem, load_model
 from conformance.paths import kit_fixtures, kit_model
 from conformance.run import staging
+from conformance.run.observe import changes, collect_outputs, folder_digest
 from conformance.run.staging import (
     StagingProblem,
     new_workspace,
@@ -22,7 +23,6 @@ from conformance.run.staging import (
     stage_model_text,
     stage_requests,
 )
-from conformance.run.observe import changes, collect_outputs, folder_digest
 from conformance.run.workspace import OutputEntry
 
 

@@ -87,3 +87,28 @@ def test_dumps_writes_integers_beyond_64_bits_exactly(indent):
     """orjson refuses them; they are valid JSON (an FP64 element may be written as 2**70)."""
     value = {"data": [2**70, -(2**64) - 1, 1.5], "array": np.arange(2, dtype=np.int64)}
     assert json.loads(dumps(value, indent=indent)) == {"data": [2**70, -(2**64) - 1, 1.5], "array": [0, 1]}
+
+
+# ------------------------------------------------------------------------------------ no input crashes the reader
+
+
+def test_an_integer_beyond_python_s_conversion_limit_is_read_as_a_huge_number():
+    from conformance.v2.strictjson import HugeInteger
+
+    value = loads(b'{"a": [' + b"7" * 5000 + b', -' + b"1" * 5000 + b"]}")
+    big, small = value["a"]
+    assert isinstance(big, HugeInteger) and big > 0 and small < 0
+    assert repr(big) == "<an integer of 5000 digits>" and "5000 digits" in repr(small)
+
+
+def test_nesting_deeper_than_the_limit_is_a_problem_with_a_pointer():
+    from conformance.v2.strictjson import MAX_DEPTH
+
+    assert loads(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH) is not None
+    for raw in (b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                b'{"x": ' + b'{"k":' * 100_000 + b"1" + b"}" * 100_000 + b"}",
+                b'{"x": ' + b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1) + b"}"):
+        with pytest.raises(JSONProblem) as caught:
+            loads(raw)
+        assert caught.value.pointer.startswith("/x/") and "nested more than" in str(caught.value)
+        assert len(caught.value.pointer.split("/")) - 1 == MAX_DEPTH

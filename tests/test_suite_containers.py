@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.slow
 from helpers import usable_engine
 
 ROOT = Path(__file__).resolve().parents[1]

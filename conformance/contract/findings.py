@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
-from conformance.contract.requirements import BY_ID
+from conformance.contract.requirements import BY_ID, SHOULD, Level
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,8 @@ class Finding:
     file: str
     pointer: str
     message: str
-    level: str = field(default="")
+    #: The requirement's level unless given ("" is filled in from the requirement).
+    level: Level | Literal[""] = field(default="")
 
     def __post_init__(self) -> None:
         if self.requirement not in BY_ID:
@@ -26,7 +28,7 @@ class Finding:
     def line(self) -> str:
         """The one-line form: ``FILE: ID [LEVEL] POINTER: message``."""
         where = f" {self.pointer}" if self.pointer else ""
-        level = " (SHOULD)" if self.level == "SHOULD" else ""
+        level = " (SHOULD)" if self.level == SHOULD else ""
         return f"{self.file}: {self.requirement}{level}{where}: {self.message}"
 
 

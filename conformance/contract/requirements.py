@@ -7,15 +7,22 @@ Every finding the kit reports names one of these IDs. Two requirements carry a S
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final, Literal
 
-MUST = "MUST"
-SHOULD = "SHOULD"
+#: How binding a requirement (or one part of it) is.
+Level = Literal["MUST", "SHOULD"]
+MUST: Final = "MUST"
+SHOULD: Final = "SHOULD"
+#: Every level, strongest first.
+LEVELS: tuple[Level, ...] = (MUST, SHOULD)
 
 
 @dataclass(frozen=True)
 class Requirement:
+    """One requirement of the contract: its fixed ID, its level and a one-line title."""
+
     id: str
-    level: str
+    level: Level
     title: str
 
 
@@ -55,6 +62,6 @@ REQUIREMENTS: tuple[Requirement, ...] = (
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}
 
 
-def level_of(requirement_id: str) -> str:
+def level_of(requirement_id: str) -> Level:
     """The level of ``requirement_id``; raises KeyError for an ID the contract does not have."""
     return BY_ID[requirement_id].level

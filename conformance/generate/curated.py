@@ -9,11 +9,12 @@ from __future__ import annotations
 from conformance.v2.datatypes import DATATYPES
 
 
-def _t(name: str, datatype: str, shape: list[int], data: list, **extra) -> dict:
+def _t(name: str, datatype: str, shape: list[int], data: list, **extra: object) -> dict:
     return {"name": name, "shape": shape, "datatype": datatype, "data": data, **extra}
 
 
-def _one(name: str, datatype: str, shape: list[int], data: list, request_id: str | None = None, **extra) -> dict:
+def _one(name: str, datatype: str, shape: list[int], data: list, request_id: str | None = None,
+         **extra: object) -> dict:
     request: dict = {}
     if request_id is not None:
         request["id"] = request_id
@@ -33,7 +34,7 @@ def cases() -> list[tuple[str, dict]]:
     out: list[tuple[str, dict]] = [
         ("request.json", {"inputs": [_t("input-0", "INT32", [2], [10, 20])]}),
     ]
-    simple = {
+    simple: dict[str, list] = {
         "UINT8": [0, 1, 7, 100], "UINT16": [0, 1, 300, 30000], "UINT32": [0, 1, 70000, 2000000000],
         "UINT64": [0, 1, 5000000000, 9000000000000000000], "INT8": [-5, 0, 5, 60], "INT16": [-300, 0, 300, 16000],
         "INT32": [-70000, 0, 70000, 1000000000], "INT64": [-5000000000, 0, 5000000000, 4000000000000000000],

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from conformance._fs import write_atomically
 from conformance.contract.findings import Finding
 from conformance.generate import curated
 from conformance.generate.randomreq import random_request
 from conformance.odahu import platform_rules
 from conformance.odahu.model import MULTIPLIER_FILE, PROJECT_FILES, Model, load_model
-from conformance.odahu.validate import write_atomically
 from conformance.oracle.compare import compare
 from conformance.oracle.expect import expect
 from conformance.paths import kit_model

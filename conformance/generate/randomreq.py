@@ -55,15 +55,15 @@ def _values(rng: np.random.Generator, datatype: str, size: int) -> list:
             else dt.minimum + int.from_bytes(rng.bytes(9), "little") % span
             for _ in range(size)
         ]
-    finite = np.finfo(dt.numpy).max
-    values = []
+    finite = np.finfo(dt.dtype).max
+    values: list[float | int] = []
     for _ in range(size):
         roll = rng.random()
         if roll < 0.1:
-            values.append(float(rng.choice([0.0, -0.0, 1.0, float(finite), float(np.finfo(dt.numpy).smallest_subnormal)])))
+            values.append(float(rng.choice([0.0, -0.0, 1.0, float(finite), float(np.finfo(dt.dtype).smallest_subnormal)])))
         elif roll < 0.2:
             values.append(int(rng.integers(-1000, 1000)))
         else:
             value = float(np.clip(rng.standard_normal() * 10.0 ** int(rng.integers(-5, 6)), -finite, finite))
-            values.append(float(dt.numpy.type(value)))
+            values.append(float(dt.dtype.type(value)))
     return values

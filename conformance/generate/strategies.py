@@ -30,12 +30,16 @@ is exact (``2049.0`` for FP16) are kept: they test round-half-to-even.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 from hypothesis import strategies as st
+
+from conformance.v2.datatypes import DATATYPES as _TABLE
+from conformance.v2.datatypes import FLOAT_NAMES, INTEGER_NAMES, NAMES
 
 __all__ = [
     "DATATYPES",
@@ -56,60 +60,25 @@ __all__ = [
     "batches",
 ]
 
-#: The 13 tensor datatypes of the Open Inference Protocol, in the protocol's order.
-DATATYPES: tuple[str, ...] = (
-    "BOOL",
-    "UINT8",
-    "UINT16",
-    "UINT32",
-    "UINT64",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT64",
-    "FP16",
-    "FP32",
-    "FP64",
-    "BYTES",
-)
+#: The 13 tensor datatypes of the Open Inference Protocol, in the protocol's order (from the one table,
+#: :data:`conformance.v2.datatypes.DATATYPES`).
+DATATYPES: tuple[str, ...] = NAMES
 
 #: The 8 integer datatypes.
-INTEGER_DATATYPES: tuple[str, ...] = (
-    "UINT8",
-    "UINT16",
-    "UINT32",
-    "UINT64",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT64",
-)
+INTEGER_DATATYPES: tuple[str, ...] = INTEGER_NAMES
 
 #: The 3 floating-point datatypes.
-FLOAT_DATATYPES: tuple[str, ...] = ("FP16", "FP32", "FP64")
+FLOAT_DATATYPES: tuple[str, ...] = FLOAT_NAMES
 
 #: The 11 datatypes the multiplier model serves (all but BOOL and BYTES).
 NUMERIC_DATATYPES: tuple[str, ...] = INTEGER_DATATYPES + FLOAT_DATATYPES
 
-#: The numpy dtype of every numeric datatype.
-NUMPY_DTYPES: dict[str, type] = {
-    "UINT8": np.uint8,
-    "UINT16": np.uint16,
-    "UINT32": np.uint32,
-    "UINT64": np.uint64,
-    "INT8": np.int8,
-    "INT16": np.int16,
-    "INT32": np.int32,
-    "INT64": np.int64,
-    "FP16": np.float16,
-    "FP32": np.float32,
-    "FP64": np.float64,
-}
+#: The numpy scalar type of every numeric datatype (``np.uint8``, ..., ``np.float64``).
+NUMPY_DTYPES: dict[str, type] = {name: _TABLE[name].dtype.type for name in NUMERIC_DATATYPES}
 
 #: Inclusive ``(min, max)`` of every integer datatype.
 INTEGER_BOUNDS: dict[str, tuple[int, int]] = {
-    name: (int(np.iinfo(NUMPY_DTYPES[name]).min), int(np.iinfo(NUMPY_DTYPES[name]).max))
-    for name in INTEGER_DATATYPES
+    name: (_TABLE[name].minimum, _TABLE[name].maximum) for name in INTEGER_DATATYPES
 }
 
 #: Default upper bound on the number of elements of one generated tensor.
@@ -133,7 +102,9 @@ _SHRINK_ORDER: tuple[str, ...] = (
 )
 assert sorted(_SHRINK_ORDER) == sorted(DATATYPES)
 
-_FLOAT_WIDTH = {"FP16": 16, "FP32": 32, "FP64": 64}
+_FLOAT_WIDTH: dict[str, Literal[16, 32, 64]] = {
+    name: cast(Literal[16, 32, 64], _TABLE[name].bits) for name in FLOAT_DATATYPES
+}
 
 # Text that serialises to strict UTF-8 JSON: any code point except the surrogates.
 _UTF8_TEXT_CHARS = st.characters(codec="utf-8")
@@ -249,7 +220,7 @@ def _is_ambiguous(x: float, datatype: str) -> bool:
     return Decimal(repr(x)) != Decimal(x)
 
 
-def _unambiguous(datatype: str):
+def _unambiguous(datatype: str) -> Callable[[float | int], float | int]:
     def fix(x: float | int) -> float | int:
         if isinstance(x, float) and _is_ambiguous(x, datatype):
             return float(np.nextafter(x, 0.0))

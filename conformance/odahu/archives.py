@@ -19,9 +19,16 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable
+from types import TracebackType
+from typing import IO, cast
+
+from conformance import _fs
+from conformance._fs import DIR_MODE, EXEC_MODE, FILE_MODE
+from conformance.contract.problems import ConformanceProblem
+from conformance.text import one_line
 
 #: Formats by file name ending (longest first, so ``.tar.gz`` wins over ``.gz``).
 _FORMATS = ((".tar.gz", "tar.gz"), (".tgz", "tar.gz"), (".tar", "tar"), (".zip", "zip"))
@@ -30,7 +37,6 @@ PACK_FORMATS = ("tar.gz", "zip")
 #: 1980-01-01T00:00:00Z, the earliest time a zip member can carry; used for tar members too.
 FIXED_MTIME = 315532800
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-FILE_MODE, DIR_MODE, EXEC_MODE = 0o644, 0o755, 0o755
 DEFAULT_MAX_BYTES = 1 << 30
 DEFAULT_MAX_MEMBERS = 100_000
 _CHUNK = 1 << 20
@@ -41,11 +47,11 @@ _READ_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSEr
                 RuntimeError, UnicodeDecodeError, ValueError)
 
 
-class ArchiveProblem(ValueError):
+class ArchiveProblem(ConformanceProblem):
     """An archive cannot be packed or unpacked safely; ``str()`` is one line naming the file (and member)."""
 
 
-def archive_format(path: str | os.PathLike) -> str | None:
+def archive_format(path: str | os.PathLike[str]) -> str | None:
     """``"tar.gz"``, ``"tar"`` or ``"zip"`` from the name's ending (case-insensitive), or None."""
     name = Path(path).name.lower()
     for suffix, kind in _FORMATS:
@@ -54,7 +60,7 @@ def archive_format(path: str | os.PathLike) -> str | None:
     return None
 
 
-def is_archive(path: str | os.PathLike) -> bool:
+def is_archive(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` names an archive :func:`unpack` reads (``.tar.gz``, ``.tgz``, ``.tar``, ``.zip``).
 
     Decided by the name; an existing folder is never an archive, whatever its name."""
@@ -64,7 +70,7 @@ def is_archive(path: str | os.PathLike) -> bool:
 # ---------------------------------------------------------------------------------------------------- packing
 
 
-def pack(model_dir: str | os.PathLike, target: str | os.PathLike, force: bool = False) -> Path:
+def pack(model_dir: str | os.PathLike[str], target: str | os.PathLike[str], force: bool = False) -> Path:
     """Write the files of ``model_dir`` into the archive ``target`` and return ``target``.
 
     The format comes from ``target``'s ending (``.tar.gz``, ``.tgz`` or ``.zip``). The archive is reproducible:
@@ -72,21 +78,25 @@ def pack(model_dir: str | os.PathLike, target: str | os.PathLike, force: bool = 
     gzip header without time or file name. An existing ``target`` is replaced only with ``force``; it is written
     through a temporary file in its own folder, so a failure never leaves a partial archive under its name.
     Symbolic links and special files in the model folder are refused."""
-    model_dir, target = Path(model_dir), Path(target)
-    kind = _pack_format(target)
-    members = _pack_members(model_dir, target)
-    if target.exists() and not force:
-        raise ArchiveProblem(f"{target}: already exists (use --force to overwrite it)")
-    if not target.parent.is_dir():
-        raise ArchiveProblem(f"{target}: the folder {target.parent} does not exist")
+    model_path, target_path = Path(model_dir), Path(target)
+    kind = _pack_format(target_path)
+    members = _pack_members(model_path, target_path)
+    if target_path.exists() and not force:
+        raise ArchiveProblem(f"{target_path}: already exists (use --force to overwrite it)")
+    if not target_path.parent.is_dir():
+        raise ArchiveProblem(f"{target_path}: the folder {target_path.parent} does not exist")
     writer = _write_tar_gz if kind == "tar.gz" else _write_zip
-    _write_atomically(target, lambda handle: writer(handle, model_dir, members))
-    return target
+    try:
+        _fs.write_atomically(target_path, lambda handle: writer(handle, model_path, members), FILE_MODE)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ArchiveProblem(f"{target_path}: cannot pack: {exc.strerror or exc}{where}") from None
+    return target_path
 
 
 def _pack_format(target: Path) -> str:
     kind = archive_format(target)
-    if kind not in PACK_FORMATS:
+    if kind is None or kind not in PACK_FORMATS:
         raise ArchiveProblem(f"{target}: cannot tell the archive format; name it *.tar.gz, *.tgz or *.zip")
     return kind
 
@@ -98,52 +108,21 @@ def _pack_members(model_dir: Path, target: Path) -> list[tuple[str, bool]]:
     root = os.path.realpath(model_dir)
     if os.path.commonpath([root, os.path.realpath(target)]) == root:
         raise ArchiveProblem(f"{target}: the archive must not be written inside the model folder {model_dir}")
+
+    def unlistable(relative: str, exc: OSError) -> None:
+        raise ArchiveProblem(f"{model_dir / relative}: cannot list: {exc.strerror or exc}") from None
+
     found: list[tuple[str, bool]] = []
-    pending = [(model_dir, "")]
-    while pending:  # no recursion: nesting depth is not limited by Python's stack
-        folder, prefix = pending.pop()
-        for entry in _listing(folder):
-            relative = prefix + entry.name
-            if entry.is_symlink():
-                raise ArchiveProblem(f"{entry.path}: is a symbolic link; a model archive holds only files and folders")
-            if entry.is_dir(follow_symlinks=False):
-                found.append((relative, True))
-                pending.append((Path(entry.path), relative + "/"))
-            elif entry.is_file(follow_symlinks=False):
-                found.append((relative, False))
-            else:
-                raise ArchiveProblem(f"{entry.path}: is not a regular file (device, fifo or socket)")
+    for relative, entry in _fs.walk(model_dir, unlistable):
+        if entry.is_symlink():
+            raise ArchiveProblem(f"{entry.path}: is a symbolic link; a model archive holds only files and folders")
+        if entry.is_dir(follow_symlinks=False):
+            found.append((relative, True))
+        elif entry.is_file(follow_symlinks=False):
+            found.append((relative, False))
+        else:
+            raise ArchiveProblem(f"{entry.path}: is not a regular file (device, fifo or socket)")
     return sorted(found)
-
-
-def _listing(folder: Path) -> list[os.DirEntry]:
-    try:
-        with os.scandir(folder) as entries:
-            return sorted(entries, key=lambda e: e.name)
-    except OSError as exc:
-        raise ArchiveProblem(f"{folder}: cannot list: {exc.strerror or exc}") from None
-
-
-def _write_atomically(target: Path, write: Callable[[IO[bytes]], None]) -> None:
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            write(out)
-        os.chmod(temporary, FILE_MODE)
-        os.replace(temporary, target)
-    except BaseException as exc:
-        _unlink_quietly(temporary)
-        if isinstance(exc, OSError):
-            where = f" ({exc.filename})" if exc.filename else ""
-            raise ArchiveProblem(f"{target}: cannot pack: {exc.strerror or exc}{where}") from None
-        raise
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _write_tar_gz(out: IO[bytes], model_dir: Path, members: list[tuple[str, bool]]) -> None:
@@ -195,10 +174,10 @@ class _Member:
     size: int
     executable: bool
     link: str
-    handle: object
+    handle: tarfile.TarInfo | zipfile.ZipInfo
 
 
-def unpack(archive: str | os.PathLike, target: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES,
+def unpack(archive: str | os.PathLike[str], target: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES,
            max_members: int = DEFAULT_MAX_MEMBERS) -> list[str]:
     """Unpack ``archive`` (``.tar.gz``, ``.tgz``, ``.tar`` or ``.zip``) into the folder ``target``; return the
     relative posix paths written (folders made for members included), sorted.
@@ -227,7 +206,7 @@ def unpack(archive: str | os.PathLike, target: str | os.PathLike, max_bytes: int
     except ArchiveProblem:
         raise
     except _READ_ERRORS as exc:
-        raise ArchiveProblem(f"{archive}: corrupt or truncated archive: {_one_line(exc)}") from None
+        raise ArchiveProblem(f"{archive}: corrupt or truncated archive: {one_line(exc)}") from None
 
 
 def _check_target(target: Path) -> None:
@@ -239,21 +218,18 @@ def _check_target(target: Path) -> None:
         raise ArchiveProblem(f"{target}: the folder {target.parent} does not exist")
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 class _Opened:
     """Context manager giving ``(members, read)`` for an open archive, closing it afterwards."""
 
-    def __init__(self, closeable, members: list[_Member], read: Callable[[_Member], IO[bytes]]):
+    def __init__(self, closeable: tarfile.TarFile | zipfile.ZipFile, members: list[_Member],
+                 read: Callable[[_Member], IO[bytes]]) -> None:
         self.closeable, self.members, self.read = closeable, members, read
 
-    def __enter__(self):
+    def __enter__(self) -> tuple[list[_Member], Callable[[_Member], IO[bytes]]]:
         return self.members, self.read
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.closeable.close()
 
 
@@ -261,7 +237,7 @@ def _open_tar(archive: Path, kind: str) -> _Opened:
     try:
         tar = tarfile.open(archive, mode="r:gz" if kind == "tar.gz" else "r:")
     except _READ_ERRORS as exc:
-        raise ArchiveProblem(f"{archive}: not a readable {kind} archive: {_one_line(exc)}") from None
+        raise ArchiveProblem(f"{archive}: not a readable {kind} archive: {one_line(exc)}") from None
     try:
         members = _tar_members(archive, tar)
     except BaseException:
@@ -269,7 +245,7 @@ def _open_tar(archive: Path, kind: str) -> _Opened:
         raise
 
     def read(member: _Member) -> IO[bytes]:
-        stream = tar.extractfile(member.handle)
+        stream = tar.extractfile(cast(tarfile.TarInfo, member.handle))
         if stream is None:
             raise ArchiveProblem(f"{archive}: member {member.raw!r} has no content to read")
         return stream
@@ -286,9 +262,9 @@ def _tar_members(archive: Path, tar: tarfile.TarFile) -> list[_Member]:
             members.append(_tar_member(info))
         tar.fileobj.seek(tar.offset)
         complete = len(tar.fileobj.read(tarfile.BLOCKSIZE)) == tarfile.BLOCKSIZE
-        _drain(tar.fileobj, _TAIL_LIMIT)
+        _drain(cast(IO[bytes], tar.fileobj), _TAIL_LIMIT)
     except _READ_ERRORS as exc:
-        raise ArchiveProblem(f"{archive}: corrupt or truncated{_after(members)}: {_one_line(exc)}") from None
+        raise ArchiveProblem(f"{archive}: corrupt or truncated{_after(members)}: {one_line(exc)}") from None
     if not complete:
         raise ArchiveProblem(f"{archive}: truncated{_after(members)}: the end-of-archive block is missing")
     return members
@@ -327,13 +303,13 @@ def _open_zip(archive: Path, kind: str) -> _Opened:
     try:
         handle = zipfile.ZipFile(archive)
     except _READ_ERRORS as exc:
-        raise ArchiveProblem(f"{archive}: not a readable zip archive: {_one_line(exc)}") from None
+        raise ArchiveProblem(f"{archive}: not a readable zip archive: {one_line(exc)}") from None
     try:
         members = [_zip_member(archive, handle, info) for info in handle.infolist()]
     except BaseException:
         handle.close()
         raise
-    return _Opened(handle, members, lambda member: handle.open(member.handle))
+    return _Opened(handle, members, lambda member: handle.open(cast(zipfile.ZipInfo, member.handle)))
 
 
 def _zip_member(archive: Path, handle: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Member:
@@ -466,7 +442,7 @@ def _extract(archive: Path, plan: list[_Member], read: Callable[[_Member], IO[by
     return _with_parents(member.name for member in plan)
 
 
-def _with_parents(names) -> list[str]:
+def _with_parents(names: Iterable[str]) -> list[str]:
     """The names and every folder above them (folders made without a member of their own), sorted."""
     found: set[str] = set()
     for name in names:
@@ -499,21 +475,8 @@ def _write_member(archive: Path, member: _Member, read: Callable[[_Member], IO[b
 
 def _remove_tree(root: Path) -> None:
     """Delete ``root`` and everything under it, best effort, without recursion (members may nest deeply)."""
-    found: list[tuple[Path, bool]] = []
-    pending = [root]
-    while pending:
-        folder = pending.pop()
-        found.append((folder, True))
-        try:
-            with os.scandir(folder) as entries:
-                listing = list(entries)
-        except OSError:
-            continue
-        for entry in listing:
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(Path(entry.path))
-            else:
-                found.append((Path(entry.path), False))
+    found: list[tuple[Path, bool]] = [(root, True)]
+    found += [(Path(entry.path), entry.is_dir(follow_symlinks=False)) for _, entry in _fs.walk(root)]
     for path, is_dir in reversed(found):  # every folder comes before what it holds, so this empties it first
         try:
             os.rmdir(path) if is_dir else os.unlink(path)
@@ -538,7 +501,7 @@ def _open_member(archive: Path, member: _Member, read: Callable[[_Member], IO[by
     except ArchiveProblem:
         raise
     except _READ_ERRORS as exc:
-        raise ArchiveProblem(f"{archive}: member {member.raw!r}: corrupt or truncated: {_one_line(exc)}") from None
+        raise ArchiveProblem(f"{archive}: member {member.raw!r}: corrupt or truncated: {one_line(exc)}") from None
 
 
 def _copy_limited(archive: Path, member: _Member, source: IO[bytes], out: IO[bytes], budget: list[int]) -> None:
@@ -547,7 +510,7 @@ def _copy_limited(archive: Path, member: _Member, source: IO[bytes], out: IO[byt
         try:
             chunk = source.read(_CHUNK)
         except _READ_ERRORS as exc:
-            raise ArchiveProblem(f"{archive}: member {member.raw!r}: corrupt or truncated: {_one_line(exc)}") from None
+            raise ArchiveProblem(f"{archive}: member {member.raw!r}: corrupt or truncated: {one_line(exc)}") from None
         if not chunk:
             return
         budget[0] -= len(chunk)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import yaml
 
 from conformance.contract.findings import Finding
+from conformance.contract.problems import ConformanceProblem
 from conformance.odahu.model import project_findings
+from conformance.text import one_line
 from conformance.v2 import jsonschemas
 
 SERVICE_KIND = "InferenceService"
 JOB_KIND = "InferenceJob"
 
 
-class ManifestProblem(ValueError):
+class ManifestProblem(ConformanceProblem):
     """A manifest cannot be read at all; ``str()`` is one line naming the file."""
 
 
@@ -27,7 +30,7 @@ def read_yaml(path: Path) -> object:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ManifestProblem(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+        raise ManifestProblem(f"{path}: not valid YAML: {one_line(exc, limit=None)}") from None
 
 
 def service_findings(document: object, file: str) -> list[Finding]:
@@ -42,7 +45,7 @@ def job_findings(document: object, file: str, service: object | None = None) -> 
     findings = [Finding("K-JOB", file, w, m) for w, m in jsonschemas.errors(jsonschemas.JOB, document)]
     if findings:
         return findings
-    spec = document["spec"]
+    spec = cast(dict, document)["spec"]  # the schema checked its shape
     service_spec = service.get("spec", {}) if isinstance(service, dict) else {}
     if isinstance(service, dict) and service.get("id") != spec["inferenceServiceId"]:
         findings.append(Finding("K-JOB", file, "/spec/inferenceServiceId",

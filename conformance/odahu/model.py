@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import yaml
 
 from conformance.contract.findings import Finding
+from conformance.contract.problems import ConformanceProblem
+from conformance.text import one_line
 from conformance.v2 import jsonschemas
 
 MULTIPLIER_FILE = "multiplier.txt"
@@ -16,7 +19,7 @@ PROJECT_FILES = ("odahuflow.project.yaml", "odahuflow.project.yml")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-class ModelProblem(ValueError):
+class ModelProblem(ConformanceProblem):
     """The model folder is unusable; ``str()`` is a one-line reason naming the file."""
 
 
@@ -65,12 +68,12 @@ def read_project(folder: Path) -> tuple[str, str]:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ModelProblem(f"{path}: cannot read as YAML: {' '.join(str(exc).split())}") from None
+        raise ModelProblem(f"{path}: cannot read as YAML: {one_line(exc, limit=None)}") from None
     findings = project_findings(document, str(path))
     if findings:
         raise ModelProblem(findings[0].line())
-    document = _stringify_version(document)
-    return document["model"]["name"], document["model"]["version"]
+    model = cast(dict, _stringify_version(document))["model"]  # the schema checked its shape
+    return model["name"], model["version"]
 
 
 def load_model(folder: str | Path) -> Model:

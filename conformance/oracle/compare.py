@@ -8,6 +8,8 @@ for people.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from deepdiff import DeepDiff
 
@@ -21,81 +23,172 @@ from conformance.v2.documents import ERROR, Document, Tensor, response_id_findin
 SHOWN_DIFFERENCES = 3
 
 
-def compare(actual: Document, expected: Expected, request: Document | None = None) -> list[Finding]:
-    """Every way ``actual`` (a response read with :func:`conformance.v2.documents.load`) departs from ``expected``.
+#: The requirements a response to one request can show (the run-level ones are the judge's).
+RESPONSE_IDS = ("F-JSON", "F-SCHEMA", "F-ID", "F-MODEL", "F-COUNT", "F-TYPED", "M-EVERY", "M-SELECT", "M-SHAPE",
+                "M-DTYPE", "M-VALUE", "M-LAYOUT", "M-EMPTY", "M-FINITE", "M-UNSUPPORTED")
 
-    The response's own format findings come first; ``request`` (when given) lets a refused request be blamed on
-    the most specific requirement (M-EMPTY for scalars and zero-size tensors, M-LAYOUT for nested data).
+
+@dataclass
+class Comparison:
+    """What comparing one response showed: its ``findings``, the requirements a check of which ran on this
+    response (``checked``: also those that found nothing), and the requirements this response could not show,
+    with why (``blocked``: e.g. a tensor too malformed to compare)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    checked: set[str] = field(default_factory=set)
+    blocked: dict[str, str] = field(default_factory=dict)
+
+    def ran(self, requirement: str, findings: list[Finding] = ()) -> None:
+        """A check of ``requirement`` ran on evidence and found ``findings``."""
+        self.checked.add(requirement)
+        self.findings += findings
+
+    def block(self, requirements: tuple[str, ...] | list[str], reason: str) -> None:
+        for requirement in requirements:
+            self.blocked.setdefault(requirement, reason)
+
+
+def examine(actual: Document, expected: Expected, request: Document | None = None) -> Comparison:
+    """Every way ``actual`` (a response read with :func:`conformance.v2.documents.load`) departs from ``expected``,
+    checked as far as the evidence allows.
+
+    A finding blocks only the checks that depend on it: a response that is not JSON shows nothing else; a
+    missing ``model_name`` (F-SCHEMA) blocks F-MODEL but not the outputs' names, datatypes, shapes and values;
+    a malformed output tensor blocks that tensor's own checks, not its neighbours'. ``request`` (when given)
+    lets a refusal be blamed on the requirement that explains it (:func:`blame_refusal`) and tells which
+    requests show M-LAYOUT and M-EMPTY.
     """
-    findings = list(actual.findings)
-    if any(f.requirement in ("F-JSON",) for f in findings):
-        return findings
-    findings += response_id_findings(actual, expected.request_id)
+    result = Comparison()
+    file = actual.file
+    own = {requirement: [f for f in actual.findings if f.requirement == requirement]
+           for requirement in ("F-JSON", "F-SCHEMA", "F-COUNT", "F-TYPED")}
+    result.ran("F-JSON", own["F-JSON"])
+    if own["F-JSON"]:
+        result.block([r for r in RESPONSE_IDS if r != "F-JSON"], f"{file} is not strict JSON (F-JSON)")
+        return result
+    result.ran("F-SCHEMA", own["F-SCHEMA"])
+    body = actual.body if isinstance(actual.body, dict) else {}
+    if expected.request_id is not None or "id" in body:
+        result.ran("F-ID", response_id_findings(actual, expected.request_id))
     if expected.is_error:
-        if actual.kind != ERROR:
-            findings.append(Finding(expected.requirement, actual.file, "", f"expected an error response ({expected.error}), got outputs"))
-        return findings
+        wrong = [] if actual.kind == ERROR else [Finding(expected.requirement, file, "", f"expected an error response ({expected.error}), got outputs")]
+        result.ran(expected.requirement, wrong)
+        return result
     if actual.kind == ERROR:
-        message = actual.body.get("error") if isinstance(actual.body, dict) else None
-        findings.append(Finding(_blame_refusal(request), actual.file, "/error", f"error response {message!r} to a request the model serves"))
-        return findings
-    if any(f.requirement == "F-SCHEMA" and f.pointer in ("", "/outputs") for f in findings):
-        return findings
-    findings += _model_findings(actual, expected)
-    findings += _outputs_findings(actual, expected, request)
-    return findings
+        message = body.get("error")
+        blamed = blame_refusal(request, expected, message)
+        result.ran(blamed, [Finding(blamed, file, "/error", f"error response {message!r} to a request the model serves")])
+        return result
+    if actual.tensors or own["F-COUNT"] or own["F-TYPED"]:
+        result.ran("F-COUNT", own["F-COUNT"])
+        result.ran("F-TYPED", own["F-TYPED"])
+    _model_findings(actual, expected, result)
+    _outputs_findings(actual, expected, request, result)
+    return result
 
 
-def _blame_refusal(request: Document | None) -> str:
-    if request is not None:
-        if any(0 in t.shape or not t.shape for t in request.tensors):
-            return "M-EMPTY"
-        if any(t.nested for t in request.tensors):
+def compare(actual: Document, expected: Expected, request: Document | None = None) -> list[Finding]:
+    """The findings of :func:`examine` alone."""
+    return examine(actual, expected, request).findings
+
+
+def blame_refusal(request: Document | None, expected: Expected, message: object = None) -> str:
+    """The requirement that explains an error response to a request the model serves: M-EMPTY (a scalar or a
+    zero-size tensor), M-FINITE (the candidate believes a product overflows: its message says so, or a
+    product lies within a factor 4 of the datatype's largest value), M-LAYOUT (nested data), M-SELECT (a
+    selection), else M-VALUE (no values where values were owed). A request both nested and empty is blamed
+    on M-LAYOUT when the candidate's message speaks of nesting or layout, else on M-EMPTY."""
+    tensors = request.tensors if request is not None else []
+    text = str(message or "").lower()
+    empty = any(not t.shape or 0 in t.shape for t in tensors)
+    nested = any(t.nested for t in tensors)
+    if empty and nested:  # both could explain it: the candidate's own words decide, else the rarer feature
+        if any(word in text for word in ("nest", "layout", "flat")):
             return "M-LAYOUT"
-    return "M-EVERY"
+        return "M-EMPTY"
+    if empty:
+        return "M-EMPTY"
+    if "overflow" in text or "infinit" in text or "finite" in text or _near_overflow(expected):
+        return "M-FINITE"
+    if nested:
+        return "M-LAYOUT"
+    if request is not None and isinstance(request.body, dict) and request.body.get("outputs"):
+        return "M-SELECT"
+    return "M-VALUE"
 
 
-def _model_findings(actual: Document, expected: Expected) -> list[Finding]:
+def _near_overflow(expected: Expected) -> bool:
+    for tensor in expected.outputs or []:
+        values = tensor.values
+        if isinstance(values, np.ndarray) and values.dtype.kind == "f" and values.size:
+            if float(np.max(np.abs(values.astype(np.float64)))) > float(np.finfo(values.dtype).max) / 4:
+                return True
+    return False
+
+
+def _model_findings(actual: Document, expected: Expected, result: Comparison) -> None:
     body = actual.body
+    if "model_name" not in body:
+        result.block(["F-MODEL"], f"{actual.file} has no model_name (F-SCHEMA)")
+        return
     findings = []
     if body.get("model_name") != expected.model.name:
         findings.append(Finding("F-MODEL", actual.file, "/model_name", f"is {body.get('model_name')!r}, the model's name is {expected.model.name!r}"))
     if body.get("model_version") != expected.model.version:
         shown = "missing" if "model_version" not in body else f"is {body['model_version']!r}"
         findings.append(Finding("F-MODEL", actual.file, "/model_version", f"{shown}, the model's version is {expected.model.version!r}", level=SHOULD))
-    return findings
+    result.ran("F-MODEL", findings)
 
 
-def _outputs_findings(actual: Document, expected: Expected, request: Document | None) -> list[Finding]:
+def _outputs_findings(actual: Document, expected: Expected, request: Document | None, result: Comparison) -> None:
+    file = actual.file
+    raw_outputs = actual.body.get("outputs")
+    if not isinstance(raw_outputs, list):
+        result.block(["M-EVERY", "M-SELECT", "M-SHAPE", "M-DTYPE", "M-VALUE"], f"{file}: outputs is not a list (F-SCHEMA)")
+        return
     selected = bool(request is not None and isinstance(request.body, dict) and request.body.get("outputs"))
     order_id = "M-SELECT" if selected else "M-EVERY"
-    raw_outputs = actual.body.get("outputs", [])
     actual_names = [o.get("name") if isinstance(o, dict) else None for o in raw_outputs]
     expected_names = [t.name for t in expected.outputs]
-    findings = []
-    if actual_names != expected_names:
-        findings.append(Finding(order_id, actual.file, "/outputs", f"output names {actual_names} differ from the expected {expected_names}"))
+    result.ran(order_id, [] if actual_names == expected_names else [
+        Finding(order_id, file, "/outputs", f"output names {actual_names} differ from the expected {expected_names}")])
     decoded = {t.name: t for t in actual.tensors}
+    compared: list[Tensor] = []
     for want in expected.outputs:
         got = decoded.get(want.name)
-        if got is not None:
-            findings += _tensor_findings(actual.file, got, want)
-    return findings
+        if got is None:
+            if want.name in actual_names:
+                result.block(["M-DTYPE", "M-SHAPE", "M-VALUE"], f"{file}: output {want.name!r} is malformed")
+            continue
+        compared.append(want)
+        _tensor_findings(file, got, want, result)
+    inputs = {t.name: t for t in request.tensors} if request is not None else {}
+    shown_inputs = [inputs[t.name] for t in compared if t.name in inputs]
+    if any(t.nested for t in shown_inputs):
+        result.ran("M-LAYOUT")
+    if any(not t.shape or 0 in t.shape for t in shown_inputs):
+        result.ran("M-EMPTY")
 
 
-def _tensor_findings(file: str, got: Tensor, want: Tensor) -> list[Finding]:
+def _tensor_findings(file: str, got: Tensor, want: Tensor, result: Comparison) -> None:
+    """Datatype, then shape, then values: a wrong datatype or shape blocks the tensor's later checks."""
     if got.datatype != want.datatype:
-        return [Finding("M-DTYPE", file, join(got.pointer, "datatype"), f"is {got.datatype}, the input's is {want.datatype}")]
+        result.ran("M-DTYPE", [Finding("M-DTYPE", file, join(got.pointer, "datatype"), f"is {got.datatype}, the input's is {want.datatype}")])
+        return
+    result.ran("M-DTYPE")
     if list(got.shape) != list(want.shape):
-        return [Finding("M-SHAPE", file, join(got.pointer, "shape"), f"is {got.shape}, the input's is {want.shape}")]
+        result.ran("M-SHAPE", [Finding("M-SHAPE", file, join(got.pointer, "shape"), f"is {got.shape}, the input's is {want.shape}")])
+        return
+    result.ran("M-SHAPE")
     differing = differing_elements(got.values, want.values, got.datatype)
     if not differing.size:
-        return []
+        result.ran("M-VALUE")
+        return
     shown = ", ".join(
         f"{_element_pointer(got, int(i))}: expected {_show(want.values[int(i)])}, got {_show(got.values[int(i)])}"
         for i in differing[:SHOWN_DIFFERENCES]
     )
-    return [Finding("M-VALUE", file, join(got.pointer, "data"), f"{differing.size} of {len(want.values)} elements differ: {shown}")]
+    result.ran("M-VALUE", [Finding("M-VALUE", file, join(got.pointer, "data"), f"{differing.size} of {len(want.values)} elements differ: {shown}")])
 
 
 def differing_elements(got: np.ndarray | list, want: np.ndarray | list, datatype: str) -> np.ndarray:

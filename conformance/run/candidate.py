@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance.contract.problems import ConformanceProblem
 from conformance.odahu import manifests
 from conformance.odahu.model import Model, ModelProblem, load_model
 from conformance.paths import kit_model
 from conformance.run import staging
 from conformance.run.container import ContainerRunner, engine_available
+from conformance.run.decoys import stage_decoys
 from conformance.run.local import LocalRunner
 from conformance.run.process import Runner
 from conformance.run.workspace import RunResult
@@ -23,7 +25,7 @@ from conformance.run.workspace import RunResult
 DEFAULT_TIMEOUT = 60.0
 
 
-class CandidateProblem(ValueError):
+class CandidateProblem(ConformanceProblem):
     """The candidate cannot be set up as asked (bad option, unreadable manifest, unusable model); one line."""
 
 
@@ -60,6 +62,7 @@ class Candidate:
         output_exists: bool = False,
         output_parents_missing: bool = False,
         timeout: float | None = None,
+        decoys: bool = False,
     ) -> RunResult:
         """Stage a workspace and run the candidate once.
 
@@ -83,11 +86,23 @@ class Candidate:
                 ws.output = ws.output / "nested" / "deeper"
             if output_exists:
                 ws.output.mkdir(parents=True)
+            if decoys:
+                stage_decoys(ws)
         except staging.StagingProblem as problem:
             staging.remove_workspace(ws)
             raise CandidateProblem(str(problem)) from None
         self.runs += 1
         return self.runner.run(ws, self.timeout if timeout is None else timeout)
+
+    def preflight(self) -> str | None:
+        """Why the candidate cannot start at all, one line, or None; cheap enough to call once before judging.
+
+        A local command: the program is not found or not executable (resolved as the runner will), or its runs
+        cannot be contained here. An image: the engine cannot run containers, the image is not available
+        locally, or it has neither ENTRYPOINT nor CMD and no command is given. A run that cannot start for any
+        of these reasons also comes back with ``RunResult.start_error`` set."""
+        check = getattr(self.runner, "preflight", None)
+        return check() if check is not None else None
 
     def model_with(self, multiplier: int | None) -> Model:
         """The model the oracle assumes for a run with ``multiplier`` (None: the candidate's own)."""
@@ -172,12 +187,17 @@ def _oracle_model(source: Path) -> Model:
 
 
 def _service_spec(path: Path) -> dict:
-    """The ``spec`` of a valid InferenceService manifest (K-SERVICE), or a one-line CandidateProblem."""
+    """The ``spec`` of a valid InferenceService manifest (K-SERVICE), or a one-line CandidateProblem (also for a
+    file of another kind, such as an InferenceJob)."""
     try:
-        findings = manifests.check_file(path)
+        document = manifests.read_yaml(path)
     except manifests.ManifestProblem as problem:
         raise CandidateProblem(f"--service-manifest: {problem}") from None
+    if not isinstance(document, dict) or document.get("kind") != manifests.SERVICE_KIND:
+        kind = document.get("kind") if isinstance(document, dict) else None
+        raise CandidateProblem(f"--service-manifest: {path}: kind is {kind!r}; expected {manifests.SERVICE_KIND}")
+    findings = manifests.service_findings(document, str(path))
     if findings:
         raise CandidateProblem(f"--service-manifest: {findings[0].line()}")
-    document = manifests.read_yaml(path)
-    return document["spec"]
+    spec: dict = document["spec"]
+    return spec

@@ -4,8 +4,10 @@
 
 Two runners share one interface, ``run(ws, timeout) -> RunResult``, and one ``describe(ws=None)``:
 
-- ``LocalRunner``: a local program (no shell), in its own process group, with the host environment minus every
-  ``ODAHU_*`` variable plus exactly ``ODAHU_MODEL_PATH`` / ``ODAHU_INPUT_PATH`` / ``ODAHU_OUTPUT_PATH``.
+- ``LocalRunner``: a local program (no shell), in its own process group under the kit's supervisor (in its own
+  PID namespace where ``unshare`` can make one, else a subreaper sweep), with the host environment minus every
+  ``ODAHU_*`` variable plus exactly ``ODAHU_MODEL_PATH`` / ``ODAHU_INPUT_PATH`` / ``ODAHU_OUTPUT_PATH``. What it
+  leaves running after its main process exits is killed and listed in ``RunResult.leftovers``.
 - ``ContainerRunner``: an OCI image under ``docker`` or ``podman``: no network, memory / CPU / pid limits, a
   non-root user, input and model mounted read-only at the pod's paths, and a writable ``/workspace`` in which
   ``/workspace/odahu-ws-raw-output`` does not exist beforehand (as in the pod).
@@ -13,7 +15,8 @@ Two runners share one interface, ``run(ws, timeout) -> RunResult``, and one ``de
 Both enforce the timeout (the whole process group, or the container, is killed and the run marked
 ``timed_out``), capture stdout and stderr (bounded), fingerprint the input and model folders before and after
 (P-READONLY), and collect every entry of the output folder. Problems starting the candidate (program not found,
-engine missing, image missing) come back as ``RunResult.start_error``, never as exceptions.
+engine missing, image missing, nothing to run in the image) come back as ``RunResult.start_error``, never as
+exceptions; each runner's ``preflight()`` finds the same problems before any run.
 """
 
 from __future__ import annotations
@@ -244,11 +247,35 @@ class ContainerRunner:
         for path in (ws.input, ws.model, ws.output.parent):
             if path is not None and (":" in str(path) or "," in str(path)):
                 return f"cannot mount {path}: the path contains ':' or ','"
-        done = self._call("image", "inspect", "--format", "{{.Id}}", self.image)
+        return self._image_problem()
+
+    def preflight(self) -> str | None:
+        """Why no run can start, one line, or None: the engine cannot run containers (not installed, no daemon,
+        engine error), the image is not available locally, or it has neither ENTRYPOINT nor CMD while no command
+        (nor args) is given."""
+        available, reason = engine_available(self.engine)
+        if not available:
+            return reason
+        return self._image_problem()
+
+    def _image_problem(self) -> str | None:
+        """Why the image cannot run (missing, or nothing to run in it), from ``ENGINE image inspect``; or None."""
+        done = self._call("image", "inspect", self.image)
         if done.returncode != 0:
             reason = last_line(done.stderr.decode("utf-8", "replace"), f"exit status {done.returncode}")
             return f"image {self.image} is not available to {self.engine}: {reason}"
-        return None
+        if self.command is not None or self.args:
+            return None
+        try:
+            found = json.loads(done.stdout.decode("utf-8", "replace"))
+            info = found[0] if isinstance(found, list) else found
+            config = info.get("Config") or {}
+        except (ValueError, IndexError, AttributeError, TypeError):
+            return None  # an answer this kit does not understand: let the run tell
+        if not isinstance(config, dict) or config.get("Entrypoint") or config.get("Cmd"):
+            return None
+        return (f"image {self.image} has neither ENTRYPOINT nor CMD and no command is given "
+                "(the InferenceService's spec.command, via --service-manifest)")
 
     def _run_container(self, ws: Workspace, timeout: float, name: str, pod: Path, argv: list[str]) -> Outcome:
         inside = pod / Path(POD_OUTPUT).name

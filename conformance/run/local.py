@@ -1,4 +1,5 @@
-"""A candidate that is a local program: no shell, its own process group, exactly the three ODAHU variables."""
+"""A candidate that is a local program: no shell, its own PID namespace (or a subreaper sweep), exactly the three
+ODAHU variables."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import os
 import shlex
 
 from conformance.run.process import (
+    ISOLATIONS,
     MAX_OUTPUT_BYTES,
     Outcome,
+    containment,
     output_watch,
+    program_problem,
     run_collected,
     run_process,
 )
@@ -28,14 +32,24 @@ class LocalRunner:
     working directory (default: the caller's). The program sees the host environment without any ``ODAHU_*``
     variable, plus exactly ``ODAHU_MODEL_PATH`` (``ws.model``, or ``ws.model_in_image`` when the model is not
     staged), ``ODAHU_INPUT_PATH`` and ``ODAHU_OUTPUT_PATH``. ``RunResult.command`` is ``argv``.
+
+    ``isolation`` says how what the program leaves running is found and killed (``RunResult.leftovers``):
+    ``"auto"`` (its own PID namespace when ``unshare`` can make one here, else a subreaper sweep),
+    ``"namespace"`` or ``"sweep"``; see :mod:`conformance.run.process`. ``offline=True`` runs it without
+    network as well (a network namespace; the run cannot start when none can be made here).
     """
 
     #: Stop the run once the output folder holds more than this many bytes.
     max_output_bytes = MAX_OUTPUT_BYTES
 
-    def __init__(self, argv: list[str], cwd: str | os.PathLike | None = None):
+    def __init__(self, argv: list[str], cwd: str | os.PathLike | None = None, isolation: str = "auto",
+                 offline: bool = False):
         self.argv = list(argv)
         self.cwd = cwd
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, not {isolation!r}")
+        self.isolation = isolation
+        self.offline = offline
 
     @classmethod
     def from_string(cls, cmd: str, cwd: str | os.PathLike | None = None) -> "LocalRunner":
@@ -59,6 +73,7 @@ class LocalRunner:
         """The whole environment the program gets."""
         env = {key: value for key, value in os.environ.items() if not key.startswith("ODAHU_")}
         env.update(self.variables(ws))
+        env.update({name: str(path) for name, path in ws.decoys.items()})
         return env
 
     def describe(self, ws: Workspace | None = None) -> str:
@@ -77,9 +92,27 @@ class LocalRunner:
         def body() -> Outcome:
             if ws.model is None and ws.model_in_image is None:
                 return Outcome(None, "", "", False, "the workspace has no model (neither model nor model_in_image)")
-            return run_process(self.argv, self.environment(ws), self.cwd, timeout, watch=output_watch(ws.output, self.max_output_bytes))
+            return run_process(self.argv, self.environment(ws), self.cwd, timeout,
+                               watch=output_watch(ws.output, self.max_output_bytes),
+                               isolation=self.isolation, offline=self.offline)
 
         return run_collected(ws, self.argv, body)
 
+    def containment(self) -> str:
+        """How runs are contained here, one line (``own PID namespace``, ``subreaper sweep (why)``), or why they
+        cannot be."""
+        mode, _, note = containment(self.isolation, self.offline)
+        return note if mode is not None else f"cannot contain the candidate: {note}"
+
+    def preflight(self) -> str | None:
+        """Why no run can start (program not found or not executable, no containment possible), one line; or None."""
+        problem = program_problem(self.argv[0] if self.argv else "", os.environ, self.cwd)
+        if problem is not None:
+            return problem
+        mode, _, note = containment(self.isolation, self.offline)
+        return None if mode is not None else f"cannot contain the candidate: {note}"
+
     def __repr__(self) -> str:
-        return f"LocalRunner({self.argv!r}, cwd={self.cwd!r})"
+        extra = "" if self.isolation == "auto" else f", isolation={self.isolation!r}"
+        extra += ", offline=True" if self.offline else ""
+        return f"LocalRunner({self.argv!r}, cwd={self.cwd!r}{extra})"

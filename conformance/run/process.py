@@ -1,5 +1,17 @@
 """Running one process for a candidate: bounded capture of its output, the timeout, killing its process group,
-the output-size watchdog, and the fingerprints and collection around a run that both runners share.
+the output-size watchdog, containment of whatever the candidate leaves running, and the fingerprints and
+collection around a run that both runners share.
+
+Containment (local candidates, ``run_process(..., isolation=...)``): the candidate runs under a small supervisor
+(:data:`_SUPERVISOR`, a Python one-off) that spawns it with the unchanged environment, reports its exit status
+on a private pipe and stays alive until the kit is done. With ``isolation="namespace"`` the supervisor is the
+init of a new PID namespace (``unshare --pid --fork --kill-child --mount-proc``, plus ``--user
+--map-current-user`` when not root): every process the candidate starts, daemons included, lives in that
+namespace, is listed from the host's ``/proc`` by its namespace and dies with the supervisor. With
+``isolation="sweep"`` (no ``unshare``, or the kernel refuses the namespace) the supervisor is a child
+subreaper (``PR_SET_CHILD_SUBREAPER``), so that orphans, double-forked daemons included, are re-parented to it:
+the leftovers are the processes whose parent chain reaches the supervisor, or whose session or process group is
+the run's; they are killed one by one. ``"auto"`` picks the namespace when it works here, else the sweep.
 
 The runners (:mod:`.local`, :mod:`.container`) share one interface, :class:`Runner`. See :mod:`conformance.run`
 for the whole picture; the two runners' own docstrings say how each runs its candidate.
@@ -7,14 +19,18 @@ for the whole picture; the two runners' own docstrings say how each runs its can
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import selectors
+import shutil
 import signal
 import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Mapping, Protocol
 
 from conformance.run.observe import changes, collect_outputs, folder_digest
 from conformance.run.workspace import RunResult, Workspace
@@ -76,6 +92,7 @@ class Outcome:
     timed_out: bool
     start_error: str | None = None
     stopped: str | None = None  # why the run was stopped early (other than its timeout)
+    leftovers: list[str] = field(default_factory=list)  # processes left running after the main one: "pid N: cmd"
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -99,17 +116,17 @@ def _terminate_group(proc: subprocess.Popen, grace: float = _TERM_GRACE) -> None
         pass
 
 
-def _pump(sel: selectors.BaseSelector, until: float, proc: subprocess.Popen | None,
+def _pump(sel: selectors.BaseSelector, until: float, exited: Callable[[], bool] | None,
           watch: Callable[[], str | None] | None = None) -> str | None:
-    """Read the registered pipes until they are all closed, ``until`` (monotonic) passes, or ``proc`` exits.
+    """Read the registered pipes until they are all closed, ``until`` (monotonic) passes, or ``exited()``.
 
     Every half second ``watch`` (when given) may return a reason to stop the run; that reason is returned."""
     next_look = time.monotonic() + _WATCH_EVERY
-    while sel.get_map() or (proc is not None and watch is not None):
+    while sel.get_map() or (exited is not None and watch is not None):
         remaining = until - time.monotonic()
         if remaining <= 0:
             return None
-        if proc is not None and proc.poll() is not None:
+        if exited is not None and exited():
             return None
         if watch is not None and time.monotonic() >= next_look:
             next_look = time.monotonic() + _WATCH_EVERY
@@ -151,6 +168,373 @@ def output_watch(folder: Path, limit: int = MAX_OUTPUT_BYTES) -> Callable[[], st
     return look
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Starting a program: the reasons it cannot start, found before and after trying
+
+
+def program_problem(program: str, env: Mapping[str, str] | None = None, cwd: str | os.PathLike | None = None) -> str | None:
+    """Why ``program`` (an argv[0]) cannot be started with ``env``'s PATH from ``cwd``, one line; None if it can.
+
+    Resolved like ``subprocess`` / ``execvp`` do: a name with a ``/`` is a path (relative to ``cwd``), any
+    other name is looked up in ``PATH``."""
+    if not program:
+        return "empty command: nothing to run"
+    if cwd is not None and not os.path.isdir(cwd):
+        return f"cannot start {program!r}: the working directory {cwd} does not exist"
+    if "/" in program:
+        path = os.path.join(cwd, program) if cwd is not None else program
+        if not os.path.exists(path):
+            where = f" (in {cwd})" if cwd is not None and not os.path.isabs(program) else ""
+            return f"cannot start {program!r}: command not found{where}"
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            return f"cannot start {program!r}: permission denied (not executable?)"
+        return None
+    search = (env if env is not None else os.environ).get("PATH", os.defpath)
+    found_not_executable = False
+    for folder in search.split(os.pathsep):
+        path = os.path.join(folder or ".", program)
+        if cwd is not None and not os.path.isabs(path):
+            path = os.path.join(cwd, path)
+        if os.path.isfile(path):
+            if os.access(path, os.X_OK):
+                return None
+            found_not_executable = True
+    if found_not_executable:
+        return f"cannot start {program!r}: permission denied (not executable?)"
+    return f"cannot start {program!r}: command not found"
+
+
+def _start_problem(program: str, exc: OSError, cwd: str | os.PathLike | None = None) -> str:
+    """The one-line start error for an ``exec`` that failed with ``exc``."""
+    if exc.errno == errno.ENOENT:
+        where = f" (in {cwd})" if cwd is not None and getattr(exc, "filename", None) is None else ""
+        return f"cannot start {program!r}: command not found{where}"
+    if exc.errno == errno.EACCES:
+        return f"cannot start {program!r}: permission denied (not executable?)"
+    return f"cannot start {program!r}: {exc.strerror or exc}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Containment: a supervisor that outlives the candidate, in a PID namespace or as a subreaper
+
+#: The supervisor, run as ``python -I -S -c _SUPERVISOR STATUS_FD MODE -- ARGV...``. It spawns ARGV with the
+#: environment it was itself started with (read back from /proc/self/environ: Python's start-up may add
+#: LC_CTYPE to os.environ), the signal dispositions a directly started program would have (SIGPIPE and SIGXFSZ
+#: default, the ones it ignores itself default unless they were ignored already) and no blocked signal (fork and
+#: exec, not posix_spawn: glibc's leaves its internal signals 32 and 33 ignored in the new program); writes
+#: "started PID", then "exit CODE" (CODE as subprocess gives it: negative for a signal) and "clean" when nothing
+#: else was left running, or "error ERRNO" when ARGV cannot be spawned; then reaps whatever is re-parented to
+#: it until the kit kills it (it ignores SIGTERM, SIGINT, SIGHUP and SIGQUIT, so the group's signals only reach
+#: the candidate).
+_SUPERVISOR = r"""
+import os, signal, sys
+fd, mode, argv = int(sys.argv[1]), sys.argv[2], sys.argv[4:]
+os.set_inheritable(fd, False)
+def say(text):
+    try:
+        os.write(fd, text.encode() + b"\n")
+    except OSError:
+        pass
+try:
+    with open("/proc/self/environ", "rb") as f:
+        env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+except OSError:
+    env = dict(os.environb)
+default = [signal.SIGPIPE, signal.SIGXFSZ]
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+    if signal.getsignal(sig) != signal.SIG_IGN:
+        default.append(sig)
+    signal.signal(sig, signal.SIG_IGN)
+if mode == "sweep":
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except Exception:  # without it, orphans are still found by their session and process group
+        pass
+failed, report = os.pipe()  # close-on-exec: empty when the exec succeeded
+child = os.fork()
+if child == 0:
+    try:
+        for sig in default:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        os.write(report, b"%d" % (exc.errno or 0))
+    finally:
+        os._exit(127)
+os.close(report)
+error = os.read(failed, 32)
+if error:
+    os.waitpid(child, 0)
+    say("error %s" % error.decode())
+    sys.exit(127)
+say("started %d" % child)
+while True:
+    try:
+        pid, status = os.wait()
+    except ChildProcessError:
+        break
+    if pid == child:
+        code = os.waitstatus_to_exitcode(status)
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+            say("exit %d" % code)
+        except ChildProcessError:
+            say("exit %d\nclean" % code)
+            break
+while True:
+    signal.pause()
+"""
+
+ISOLATIONS = ("auto", "namespace", "sweep")
+_MAX_LEFTOVER_LINES = 20
+_SETTLE = 0.2  # seconds a process found after the main one exited has to end before it counts as left over
+
+
+@functools.cache
+def _works(argv: tuple[str, ...]) -> str | None:
+    """None when ``argv`` (a probe such as ``unshare ... true``) succeeds here, else its last line of error."""
+    try:
+        done = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if done.returncode == 0:
+        return None
+    return last_line(done.stderr.decode("utf-8", "replace"), f"exit status {done.returncode}")
+
+
+def _namespace_prefix(offline: bool) -> tuple[list[str] | None, str]:
+    """The ``unshare`` prefix that puts a program into its own PID namespace here (and network namespace when
+    ``offline``), or None and why not."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None, "unshare is not installed"
+    base = ["--pid", "--fork", "--kill-child", "--mount-proc"] + (["--net"] if offline else [])
+    tries = [[unshare, *base]] if os.geteuid() == 0 else []
+    tries.append([unshare, "--user", "--map-current-user", *base])
+    reason = ""
+    for prefix in tries:
+        reason = _works((*prefix, "true")) or ""
+        if not reason:
+            return prefix, ""
+    return None, f"unshare cannot make a PID namespace here: {reason}"
+
+
+def _offline_prefix() -> tuple[list[str] | None, str]:
+    """A prefix that cuts a program off the network without a PID namespace, or None and why not."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None, "unshare is not installed"
+    reason = ""
+    for prefix in ([unshare, "--net"], [unshare, "--map-root-user", "--net"]):
+        reason = _works((*prefix, "true")) or ""
+        if not reason:
+            return prefix, ""
+    return None, f"unshare cannot make a network namespace here: {reason}"
+
+
+def containment(isolation: str = "auto", offline: bool = False) -> tuple[str | None, list[str], str]:
+    """How a local run is contained here: (``"namespace"`` or ``"sweep"``, the prefix before the supervisor,
+    a note), or (None, [], the reason) when it cannot be (then the run cannot start)."""
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, not {isolation!r}")
+    if not sys.executable:
+        return None, [], "no Python interpreter to run the kit's supervisor (sys.executable is empty)"
+    why_not = ""
+    if isolation in ("auto", "namespace"):
+        prefix, why_not = _namespace_prefix(offline)
+        if prefix is not None:
+            return "namespace", prefix, "own PID namespace" + (" without network" if offline else "")
+        if isolation == "namespace":
+            return None, [], why_not
+    prefix = []
+    if offline:
+        net, reason = _offline_prefix()
+        if net is None:
+            return None, [], f"cannot cut the candidate off the network: {reason}"
+        prefix = net
+    note = "subreaper sweep" + (f" ({why_not})" if why_not else "") + (" without network" if offline else "")
+    return "sweep", prefix, note
+
+
+def _stat(pid: str) -> tuple[str, int, int, int] | None:
+    """(state, ppid, pgid, sid) of a process, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3])
+
+
+def _describe_process(pid: int, inner: bool) -> str:
+    """``pid N: command line`` (with its pid inside the namespace when ``inner`` and it differs)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        cmd = ""
+    if not cmd:
+        try:
+            with open(f"/proc/{pid}/comm", "rb") as f:
+                cmd = "[" + f.read().decode("utf-8", "replace").strip() + "]"
+        except OSError:
+            cmd = "?"
+    if len(cmd) > 200:
+        cmd = cmd[:197] + "..."
+    line = f"pid {pid}"
+    if inner:
+        ns_pid = _inner_pid(pid)
+        if ns_pid is not None and ns_pid != pid:
+            line += f" (pid {ns_pid} in the run's namespace)"
+    return f"{line}: {cmd}"
+
+
+def _inner_pid(pid: int) -> int | None:
+    """The pid of ``pid`` in its own (innermost) PID namespace."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _pids() -> list[str]:
+    try:
+        return [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
+class _Supervised:
+    """A candidate started under :data:`_SUPERVISOR`: its status, its leftovers, and its end."""
+
+    def __init__(self, mode: str, proc: subprocess.Popen, status: _Capture):
+        self.mode = mode
+        self.proc = proc  # unshare (namespace) or the supervisor itself (sweep)
+        self.status = status
+        self.namespace: str | None = None
+
+    def _lines(self) -> list[str]:
+        return self.status.kept.decode("ascii", "replace").splitlines()
+
+    def _value(self, word: str) -> int | None:
+        for line in self._lines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == word:
+                return int(parts[1])
+        return None
+
+    def exited(self) -> bool:
+        """Whether the candidate's main process is gone (or could not start, or the supervisor died)."""
+        if self._value("exit") is not None or self._value("error") is not None:
+            return True
+        return self.proc.poll() is not None
+
+    def start_error(self) -> int | None:
+        return self._value("error")
+
+    def exit_code(self) -> int | None:
+        return self._value("exit")
+
+    def _members(self) -> list[tuple[int, bool]]:
+        """(host pid, is the main process) of the processes of the run still running, without the supervisor."""
+        main = self._value("started")
+        if "clean" in self._lines():
+            return []
+        found = []
+        if self.mode == "namespace":
+            if self.namespace is None:
+                try:
+                    self.namespace = os.readlink(f"/proc/{self.proc.pid}/ns/pid_for_children")
+                    if self.namespace == os.readlink("/proc/self/ns/pid"):
+                        self.namespace = None  # unshare has not made it yet
+                except OSError:
+                    self.namespace = None
+                if self.namespace is None:
+                    return []
+            for name in _pids():
+                try:
+                    if os.readlink(f"/proc/{name}/ns/pid") != self.namespace:
+                        continue
+                except OSError:
+                    continue
+                info = _stat(name)
+                inner = _inner_pid(int(name))
+                if info is None or info[0] in "ZX" or inner == 1:
+                    continue
+                found.append((int(name), inner == main))
+            return found
+        root = self.proc.pid
+        table = {}
+        for name in _pids():
+            info = _stat(name)
+            if info is not None:
+                table[int(name)] = info
+        for pid, (state, ppid, pgid, sid) in table.items():
+            if pid == root or state in "ZX":
+                continue
+            related = sid == root or pgid == root
+            seen, up = set(), ppid
+            while not related and up > 1 and up not in seen:
+                seen.add(up)
+                related = up == root
+                up = table[up][1] if up in table else 0
+            if related:
+                found.append((pid, pid == main))
+        return found
+
+    def finish(self) -> list[str]:
+        """Find what the run left running, kill it all (the supervisor last) and wait; the leftovers' lines."""
+        lines: list[str] = []
+        seen: set[int] = set()
+
+        def note(members: list[tuple[int, bool]]) -> None:
+            for pid, main in members:
+                if pid not in seen and not main:  # the main process is not a leftover (it timed out, if alive)
+                    seen.add(pid)
+                    if len(lines) < _MAX_LEFTOVER_LINES:
+                        lines.append(_describe_process(pid, self.mode == "namespace"))
+
+        try:
+            members = self._members()
+            if members:  # give what is ending anyway (a child sent SIGTERM with its parent) a moment to go
+                time.sleep(_SETTLE)
+                members = self._members()
+            note(members)
+            if self.mode == "sweep":
+                for _ in range(50):  # freeze, then kill, until no process of the run is left
+                    if not members:
+                        break
+                    for sig in (signal.SIGSTOP, signal.SIGKILL):
+                        for pid, _ in members:
+                            try:
+                                os.kill(pid, sig)
+                            except (ProcessLookupError, PermissionError):
+                                pass
+                    time.sleep(0.01)
+                    members = self._members()
+                    note(members)
+        finally:
+            _signal_group(self.proc.pid, signal.SIGKILL)  # unshare and the supervisor (namespace: all of it)
+            try:
+                self.proc.kill()
+            except OSError:  # pragma: no cover
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a process that survives SIGKILL (D state)
+                pass
+        if len(seen) > len(lines):
+            lines.append(f"... and {len(seen) - len(lines)} more")
+        return lines
+
+
 def run_process(
     argv: list[str],
     env: dict[str, str] | None,
@@ -158,15 +542,102 @@ def run_process(
     timeout: float,
     on_timeout: Callable[[], None] | None = None,
     watch: Callable[[], str | None] | None = None,
+    isolation: str | None = None,
+    offline: bool = False,
 ) -> Outcome:
     """Run ``argv`` (no shell) in a new session / process group and wait at most ``timeout`` seconds.
 
     On a timeout ``on_timeout`` runs first (a container runner kills its container there), then the process
-    group gets SIGTERM and, after a short grace, SIGKILL. After the leader exits, whatever is left of its group
-    (children that double-forked but stayed in the group) is SIGKILLed too, as a pod's processes end with it.
+    group gets SIGTERM and, after a short grace, SIGKILL. After the main process exits, whatever is left of its
+    group is SIGKILLed too, as a pod's processes end with it.
+
+    ``isolation`` (``auto``, ``namespace`` or ``sweep``; see the module's docstring) runs ``argv`` under the
+    kit's supervisor so that every process it leaves behind, daemons included, is found, killed and listed in
+    ``Outcome.leftovers``; ``offline`` then also runs it without network. Without ``isolation`` (the container
+    runner: the engine client's helpers must outlive it) only the process group is killed.
     """
     if not argv:
         return Outcome(None, "", "", False, "empty command: nothing to run")
+    if isolation is None:
+        return _run_plain(argv, env, cwd, timeout, on_timeout, watch)
+    mode, prefix, reason = containment(isolation, offline)
+    if mode is None:
+        return Outcome(None, "", "", False, f"cannot contain the candidate: {reason}")
+    problem = program_problem(argv[0], env, cwd)
+    if problem is not None:
+        return Outcome(None, "", "", False, problem)
+    status_read, status_write = os.pipe()
+    command = [*prefix, "--", sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(status_write), mode, "--", *argv]
+    if not prefix:
+        command = command[1:]
+    try:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=(status_write,),
+        )
+    except OSError as exc:
+        os.close(status_read)
+        return Outcome(None, "", "", False, f"cannot start the kit's supervisor {command[0]!r}: {exc.strerror or exc}")
+    finally:
+        os.close(status_write)
+
+    out, err, status = _Capture(), _Capture(), _Capture()
+    supervised = _Supervised(mode, proc, status)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ, out)
+    sel.register(proc.stderr, selectors.EVENT_READ, err)
+    sel.register(os.fdopen(status_read, "rb", buffering=0), selectors.EVENT_READ, status)
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    stopped = None
+    leftovers: list[str] = []
+    try:
+        stopped = _pump(sel, deadline, supervised.exited, watch)
+        if stopped or not supervised.exited():
+            timed_out = not stopped
+            if on_timeout is not None:
+                on_timeout()
+            _signal_group(proc.pid, signal.SIGTERM)  # unshare blocks it, the supervisor ignores it
+            _pump(sel, time.monotonic() + _TERM_GRACE, supervised.exited)
+        leftovers = supervised.finish()
+        _pump(sel, time.monotonic() + _DRAIN, None)
+    finally:
+        for key in list(sel.get_map().values()):
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+        sel.close()
+        if proc.poll() is None:  # pragma: no cover - only when something above raised
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait(timeout=10)
+    error = supervised.start_error()
+    if error is not None:
+        failure = OSError(error, os.strerror(error))
+        return Outcome(None, out.text(), err.text(), False, _start_problem(argv[0], failure), leftovers=leftovers)
+    killed = timed_out or stopped
+    code = supervised.exit_code()
+    if code is None and not killed:  # the supervisor died without telling: say what is known
+        code = proc.returncode
+        err.add(f"\n{NOTE} the kit's supervisor ended before reporting the exit status (status {code})\n".encode())
+    return Outcome(None if killed else code, out.text(), err.text(), timed_out, stopped=stopped, leftovers=leftovers)
+
+
+def _run_plain(
+    argv: list[str],
+    env: dict[str, str] | None,
+    cwd: str | os.PathLike | None,
+    timeout: float,
+    on_timeout: Callable[[], None] | None,
+    watch: Callable[[], str | None] | None,
+) -> Outcome:
+    """:func:`run_process` without a supervisor: only the process group is signalled."""
     try:
         proc = subprocess.Popen(
             argv,
@@ -178,13 +649,8 @@ def run_process(
             start_new_session=True,
             close_fds=True,
         )
-    except FileNotFoundError as exc:
-        where = f" (in {cwd})" if cwd is not None and exc.filename is None else ""
-        return Outcome(None, "", "", False, f"cannot start {argv[0]!r}: command not found{where}")
-    except PermissionError:
-        return Outcome(None, "", "", False, f"cannot start {argv[0]!r}: permission denied (not executable?)")
     except OSError as exc:
-        return Outcome(None, "", "", False, f"cannot start {argv[0]!r}: {exc.strerror or exc}")
+        return Outcome(None, "", "", False, _start_problem(argv[0], exc, cwd))
 
     out, err = _Capture(), _Capture()
     sel = selectors.DefaultSelector()
@@ -194,7 +660,7 @@ def run_process(
     timed_out = False
     stopped = None
     try:
-        stopped = _pump(sel, deadline, proc, watch)
+        stopped = _pump(sel, deadline, lambda: proc.poll() is not None, watch)
         try:
             if stopped:
                 raise subprocess.TimeoutExpired(argv, 0)
@@ -247,4 +713,5 @@ def run_collected(ws: Workspace, command: list[str], body: Callable[[], Outcome]
         workspace=ws,
         start_error=outcome.start_error,
         stopped=outcome.stopped,
+        leftovers=list(outcome.leftovers),
     )

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from conformance import _fs
+from conformance._fs import DIR_MODE, EXEC_MODE, FILE_MODE
+from conformance.contract.problems import ConformanceProblem
 from conformance.odahu import archives, platform_rules
 from conformance.odahu.model import MULTIPLIER_FILE
 from conformance.run.workspace import Workspace
@@ -25,12 +27,9 @@ from conformance.v2.documents import DEFAULT_MAX_BYTES
 PREFIX = "odahu-conformance-"
 INPUT_DIR, MODEL_DIR, OUTPUT_DIR = "input", "model", "raw-output"
 DEFAULT_MAX_FILE_BYTES = 512 << 20
-#: Staged files and folders are readable by everyone whatever the umask: a candidate may run as another user.
-FILE_MODE, DIR_MODE = 0o644, 0o755
-_CHUNK = 1 << 20
 
 
-class StagingProblem(ValueError):
+class StagingProblem(ConformanceProblem):
     """A workspace cannot be staged as asked; ``str()`` is one line naming the file."""
 
 
@@ -329,7 +328,7 @@ def _copy_tree(folder: Path, into: Path, root: str) -> None:
         elif entry.is_file(follow_symlinks=False):
             shutil.copyfile(path, copy, follow_symlinks=False)
             executable = entry.stat(follow_symlinks=False).st_mode & 0o111
-            os.chmod(copy, DIR_MODE if executable else FILE_MODE)
+            os.chmod(copy, EXEC_MODE if executable else FILE_MODE)
         else:
             raise StagingProblem(f"{path}: is not a regular file (device, fifo or socket); a model holds only files")
 

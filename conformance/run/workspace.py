@@ -33,6 +33,9 @@ class Workspace:
     model: Path | None
     model_in_image: str | None = None
     skipped: list[str] = field(default_factory=list)
+    #: Decoys for the variables the platform's docs name but a cluster does not set (P-ENV's run only):
+    #: variable name -> host path. Empty in every other run, where those variables are not set at all.
+    decoys: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,7 +61,10 @@ class RunResult:
     whether the candidate created the output folder at all. ``input_changes`` / ``model_changes`` list the
     relative paths added, removed or modified during the run (P-READONLY). ``command`` is the command line that
     ran (for reproduction). ``stopped`` says why the kit stopped a run before its timeout (it wrote more into
-    the output folder than the host should hold); then ``exit_code`` is None too.
+    the output folder than the host should hold); then ``exit_code`` is None too. ``leftovers`` lists one line per
+    process of the run still running after its main process exited (or was killed), ``pid N: command line``
+    (with the pid inside the run's PID namespace when it differs); the kit killed them all. Local runs only: a
+    container's processes end with the container.
     """
 
     exit_code: int | None
@@ -74,6 +80,7 @@ class RunResult:
     workspace: Workspace
     start_error: str | None = None
     stopped: str | None = None  # why the kit stopped the run early (too much output), one line
+    leftovers: list[str] = field(default_factory=list)  # processes left running after the main one (killed)
 
     def json_files(self) -> dict[str, int]:
         """The files the platform would keep a look at: ``*.json`` regular files directly in the output folder,

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from conformance.contract.findings import Finding
 from conformance.generate.goldens import model_for
-from conformance.judge import Judgement, judge_batch
+from conformance.judge import BATCH_RUN_IDS, Judgement, judge_batch
 from conformance.odahu.model import Model, ModelProblem
+from conformance.oracle.compare import differing_elements
+from conformance.oracle.expect import expect
 from conformance.run.candidate import Candidate
 from conformance.run.workspace import RunResult
+from conformance.v2.strictjson import dumps
+
+if TYPE_CHECKING:
+    from conformance.plugin import Suite
 
 #: Requirements every golden comparison checks (the response's format and the multiplier behaviour).
 FORMAT_IDS = ("F-JSON", "F-SCHEMA", "F-COUNT", "F-TYPED")
-BEHAVIOUR_IDS = ("F-ID", "F-MODEL", "P-EVERY", "M-EVERY", "M-SELECT", "M-SHAPE", "M-DTYPE", "M-VALUE", "M-LAYOUT",
+BEHAVIOUR_IDS = ("F-ID", "F-MODEL", "M-EVERY", "M-SELECT", "M-SHAPE", "M-DTYPE", "M-VALUE", "M-LAYOUT",
                  "M-EMPTY", "M-FINITE", "M-UNSUPPORTED")
-#: Requirements every run checks (exit, timeout, names in the output folder, read-only input and model).
-RUN_IDS = ("P-ENV", "P-OUTDIR", "P-EXIT", "P-TIMELY", "P-NAME", "P-READONLY", "P-ISOLATE")
+#: Requirements every batch run shows (timeout, read-only input and model, names in the output folder, exit,
+#: one response per request).
+RUN_IDS = BATCH_RUN_IDS
 
 
 def golden_names(fixtures: Path) -> list[str]:
@@ -65,7 +74,7 @@ def run_batch(
     requests: list[tuple[str, bytes]],
     multiplier: int | None = None,
     golden: dict[str, Path] | None = None,
-    **run_options,
+    **run_options: Any,
 ) -> Batch:
     """Run the candidate once over ``requests`` and judge every response (against ``golden`` responses where
     given, else the oracle) for the model with ``multiplier`` (None: the candidate's own)."""
@@ -75,7 +84,31 @@ def run_batch(
     return Batch(candidate, result, judgement, model)
 
 
-def golden_batch(suite) -> Batch:
+def request(name: str, datatype: str = "INT32", data: tuple = (10, 20), **extra: object) -> tuple[str, bytes]:
+    """A small one-tensor request file."""
+    body = {"inputs": [{"name": "x", "shape": [len(data)], "datatype": datatype, "data": list(data)}], **extra}
+    return name, dumps(body)
+
+
+#: Three good requests the protocol tests run (alone, and beside others).
+GOOD = [request("a.json", id="a"), request("b.json", "FP64", (1.5, -2.25)), request("c.json", "UINT8", (200, 7))]
+
+
+def good_batch(suite: Suite) -> Batch:
+    """The one run of the candidate over :data:`GOOD` alone, as the platform runs it: the baseline the
+    differential protocol checks compare with."""
+    if "good" not in suite.cache:
+        suite.cache["good"] = run_batch(suite.require_candidate(), GOOD)
+    return suite.cache["good"]
+
+
+def answers(batch: Batch) -> bool:
+    """Whether the run answered at least one request of its batch (a baseline the differential checks can
+    compare with: "answered here, not there")."""
+    return bool(batch.judgement.pairing)
+
+
+def golden_batch(suite: Suite) -> Batch:
     """The one run of the candidate over every golden request, shared by the golden and schema tests."""
     if "golden" not in suite.cache:
         candidate = suite.require_candidate()
@@ -94,3 +127,37 @@ def golden_batch(suite) -> Batch:
         golden = {name: fixtures / "output" / name for name in names if (fixtures / "output" / name).is_file()}
         suite.cache["golden"] = run_batch(candidate, read_requests(fixtures / "input", names), multiplier, golden)
     return suite.cache["golden"]
+
+
+#: Findings whose cause may be the multiplier the candidate used.
+VALUE_IDS = ("M-VALUE", "M-FINITE")
+
+
+def multiplier_dependent(batch: Batch, own: Model) -> list[Finding]:
+    """``batch``'s findings (a run with another multiplier), with each value finding about a response that is
+    exactly what the model's ``own`` multiplier gives turned into M-MULTIPLIER: the candidate did not use the
+    multiplier staged for the run. Other differences keep their own IDs."""
+    judgement = batch.judgement
+    stale = {name for name in judgement.responses if _answers_with(judgement, name, own)}
+    return [
+        Finding("M-MULTIPLIER", f.file, f.pointer, f"with multiplier {batch.model.multiplier} the response is what "
+                f"multiplier {own.multiplier} gives ({f.requirement}: {f.message})")
+        if f.requirement in VALUE_IDS and f.file in stale else f
+        for f in judgement.findings
+    ]
+
+
+def _answers_with(judgement: Judgement, name: str, model: Model) -> bool:
+    """Whether the response to ``name`` holds exactly the outputs ``model`` would give."""
+    response = judgement.responses[name]
+    request = judgement.requests.get(name)
+    if request is None:
+        return False
+    other = expect(request, model, name)
+    if response.kind == "error" or other.is_error:
+        return response.kind == "error" and other.is_error
+    if other.outputs is None or len(other.outputs) != len(response.tensors):
+        return False
+    return all(got.name == want.name and got.datatype == want.datatype and list(got.shape) == list(want.shape)
+               and not differing_elements(got.values, want.values, got.datatype).size
+               for got, want in zip(response.tensors, other.outputs))

@@ -29,7 +29,7 @@ def test_golden_run(conformance, verdict):
     """The run over all golden requests: exit 0 in time, only *.json files directly in the output folder,
     input and model untouched, one response per request."""
     batch = golden_batch(conformance)
-    verdict.check(batch.judgement.run_level(), batch.evidence())
+    verdict.judge(batch.judgement, batch.evidence(), ids=RUN_IDS)
 
 
 @pytest.mark.golden
@@ -37,7 +37,7 @@ def test_golden_run(conformance, verdict):
 def test_golden(conformance, verdict, golden_name):
     """The response to one golden request equals the golden response."""
     batch = golden_batch(conformance)
-    verdict.check(batch.judgement.for_file(golden_name), batch.evidence(golden_name))
+    verdict.judge(batch.judgement, batch.evidence(golden_name), where=golden_name, ids=(*FORMAT_IDS, *BEHAVIOUR_IDS))
 
 
 @pytest.mark.schema
@@ -45,5 +45,4 @@ def test_golden(conformance, verdict, golden_name):
 def test_schema(conformance, verdict, golden_name):
     """The response to one golden request is strict V2: JSON, schema, element counts, element types."""
     batch = golden_batch(conformance)
-    findings = [f for f in batch.judgement.for_file(golden_name) if f.requirement in FORMAT_IDS]
-    verdict.check(findings, batch.evidence(golden_name))
+    verdict.judge(batch.judgement, batch.evidence(golden_name), where=golden_name, ids=FORMAT_IDS)

@@ -30,6 +30,7 @@ def test_service_manifests(conformance, verdict, pytestconfig):
     paths = [given] if given else sorted(KIT_MANIFESTS.glob("inferenceservice*.yaml"))
     if not paths:
         pytest.skip("no InferenceService manifest given and none in the kit")
+    verdict.ran("K-SERVICE")
     verdict.check([f for path in paths for f in _check(Path(path))])
 
 
@@ -44,6 +45,7 @@ def test_job_manifests(conformance, verdict):
     for job in jobs:
         service = KIT_MANIFESTS / job.name.replace("inferencejob", "inferenceservice")
         findings += _check(job, service if service.is_file() else None)
+    verdict.ran("K-JOB")
     verdict.check(findings)
 
 
@@ -53,10 +55,12 @@ def test_model_metadata(conformance, verdict):
     """The candidate's model has an odahuflow.project.yaml with a non-empty name and version."""
     candidate = conformance.require_candidate()
     if candidate.model_is_embedded:
-        pytest.skip("the model is inside the image: its name and version come from the manifest (K-SERVICE)")
+        verdict.not_applicable(["K-META"], "the model is inside the image: its name and version come from the "
+                                           "manifest (K-SERVICE)")
     source = candidate.model_source
+    verdict.ran("K-META")
     if not source.is_dir():
-        verdict.check([])  # an archive was unpacked and loaded when the candidate was set up
+        verdict.check([])  # an archive was unpacked and its metadata loaded when the candidate was set up
         return
     project = next((source / name for name in PROJECT_FILES if (source / name).is_file()), None)
     if project is None:
@@ -75,6 +79,7 @@ def test_golden_fixtures(conformance, verdict):
         verdict.check([Finding("K-GOLDEN", str(conformance.fixtures), "", str(problem))])
         return
     pairs, findings = goldens.check(conformance.fixtures, model)
+    verdict.ran("K-GOLDEN")
     if pairs == 0 and not findings:
         findings = [Finding("K-GOLDEN", str(conformance.fixtures), "", "no golden pairs")]
     verdict.check(findings)

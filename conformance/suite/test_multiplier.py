@@ -1,29 +1,42 @@
 """M-MULTIPLIER: the multiplier is read from the model at run time. The golden requests run again with staged
-copies of the model holding a negative multiplier and 0, judged by the oracle; a candidate that hard-codes the
-kit's multiplier gives the wrong values here."""
+copies of the model holding a negative multiplier and 0, judged by the oracle. A response that is exactly what
+the model's own multiplier gives, where another one was staged, is M-MULTIPLIER; any other difference keeps its
+own ID (M-VALUE, M-FINITE...)."""
 
 from __future__ import annotations
 
 import pytest
 
-from conformance.contract.findings import Finding
-from conformance.suite.shared import golden_names, read_requests, run_batch
+from conformance.suite.shared import (
+    VALUE_IDS,
+    golden_batch,
+    golden_names,
+    multiplier_dependent,
+    read_requests,
+    run_batch,
+)
 
 MULTIPLIERS = (-3, 0)
-
-
 @pytest.mark.golden
 @pytest.mark.requirement("M-MULTIPLIER")
 @pytest.mark.parametrize("multiplier", MULTIPLIERS, ids=[f"M-MULTIPLIER={m}" for m in MULTIPLIERS])
 def test_multiplier_is_read_at_run_time(conformance, verdict, multiplier):
     candidate = conformance.require_candidate()
     if candidate.model_is_embedded:
-        pytest.skip("the model is inside the image: the suite cannot stage another multiplier")
+        verdict.not_applicable(["M-MULTIPLIER"], "the model is inside the image: the suite cannot stage another multiplier")
+    own = golden_batch(conformance)
     fixtures = conformance.fixtures
     batch = run_batch(candidate, read_requests(fixtures / "input", golden_names(fixtures)), multiplier)
-    findings = [
-        Finding("M-MULTIPLIER", f.file, f.pointer, f"with multiplier {multiplier}: {f.message}")
-        if f.requirement in ("M-VALUE", "M-FINITE") else f
-        for f in batch.judgement.findings
-    ]
-    verdict.check(findings, batch.evidence())
+    judgement = batch.judgement
+    compared = {name for name in judgement.checked.get("M-VALUE", set()) | judgement.checked.get("M-FINITE", set())
+                if name in own.judgement.responses}
+    if compared:
+        verdict.ran("M-MULTIPLIER")
+    else:
+        verdict.not_checked("M-MULTIPLIER", f"no response could be compared under multiplier {multiplier} and the "
+                                            f"model's own")
+    findings = multiplier_dependent(batch, own.model)
+    verdict.ran(*(r for r in VALUE_IDS if r in judgement.checked_at()))
+    others = tuple(r for r in {*judgement.checked_at(), *judgement.blocked_at()} if r not in VALUE_IDS)
+    verdict.judge(judgement, batch.evidence(), ids=others,
+                  extra=[f for f in findings if f.requirement in (*VALUE_IDS, "M-MULTIPLIER")])

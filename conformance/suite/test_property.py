@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 
 from conformance.generate import strategies
 from conformance.generate.shrink import shrink
-from conformance.suite.shared import BEHAVIOUR_IDS, FORMAT_IDS, RUN_IDS, run_batch
+from conformance.run.candidate import Candidate
+from conformance.suite.shared import (
+    BEHAVIOUR_IDS,
+    FORMAT_IDS,
+    RUN_IDS,
+    Batch,
+    multiplier_dependent,
+    run_batch,
+)
 from conformance.v2.strictjson import dumps
 
 #: Besides the model's own, generated batches run with these multipliers (staged copies of the model).
@@ -41,6 +49,9 @@ def test_generated_batches(conformance, verdict):
         requests = [(f"gen-{i:03}.json", dumps(request)) for i, request in enumerate(batch)]
         result = run_batch(candidate, requests, multiplier)
         conformance.generated_requests += len(requests)
+        verdict.ran(*result.judgement.checked_at())
+        for requirement, reason in result.judgement.blocked_at().items():
+            verdict.not_checked(requirement, reason)
         if result.judgement.findings:
             failures.append((result, dict(requests), multiplier))
             raise AssertionError("found")  # ends the search; the report is made below, outside hypothesis
@@ -53,10 +64,13 @@ def test_generated_batches(conformance, verdict):
         verdict.check([])
         return
     batch, requests, multiplier = failures[0]
-    verdict.check(batch.judgement.findings, _reproduction(candidate, batch, requests, multiplier))
+    findings = batch.judgement.findings
+    if multiplier is not None:
+        findings = multiplier_dependent(batch, candidate.model)
+    verdict.check(findings, _reproduction(candidate, batch, requests, multiplier))
 
 
-def _reproduction(candidate, batch, requests: dict[str, bytes], multiplier) -> str:
+def _reproduction(candidate: Candidate, batch: Batch, requests: dict[str, bytes], multiplier: int | None) -> str:
     """The first failing request shrunk (run alone, cut down while it still fails with the same requirement),
     and the command that reproduces the smallest failing run on its kept workspace."""
     failing = sorted({f.file for f in batch.judgement.findings if f.file in requests})

@@ -9,35 +9,47 @@ import subprocess
 import pytest
 
 from conformance.contract.findings import Finding
-from conformance.judge import tail
+from conformance.judge import (
+    creates_output_folder,
+    finishes_in_time,
+    isolates_unservable_requests,
+    leaves_inputs_alone,
+    reads_operator_variables,
+    refuses_unusable_model,
+    tail,
+    works_offline,
+)
 from conformance.run.local import LocalRunner
-from conformance.suite.shared import run_batch
+from conformance.suite.shared import GOOD, answers, good_batch, request, run_batch
 from conformance.v2.strictjson import dumps
 
-
-def request(name: str, datatype: str = "INT32", data=(10, 20), **extra) -> tuple[str, bytes]:
-    body = {"inputs": [{"name": "x", "shape": [len(data)], "datatype": datatype, "data": list(data)}], **extra}
-    return name, dumps(body)
-
-
-GOOD = [request("a.json", id="a"), request("b.json", "FP64", (1.5, -2.25)), request("c.json", "UINT8", (200, 7))]
+OUTPUT_FOLDER_CASES = {"P-OUTDIR-absent": "does not exist", "P-OUTDIR-present": "exists",
+                       "P-OUTDIR-parents": "and its parents do not exist"}
 
 
 @pytest.mark.protocol
 @pytest.mark.requirement("P-ENV")
 def test_reads_the_operator_variables(conformance, verdict):
-    """Model, requests and output folder come from ODAHU_MODEL_PATH, ODAHU_INPUT_PATH, ODAHU_OUTPUT_PATH (and
-    only those: the names in the platform's docs are not set)."""
-    batch = run_batch(conformance.require_candidate(), GOOD)
-    findings = batch.judgement.findings
-    if not batch.result.output_exists or any(f.requirement == "P-EVERY" for f in findings):
-        findings = findings + [Finding("P-ENV", "(run)", "", "no responses at ODAHU_OUTPUT_PATH; output: "
-                                       + tail(batch.result.stderr or batch.result.stdout))]
-    verdict.check(findings, batch.evidence())
-
-
-OUTPUT_FOLDER_CASES = {"P-OUTDIR-absent": "does not exist", "P-OUTDIR-present": "exists",
-                       "P-OUTDIR-parents": "and its parents do not exist"}
+    """Model, requests and output folder come from ODAHU_MODEL_PATH, ODAHU_INPUT_PATH, ODAHU_OUTPUT_PATH and
+    only those. In this run alone, the names the platform's docs use (which a cluster does not set) point to
+    decoys: a decoy request and a decoy output folder. Touching a decoy is the evidence of reading them."""
+    candidate = conformance.require_candidate()
+    if candidate.kind != "cmd":
+        batch = good_batch(conformance)
+        verdict.not_checked("P-ENV", "decoy variables are given to local commands only; for an image, P-ENV "
+                                     "is shown by the other tests' answers alone")
+        verdict.judge(batch.judgement, batch.evidence())
+        return
+    batch = run_batch(candidate, GOOD, decoys=True)
+    env = reads_operator_variables(batch.result, batch.result.workspace.decoys)
+    if env:
+        verdict.check(env, batch.evidence())
+    if answers(batch):
+        verdict.ran("P-ENV")
+    else:
+        verdict.not_checked("P-ENV", "the batch was not answered and no decoy was touched: which variables the "
+                                     f"candidate reads is unknown; output: {tail(batch.result.stderr or batch.result.stdout)}")
+    verdict.judge(batch.judgement, batch.evidence())
 
 
 @pytest.mark.protocol
@@ -45,18 +57,25 @@ OUTPUT_FOLDER_CASES = {"P-OUTDIR-absent": "does not exist", "P-OUTDIR-present": 
 @pytest.mark.parametrize("case", sorted(OUTPUT_FOLDER_CASES))
 def test_output_folder(conformance, verdict, case):
     """The output folder is created, with its parents, when absent (as on the platform), and used when it
-    already exists."""
+    already exists. Decided differentially: the same batch answered in one case and not in the other."""
     candidate = conformance.require_candidate()
     if case == "P-OUTDIR-parents" and candidate.kind != "cmd":
         pytest.skip("an image's output path is fixed by the pod layout (its parent exists); checked for commands")
-    batch = run_batch(candidate, GOOD, output_exists=case == "P-OUTDIR-present",
-                      output_parents_missing=case == "P-OUTDIR-parents")
-    findings = batch.judgement.findings
-    if not batch.result.output_exists or not batch.result.json_files():
-        findings = findings + [Finding("P-OUTDIR", "(run)", "", f"no responses written when the output folder "
-                                       f"{OUTPUT_FOLDER_CASES[case]} beforehand; output: "
-                                       + tail(batch.result.stderr or batch.result.stdout))]
-    verdict.check(findings, batch.evidence())
+    absent = good_batch(conformance)  # the platform's case: the folder does not exist beforehand
+    present = run_batch(candidate, GOOD, output_exists=True)
+    if case == "P-OUTDIR-absent":
+        baseline, tried = present, absent
+    elif case == "P-OUTDIR-present":
+        baseline, tried = absent, present
+    else:
+        baseline, tried = present, run_batch(candidate, GOOD, output_parents_missing=True)
+    if baseline is None or not answers(baseline):
+        verdict.not_checked("P-OUTDIR", "the batch is not answered in the comparison case either: the output "
+                                        "folder is not what stops it")
+    else:
+        verdict.ran("P-OUTDIR")
+        verdict.check(creates_output_folder(baseline.result, tried.result, OUTPUT_FOLDER_CASES[case]), tried.evidence())
+    verdict.judge(tried.judgement, tried.evidence())
 
 
 @pytest.mark.protocol
@@ -65,15 +84,15 @@ def test_one_response_per_request_under_its_name(conformance, verdict):
     """Names with dots, spaces and non-ASCII letters: each request NAME.json gets exactly one NAME.json."""
     names = ["plain.json", "with.dots.v2.json", "with space.json", "ünïcødé-名前.json", "UPPER.JSON.json"]
     batch = run_batch(conformance.require_candidate(), [request(n) for n in names])
-    verdict.check(batch.judgement.findings, batch.evidence())
+    verdict.judge(batch.judgement, batch.evidence())
 
 
 @pytest.mark.protocol
 @pytest.mark.requirement("P-READONLY")
 def test_input_and_model_unchanged(conformance, verdict):
     """The input and model folders are byte-for-byte the same after the run (they may be read-only mounts)."""
-    batch = run_batch(conformance.require_candidate(), GOOD)
-    verdict.check(batch.judgement.run_level(), batch.evidence())  # P-READONLY and the run's other findings
+    batch = good_batch(conformance)
+    verdict.judge(batch.judgement, batch.evidence())
 
 
 @pytest.mark.protocol
@@ -81,18 +100,21 @@ def test_input_and_model_unchanged(conformance, verdict):
 def test_empty_input_folder(conformance, verdict):
     """An empty batch: exit 0, no response files."""
     batch = run_batch(conformance.require_candidate(), [])
-    findings = list(batch.judgement.findings)
-    for entry in batch.result.entries:
-        if entry.kind == "file":
-            findings.append(Finding("P-EXIT", entry.path, "", "written for an empty input folder"))
-    verdict.check(findings, batch.evidence())
+    written = [Finding("P-EXIT", f.file, "", "written for an empty input folder")
+               for f in batch.judgement.findings if f.requirement == "P-EVERY"]
+    verdict.judge(batch.judgement, batch.evidence(), extra=written)
 
 
+PROJECT = "model:\n  name: multiplier\n  version: '1'\n"
 BAD_MODELS = {
-    "no-multiplier": {"odahuflow.project.yaml": "model:\n  name: multiplier\n  version: '1'\n"},
-    "two": {"multiplier.txt": "two\n", "odahuflow.project.yaml": "model:\n  name: multiplier\n  version: '1'\n"},
-    "fraction": {"multiplier.txt": "2.5\n", "odahuflow.project.yaml": "model:\n  name: multiplier\n  version: '1'\n"},
-    "empty": {"multiplier.txt": "", "odahuflow.project.yaml": "model:\n  name: multiplier\n  version: '1'\n"},
+    "no-multiplier": {"odahuflow.project.yaml": PROJECT},
+    "two": {"multiplier.txt": "two\n", "odahuflow.project.yaml": PROJECT},
+    "fraction": {"multiplier.txt": "2.5\n", "odahuflow.project.yaml": PROJECT},
+    "empty": {"multiplier.txt": "", "odahuflow.project.yaml": PROJECT},
+    "underscore": {"multiplier.txt": "1_0\n", "odahuflow.project.yaml": PROJECT},
+    "arabic-indic-digit": {"multiplier.txt": "\u0663\n", "odahuflow.project.yaml": PROJECT},
+    "inner-space": {"multiplier.txt": "1 0\n", "odahuflow.project.yaml": PROJECT},
+    "no-project-file": {"multiplier.txt": "2\n"},
 }
 
 
@@ -100,23 +122,24 @@ BAD_MODELS = {
 @pytest.mark.requirement("P-CONFIG")
 @pytest.mark.parametrize("model", sorted(BAD_MODELS), ids=[f"P-CONFIG-{m}" for m in sorted(BAD_MODELS)])
 def test_unusable_model(conformance, verdict, model):
-    """No multiplier.txt, or one that is not a base-10 integer: non-zero exit, a reason, no response files."""
+    """A model the kit refuses (no multiplier.txt, content that is not a base-10 integer of ASCII digits, no
+    odahuflow.project.yaml): non-zero exit, a one-line reason, no response files. Only shown for a candidate
+    that answers the same batch with a good model (else refusing says nothing)."""
     candidate = conformance.require_candidate()
     if candidate.model_is_embedded:
-        pytest.skip("the model is inside the image: the suite cannot stage a broken one")
+        verdict.not_applicable(["P-CONFIG"], "the model is inside the image: the suite cannot stage a broken one")
     result = candidate.run(GOOD, model_files=BAD_MODELS[model])
-    findings = []
-    if result.timed_out:
-        findings.append(Finding("P-TIMELY", "(run)", "", f"killed after {result.duration:.1f} s"))
-    elif result.start_error:
-        findings.append(Finding("P-CONFIG", "(run)", "", f"the candidate did not run: {result.start_error}"))
-    else:
-        if result.exit_code == 0:
-            findings.append(Finding("P-CONFIG", "(run)", "", f"exit status 0 with an unusable model ({model})"))
-        if not (result.stderr.strip() or result.stdout.strip()):
-            findings.append(Finding("P-CONFIG", "(run)", "", "no reason given on stderr or stdout"))
-        for name in sorted(result.json_files()):
-            findings.append(Finding("P-CONFIG", name, "", "response written although the model is unusable"))
+    findings = finishes_in_time(result) + leaves_inputs_alone(result)
+    verdict.ran("P-TIMELY", "P-READONLY")
+    if result.start_error:
+        verdict.not_checked("P-CONFIG", f"the candidate did not start: {result.start_error}")
+    elif not result.timed_out:
+        if answers(good_batch(conformance)):
+            verdict.ran("P-CONFIG")
+            findings += refuses_unusable_model(result, model)
+        else:
+            verdict.not_checked("P-CONFIG", "the candidate does not serve a batch with a good model either: "
+                                            "refusing a bad one shows nothing")
     if findings:
         candidate.keep(result)
     else:
@@ -128,7 +151,8 @@ def test_unusable_model(conformance, verdict, model):
 @pytest.mark.requirement("P-ISOLATE", "P-EVERY")
 def test_unservable_requests_do_not_stop_the_batch(conformance, verdict):
     """Unservable requests sorted before and between good ones: every request gets its response (errors for the
-    unservable ones), and the good ones are right."""
+    unservable ones), and the good ones are right. P-ISOLATE is decided differentially: good requests answered
+    alone but not beside unservable ones."""
     bad = [
         ("0-bool.json", dumps({"inputs": [{"name": "b", "shape": [1], "datatype": "BOOL", "data": [True]}]})),
         ("0-count.json", dumps({"inputs": [{"name": "x", "shape": [3], "datatype": "INT32", "data": [1, 2]}]})),
@@ -137,14 +161,14 @@ def test_unservable_requests_do_not_stop_the_batch(conformance, verdict):
                                   "outputs": [{"name": "nope"}]})),
         ("b-float-in-int.json", dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1.5]}]})),
     ]
-    batch = run_batch(conformance.require_candidate(), bad + GOOD)
-    findings = list(batch.judgement.findings)
-    answered = batch.result.json_files()
-    good_missing = [name for name, _ in GOOD if name not in answered]
-    if good_missing:
-        findings.append(Finding("P-ISOLATE", "(run)", "", f"good requests left unanswered after unservable ones: "
-                                f"{', '.join(good_missing)}"))
-    verdict.check(findings, batch.evidence())
+    alone = good_batch(conformance)
+    mixed = run_batch(conformance.require_candidate(), bad + GOOD)
+    if answers(alone):
+        verdict.ran("P-ISOLATE")
+        verdict.check(isolates_unservable_requests(alone.result, mixed.result, [n for n, _ in GOOD]), mixed.evidence())
+    else:
+        verdict.not_checked("P-ISOLATE", "the good requests are not answered even alone")
+    verdict.judge(mixed.judgement, mixed.evidence())
 
 
 def _network_isolation() -> tuple[list[str] | None, str]:
@@ -164,31 +188,31 @@ def _network_isolation() -> tuple[list[str] | None, str]:
 @pytest.mark.protocol
 @pytest.mark.requirement("P-OFFLINE")
 def test_needs_no_network(conformance, verdict):
-    """The candidate works without any network. Containers always run with --network none; a local command is
-    run here in an empty network namespace and, if it fails there, again with the network to tell the two apart."""
+    """The candidate works without any network. Containers always run with --network none, so any served batch
+    shows it; a local command is run here in an empty network namespace and compared with the same batch run
+    with the network (the shared baseline)."""
     candidate = conformance.require_candidate()
+    online = good_batch(conformance)
     if candidate.kind != "cmd":
-        batch = run_batch(candidate, GOOD)
-        offline_failure = _failed_outright(batch)
+        if answers(online):
+            verdict.ran("P-OFFLINE")
+        else:
+            verdict.not_checked("P-OFFLINE", "no batch was served (containers always run without network)")
+        verdict.judge(online.judgement, online.evidence())
+        return
+    prefix, reason = _network_isolation()
+    if prefix is None:
+        verdict.not_checked("P-OFFLINE", f"cannot cut a local command off the network here: {reason}")
+        pytest.skip(f"cannot cut a local command off the network: {reason}")
+    original = candidate.runner
+    candidate.runner = LocalRunner([*prefix, "--", *original.argv], cwd=original.cwd)
+    try:
+        offline = run_batch(candidate, GOOD)
+    finally:
+        candidate.runner = original
+    if answers(online):
+        verdict.ran("P-OFFLINE")
+        verdict.check(works_offline(offline.result, online.result), offline.evidence())
     else:
-        prefix, reason = _network_isolation()
-        if prefix is None:
-            pytest.skip(f"cannot cut a local command off the network: {reason}")
-        original = candidate.runner
-        candidate.runner = LocalRunner([*prefix, "--", *original.argv], cwd=original.cwd)
-        try:
-            batch = run_batch(candidate, GOOD)
-        finally:
-            candidate.runner = original
-        offline_failure = _failed_outright(batch) and not _failed_outright(run_batch(candidate, GOOD))
-    findings = batch.judgement.findings
-    if offline_failure:
-        findings = findings + [Finding("P-OFFLINE", "(run)", "", "without network the batch is not served (exit "
-                                       f"status {batch.result.exit_code}, {len(batch.result.json_files())} responses)"
-                                       f"; output: {tail(batch.result.stderr or batch.result.stdout)}")]
-    verdict.check(findings, batch.evidence())
-
-
-def _failed_outright(batch) -> bool:
-    """The run served nothing: it did not exit 0, or wrote no response."""
-    return batch.result.exit_code != 0 or not batch.result.json_files()
+        verdict.not_checked("P-OFFLINE", "the batch is not served with the network either")
+    verdict.judge(offline.judgement, offline.evidence())

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+
+#: What a datatype's elements are.
+DatatypeKind = Literal["int", "float", "bool", "bytes"]
 
 
 @dataclass(frozen=True)
@@ -12,7 +16,7 @@ class Datatype:
     """A V2 datatype. ``kind`` is one of "int", "float", "bool", "bytes"."""
 
     name: str
-    kind: str
+    kind: DatatypeKind
     numpy: np.dtype | None
     bits: int = 0
     minimum: int = 0
@@ -20,7 +24,15 @@ class Datatype:
 
     @property
     def numeric(self) -> bool:
+        """Whether the multiplier model serves this datatype (an integer or a float one)."""
         return self.kind in ("int", "float")
+
+    @property
+    def dtype(self) -> np.dtype:
+        """:attr:`numpy`, for a datatype that has one (all but BYTES); ValueError for BYTES."""
+        if self.numpy is None:
+            raise ValueError(f"{self.name} has no numpy dtype")
+        return self.numpy
 
 
 def _int(name: str, signed: bool, bits: int) -> Datatype:

@@ -18,7 +18,7 @@ import numpy as np
 
 from conformance.contract.findings import join
 from conformance.v2.datatypes import DATATYPES
-from conformance.v2.documents import (
+from conformance.v2.envelope import (
     ERROR,
     REQUEST,
     TENSOR_KEY,
@@ -28,6 +28,7 @@ from conformance.v2.documents import (
     kind_of,
     requested_output_findings,
 )
+from conformance.v2.strictjson import MAX_DEPTH
 from conformance.v2.tensors import element_count
 
 try:  # pysimdjson is a dependency, but the kit stays correct (only slower) without it
@@ -52,7 +53,7 @@ def load(path: Path, kind: str, file: str) -> Document | None:
         return None
     try:
         return _check(parsed, kind, file, path)
-    except _Undecided:
+    except (_Undecided, RecursionError):
         return None
 
 
@@ -95,6 +96,8 @@ def _check(parsed: object, kind: str, file: str, path: Path) -> Document:
         raise _Undecided
     document = Document(file, kind, body)
     if kind != ERROR:
+        if any(len(tensor["shape"]) + 3 > MAX_DEPTH for tensor in body[tensor_key]):
+            raise _Undecided  # data as deep as the shape would pass the kit's nesting limit: the precise path says so
         for index, tensor in enumerate(body[tensor_key]):
             data = parsed[tensor_key][index]["data"]
             values = _numeric_values(data, tensor["shape"], tensor["datatype"], counter)
@@ -108,9 +111,12 @@ def _check(parsed: object, kind: str, file: str, path: Path) -> Document:
     return document
 
 
-def _envelope(value: object, counter: list[int], skip_data_of: str | None = None) -> object:
+def _envelope(value: object, counter: list[int], skip_data_of: str | None = None, depth: int = 1) -> object:
     """Python objects for everything but the data arrays of ``skip_data_of`` tensors (kept as simdjson arrays,
-    shown as ``[]`` to the schema). Counts arrays converted; a duplicate key makes the document undecided."""
+    shown as ``[]`` to the schema). Counts arrays converted; a duplicate key, or nesting deeper than the kit
+    reads (:data:`~conformance.v2.strictjson.MAX_DEPTH`), makes the document undecided."""
+    if depth > MAX_DEPTH:
+        raise _Undecided
     if isinstance(value, simdjson.Object):
         keys = _keys(value)
         result = {}
@@ -118,13 +124,13 @@ def _envelope(value: object, counter: list[int], skip_data_of: str | None = None
             item = value[key]
             if key == skip_data_of and isinstance(item, simdjson.Array):
                 counter[0] += 1
-                result[key] = [_tensor_envelope(t, counter) for t in item]
+                result[key] = [_tensor_envelope(t, counter, depth + 2) for t in item]
             else:
-                result[key] = _envelope(item, counter)
+                result[key] = _envelope(item, counter, depth=depth + 1)
         return result
     if isinstance(value, simdjson.Array):
         counter[0] += 1
-        return [_envelope(item, counter) for item in value]
+        return [_envelope(item, counter, depth=depth + 1) for item in value]
     return value
 
 
@@ -137,9 +143,9 @@ def _keys(value: "simdjson.Object") -> list[str]:
     return keys
 
 
-def _tensor_envelope(tensor: object, counter: list[int]) -> object:
+def _tensor_envelope(tensor: object, counter: list[int], depth: int) -> object:
     if not isinstance(tensor, simdjson.Object):
-        return _envelope(tensor, counter)
+        return _envelope(tensor, counter, depth=depth)
     keys = _keys(tensor)
     result = {}
     for key in keys:
@@ -147,7 +153,7 @@ def _tensor_envelope(tensor: object, counter: list[int]) -> object:
         if key == "data" and isinstance(item, simdjson.Array):
             result[key] = []  # counted and checked by _numeric_values
         else:
-            result[key] = _envelope(item, counter)
+            result[key] = _envelope(item, counter, depth=depth + 1)
     return result
 
 

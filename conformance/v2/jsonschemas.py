@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
-from typing import Iterator
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError

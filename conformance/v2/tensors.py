@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from conformance.contract.problems import ConformanceProblem
 from conformance.v2.datatypes import DATATYPES, Datatype
 
 
-class DataProblem(ValueError):
+class DataProblem(ConformanceProblem):
     """Tensor data that breaks ``requirement``; ``path`` is the index path below ``/data`` (may be empty)."""
 
     def __init__(self, requirement: str, path: tuple[int, ...], message: str):

@@ -11,10 +11,10 @@ are rewritten with the standard library's json, which happily writes NaN and Inf
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -100,26 +100,34 @@ def reject_scalars_and_empty(response, request):
     return response
 
 
+def _answer(request, outputs):
+    """A success response to ``request`` (its id echoed) holding ``outputs``."""
+    answer = {"model_name": "multiplier", "model_version": "1", "outputs": outputs}
+    if "id" in request:
+        answer["id"] = request["id"]
+    return answer
+
+
 def clip_overflow(response, request):
     if "error" in response and "overflow" in response["error"] and request:
-        return {"model_name": "multiplier", "model_version": "1", "outputs": [
+        return _answer(request, [
             {"name": t["name"], "shape": t["shape"], "datatype": t["datatype"],
              "data": [65504.0 if t["datatype"] == "FP16" else 3.4028234663852886e38 for _ in _flatten(t["data"])]}
-            for t in request["inputs"]]}
+            for t in request["inputs"]])
     return response
 
 
 def echo_unsupported(response, request):
     if "error" in response and "not supported" in response["error"] and request:
-        return {"model_name": "multiplier", "model_version": "1", "outputs": request["inputs"]}
+        return _answer(request, request["inputs"])
     return response
 
 
 def infinity_tokens(response, request):
     if "error" in response and "overflow" in response["error"] and request:
-        return {"model_name": "multiplier", "model_version": "1", "outputs": [
+        return _answer(request, [
             {"name": t["name"], "shape": t["shape"], "datatype": t["datatype"],
-             "data": [float("inf") for _ in _flatten(t["data"])]} for t in request["inputs"]]}
+             "data": [float("inf") for _ in _flatten(t["data"])]} for t in request["inputs"]])
     return response
 
 
@@ -193,6 +201,12 @@ PROTOCOL = {
     "stops-at-first-error": "P-ISOLATE",
     "hangs": "P-TIMELY",
     "needs-network": "P-OFFLINE",
+    # mutants for the verdict itself (each states its exact report in tests/test_mutants.py)
+    "writes-nothing": "P-EVERY",
+    "numbered-responses": "P-NAME",  # the ODAHU example's response0.json, response1.json...: the SHOULD part
+    "off-by-one-multiplier": "M-VALUE",
+    "huge-extra-file": "P-EVERY",
+    "daemonises": "P-EXIT",
 }
 
 MUTANTS = {name: requirement for name, (requirement, _) in REWRITES.items()} | PROTOCOL
@@ -206,9 +220,17 @@ def _network_interfaces() -> list[str]:
 
 
 def run_reference(model: str, inputs: str, output: str) -> int:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ODAHU_")}
-    env.update(ODAHU_MODEL_PATH=model, ODAHU_INPUT_PATH=inputs, ODAHU_OUTPUT_PATH=output)
-    return subprocess.run([sys.executable, str(REFERENCE)], env=env).returncode
+    """Run the reference predictor in this process (a second interpreter would double every run's cost)."""
+    spec = importlib.util.spec_from_file_location("odahu_reference_predictor", REFERENCE)
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    saved = dict(os.environ)
+    os.environ.update(ODAHU_MODEL_PATH=model, ODAHU_INPUT_PATH=inputs, ODAHU_OUTPUT_PATH=output)
+    try:
+        return reference.main([])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def model_with_two(model: str, scratch: str) -> str:
@@ -238,6 +260,16 @@ def main(name: str) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         if name == "hardcoded-multiplier":
             model = model_with_two(model, scratch)
+        if name == "off-by-one-multiplier":
+            copy = os.path.join(scratch, "model")
+            shutil.copytree(model, copy)
+            try:
+                value = int(Path(copy, "multiplier.txt").read_text().strip())
+            except (OSError, ValueError):
+                pass  # an unusable model: the reference refuses it
+            else:
+                Path(copy, "multiplier.txt").write_text(f"{value + 1}\n")
+                model = copy
         if name == "ignores-bad-model":
             try:
                 int(Path(model, "multiplier.txt").read_text().strip())
@@ -256,6 +288,16 @@ def main(name: str) -> int:
         names_out = sorted(os.listdir(raw))
         if name == "skip-last" and names_out:
             names_out = names_out[:-1]
+        if name == "writes-nothing":
+            names_out = []
+        if name == "huge-extra-file":
+            with open(os.path.join(output, "zz-extra.json"), "wb") as extra:
+                extra.truncate(600 << 20)  # 600 MB, sparse: no disk used
+        if name == "daemonises" and os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(120)
+            os._exit(0)
         rewrite = REWRITES.get(name, (None, None))[1]
         for file_name in names_out:
             data = Path(raw, file_name).read_bytes()
@@ -273,6 +315,8 @@ def main(name: str) -> int:
                 target = file_name + ".out"
             elif name == "renamed-responses":
                 target = "response-" + file_name
+            elif name == "numbered-responses":
+                target = f"response{names_out.index(file_name)}.json"
             Path(output, target).write_bytes(data)
     if name == "writes-input":
         Path(inputs, "predictor.lock").write_text("busy\n")

@@ -1,0 +1,121 @@
+"""Bad input to any ``odahu-conformance`` command (a missing path, a file where a folder belongs, a manifest of
+the wrong kind, a target that cannot be written) ends with exit status 2 and exactly one line on stderr that
+names the path, never a traceback; and ``fixtures generate`` never writes into the kit's own fixtures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.paths import kit_fixtures, kit_manifests, kit_model
+
+SERVICE = kit_manifests() / "inferenceservice.yaml"
+JOB = kit_manifests() / "inferencejob.yaml"
+UNWRITABLE = Path("/proc/odahu-conformance-test")  # /proc takes no new files, not even from root
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc for an unwritable folder")
+
+
+def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conformance", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def place(tmp_path: Path) -> Path:
+    """A working folder with a plain file ``afile``, a non-YAML ``garbage.yaml`` and folders ``adir`` and
+    ``folder.tar.gz``."""
+    (tmp_path / "afile").write_text("not a folder\n")
+    (tmp_path / "garbage.yaml").write_text("kind: [unclosed\n")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "folder.tar.gz").mkdir()
+    return tmp_path
+
+
+def job_args(service: Path | str = SERVICE, job: Path | str = JOB, models: str = "adir") -> list[str]:
+    return ["job", "--service", str(service), "--job", str(job), "--connection", f"models-bucket={models}",
+            "--connection", "input-bucket=adir", "--connection", "output-bucket=adir", "--cmd", "true"]
+
+
+CASES = {
+    # validate
+    "validate: missing SRC": (["validate", "output", "missing"], "missing"),
+    "validate: SRC is a file": (["validate", "output", "afile"], "afile"),
+    "validate: DEST is a file": (["validate", "output", "adir", "-d", "afile"], "afile"),
+    "validate: DEST under a file": (["validate", "output", "adir", "-d", "afile/sub"], "afile/sub"),
+    "validate: DEST unwritable": (["validate", "output", "adir", "-d", UNWRITABLE], str(UNWRITABLE)),
+    # fixtures
+    "generate: --out is a file": (["fixtures", "generate", "--count", "2", "--out", "afile"], "afile"),
+    "generate: --out under a file": (["fixtures", "generate", "--count", "2", "--out", "afile/sub"], "afile/sub"),
+    "generate: --out unwritable": (["fixtures", "generate", "--count", "2", "--out", UNWRITABLE], str(UNWRITABLE)),
+    "generate: missing --model": (["fixtures", "generate", "--count", "2", "--model", "missing", "--out", "g"], "missing"),
+    "check: missing --fixtures": (["fixtures", "check", "--fixtures", "missing"], "missing"),
+    "check: --fixtures is a file": (["fixtures", "check", "--fixtures", "afile"], "afile"),
+    "check: missing --model": (["fixtures", "check", "--fixtures", kit_fixtures(), "--model", "missing"], "missing"),
+    # model pack
+    "pack: unwritable target": (["model", "pack", UNWRITABLE / "model.tar.gz"], str(UNWRITABLE)),
+    "pack: target in /proc": (["model", "pack", "/proc/x.tar.gz"], "/proc/x.tar.gz"),
+    "pack: missing folder": (["model", "pack", "missing/model.tar.gz"], "missing"),
+    "pack: under a file": (["model", "pack", "afile/model.zip"], "afile"),
+    "pack: target is a folder": (["model", "pack", "folder.tar.gz", "--force"], "folder.tar.gz"),
+    "pack: missing --model": (["model", "pack", "m.tar.gz", "--model", "missing"], "missing"),
+    "pack: --model is a file": (["model", "pack", "m.tar.gz", "--model", "afile"], "afile"),
+    # run (refused before pytest starts)
+    "run: job manifest as service": (["run", "--service-manifest", JOB], "InferenceJob"),
+    "run: missing service manifest": (["run", "--service-manifest", "missing.yaml"], "missing.yaml"),
+    "run: service manifest not YAML": (["run", "--service-manifest", "garbage.yaml"], "garbage.yaml"),
+    "run: service manifest is a folder": (["run", "--service-manifest", "adir"], "adir"),
+    "run: missing --model": (["run", "--cmd", "true", "--model", "missing"], "missing"),
+    "run: missing --fixtures": (["run", "--cmd", "true", "--fixtures", "missing"], "missing"),
+    "run: --report unwritable": (["run", "--cmd", "true", "--report", UNWRITABLE / "r.json"], str(UNWRITABLE)),
+    "run: --report under a file": (["run", "--cmd", "true", "--report", "afile/r.json"], "afile"),
+    "run: --report is a folder": (["run", "--cmd", "true", "--report", "adir"], "adir"),
+    "run: --workspace-dir under a file": (["run", "--cmd", "true", "--workspace-dir", "afile/ws"], "afile"),
+    # job (refused before the first progress line)
+    "job: missing service": (job_args(service="missing.yaml"), "missing.yaml"),
+    "job: job manifest as service": (job_args(service=JOB), str(JOB)),
+    "job: service manifest as job": (job_args(job=SERVICE), str(SERVICE)),
+    "job: service not YAML": (job_args(service="garbage.yaml"), "garbage.yaml"),
+    "job: missing connection folder": (job_args(models="missing"), "missing"),
+    "job: connection is a file": (job_args(models="afile"), "afile"),
+    "job: connection without =": (["job", "--service", SERVICE, "--job", JOB, "--connection", "adir"], "adir"),
+}
+
+
+@pytest.mark.parametrize("argv,names", CASES.values(), ids=CASES.keys())
+def test_bad_input_is_one_line_and_exit_2(argv, names, place):
+    if any(str(a).startswith("/proc/") for a in argv) and not Path("/proc/self").is_dir():
+        pytest.skip("needs Linux /proc for an unwritable folder")
+    done = cli(*argv, cwd=place)
+    lines = done.stderr.splitlines()
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    assert done.returncode == 2, (done.returncode, done.stdout[-1500:], done.stderr[-1500:])
+    assert len(lines) == 1 and lines[0].startswith("odahu-conformance: "), done.stderr
+    assert names in lines[0], lines[0]
+
+
+def test_nothing_is_left_behind_by_a_refused_pack(place):
+    assert cli("model", "pack", "afile/model.zip", cwd=place).returncode == 2
+    assert cli("model", "pack", "missing/model.tar.gz", cwd=place).returncode == 2
+    assert sorted(p.name for p in place.iterdir()) == ["adir", "afile", "folder.tar.gz", "garbage.yaml"]
+
+
+def test_generate_without_out_writes_a_new_folder_never_the_kits_fixtures(place):
+    before = sorted(p.name for p in (kit_fixtures() / "input").iterdir())
+    done = cli("fixtures", "generate", "--count", "2", "--seed", "3", cwd=place)
+    assert done.returncode == 0, done.stderr
+    assert "fixtures-generated" in done.stdout
+    assert sorted(p.name for p in (place / "fixtures-generated" / "input").iterdir()) == [
+        "gen-3-0000.json", "gen-3-0001.json"]
+    assert sorted(p.name for p in (kit_fixtures() / "input").iterdir()) == before
+    again = cli("fixtures", "generate", "--count", "2", "--seed", "3", cwd=place)
+    assert again.returncode == 2 and len(again.stderr.splitlines()) == 1 and "--force" in again.stderr
+
+
+@needs_proc
+def test_the_kits_model_is_packable_and_unwritable_targets_name_the_target(place):
+    done = cli("model", "pack", "/proc/model.tar.gz", "--model", kit_model(), cwd=place)
+    assert done.returncode == 2 and "/proc/model.tar.gz" in done.stderr and ".partial" not in done.stderr
