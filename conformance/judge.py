@@ -331,7 +331,8 @@ def judge_batch(
     for check in (finishes_in_time, leaves_inputs_alone, platform_keeps_every_file):
         judgement.ran(check.requirement, RUN, check(result))  # type: ignore[attr-defined]
     if not ended(result):
-        judgement.ran("P-EXIT", RUN, exits_zero(result))
+        if result.stopped:
+            judgement.ran("P-EXIT", RUN, exits_zero(result))
         why = "the run was killed at its timeout" if result.timed_out else f"the run was {result.stopped}"
         judgement.block(("P-EXIT", "P-EVERY", *RESPONSE_IDS), RUN, f"{why}: what it wrote is partial")
         return judgement

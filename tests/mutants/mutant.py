@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -264,10 +265,13 @@ def main(name: str) -> int:
             copy = os.path.join(scratch, "model")
             shutil.copytree(model, copy)
             try:
-                value = int(Path(copy, "multiplier.txt").read_text().strip())
-            except (OSError, ValueError):
+                text = Path(copy, "multiplier.txt").read_text().strip()
+            except OSError:
+                text = ""
+            if not re.fullmatch(r"[+-]?[0-9]+", text, re.ASCII):
                 pass  # an unusable model: the reference refuses it
             else:
+                value = int(text)
                 Path(copy, "multiplier.txt").write_text(f"{value + 1}\n")
                 model = copy
         if name == "ignores-bad-model":
