@@ -36,7 +36,7 @@ def multiply(values: np.ndarray, datatype: str, multiplier: int) -> np.ndarray:
     elif abs(multiplier) <= _EXACT_LIMIT[datatype]:
         with np.errstate(over="ignore"):
             return (values.astype(np.float64) * np.float64(multiplier)).astype(dt.numpy)
-    return _multiply_exactly(values, dt.numpy, multiplier)
+    return _multiply_exactly(values, dt.dtype, multiplier)
 
 
 def _multiply_exactly(values: np.ndarray, dtype: np.dtype, multiplier: int) -> np.ndarray:

@@ -8,7 +8,9 @@ for people.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from deepdiff import DeepDiff
@@ -38,7 +40,7 @@ class Comparison:
     checked: set[str] = field(default_factory=set)
     blocked: dict[str, str] = field(default_factory=dict)
 
-    def ran(self, requirement: str, findings: list[Finding] = ()) -> None:
+    def ran(self, requirement: str, findings: Sequence[Finding] = ()) -> None:
         """A check of ``requirement`` ran on evidence and found ``findings``."""
         self.checked.add(requirement)
         self.findings += findings
@@ -71,6 +73,7 @@ def examine(actual: Document, expected: Expected, request: Document | None = Non
     if expected.request_id is not None or "id" in body:
         result.ran("F-ID", response_id_findings(actual, expected.request_id))
     if expected.is_error:
+        assert expected.requirement is not None  # an expected error always names its requirement
         wrong = [] if actual.kind == ERROR else [Finding(expected.requirement, file, "", f"expected an error response ({expected.error}), got outputs")]
         result.ran(expected.requirement, wrong)
         return result
@@ -127,7 +130,7 @@ def _near_overflow(expected: Expected) -> bool:
 
 
 def _model_findings(actual: Document, expected: Expected, result: Comparison) -> None:
-    body = actual.body
+    body = cast(dict, actual.body)  # strict JSON by now (F-JSON passed): an object
     if "model_name" not in body:
         result.block(["F-MODEL"], f"{actual.file} has no model_name (F-SCHEMA)")
         return
@@ -142,19 +145,20 @@ def _model_findings(actual: Document, expected: Expected, result: Comparison) ->
 
 def _outputs_findings(actual: Document, expected: Expected, request: Document | None, result: Comparison) -> None:
     file = actual.file
-    raw_outputs = actual.body.get("outputs")
+    raw_outputs = cast(dict, actual.body).get("outputs")  # strict JSON by now: an object
     if not isinstance(raw_outputs, list):
         result.block(["M-EVERY", "M-SELECT", "M-SHAPE", "M-DTYPE", "M-VALUE"], f"{file}: outputs is not a list (F-SCHEMA)")
         return
     selected = bool(request is not None and isinstance(request.body, dict) and request.body.get("outputs"))
     order_id = "M-SELECT" if selected else "M-EVERY"
     actual_names = [o.get("name") if isinstance(o, dict) else None for o in raw_outputs]
-    expected_names = [t.name for t in expected.outputs]
+    expected_outputs = expected.outputs or []  # not an expected error: outputs are set
+    expected_names = [t.name for t in expected_outputs]
     result.ran(order_id, [] if actual_names == expected_names else [
         Finding(order_id, file, "/outputs", f"output names {actual_names} differ from the expected {expected_names}")])
     decoded = {t.name: t for t in actual.tensors}
     compared: list[Tensor] = []
-    for want in expected.outputs:
+    for want in expected_outputs:
         got = decoded.get(want.name)
         if got is None:
             if want.name in actual_names:
@@ -197,7 +201,8 @@ def differing_elements(got: np.ndarray | list, want: np.ndarray | list, datatype
     if dt.kind == "bytes":
         return np.array([i for i, (a, b) in enumerate(zip(got, want)) if a != b], dtype=np.intp)
     if dt.kind == "float":
-        got, want = got.view(unsigned_view(got.dtype)), want.view(unsigned_view(want.dtype))
+        got_array, want_array = cast(np.ndarray, got), cast(np.ndarray, want)  # only BYTES values are lists
+        got, want = got_array.view(unsigned_view(got_array.dtype)), want_array.view(unsigned_view(want_array.dtype))
     return np.flatnonzero(got != want)
 
 

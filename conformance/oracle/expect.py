@@ -6,6 +6,7 @@ Only the kit computes expected responses this way; golden fixtures come from her
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class Expected:
             body["id"] = self.request_id
         body["outputs"] = [
             {"name": t.name, "datatype": t.datatype, "shape": list(t.shape), "data": json_values(t)}
-            for t in self.outputs
+            for t in self.outputs or []
         ]
         return body
 
@@ -74,9 +75,10 @@ def expect(request: Document | dict, model: Model, file: str = "request.json") -
     selected = _select(request)
     if isinstance(selected, str):
         return Expected(request_id, model, error=selected, requirement="M-SELECT")
-    outputs = []
+    outputs: list[Tensor] = []
     for tensor in selected:
-        product = multiply(tensor.values, tensor.datatype, model.multiplier)
+        # numeric (BOOL and BYTES were refused above): the values are a numpy array
+        product = multiply(cast(np.ndarray, tensor.values), tensor.datatype, model.multiplier)
         if product.dtype.kind == "f" and not np.isfinite(product).all():
             return Expected(
                 request_id, model, error=f"output {tensor.name!r}: {tensor.datatype} product overflows to infinity",
@@ -94,7 +96,7 @@ def _invalid(request: Document) -> str:
 
 def _select(request: Document) -> list[Tensor] | str:
     """The input tensors the response returns, in order; or the reason the selection is an error."""
-    wanted = request.body.get("outputs") or []
+    wanted = cast(dict, request.body).get("outputs") or []  # a request without findings is an object
     if not wanted:
         return list(request.tensors)
     by_name = {t.name: t for t in request.tensors}
