@@ -13,23 +13,24 @@ import traceback
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from _pytest import junitxml
 from _pytest.terminal import TerminalReporter
 
+# Only light modules here: the plugin is loaded by every pytest run where the kit is installed. The judge, the
+# runners and what they import (numpy, jsonschema...) are imported when the suite needs them.
 from conformance import report
-from conformance.contract.findings import Finding
 from conformance.contract.requirements import REQUIREMENTS
 from conformance.generate.profiles import PROFILES, Profile
-from conformance.judge import Judgement, blocking
 from conformance.paths import kit_fixtures
-from conformance.run.candidate import (
-    DEFAULT_TIMEOUT,
-    Candidate,
-    CandidateProblem,
-    from_options,
-)
+from conformance.run import DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    from conformance.contract.findings import Finding
+    from conformance.judge import Judgement
+    from conformance.run.candidate import Candidate
 
 GROUPS = {
     "schema": "every response strictly valid V2 (F-*)",
@@ -41,34 +42,37 @@ GROUPS = {
 
 
 def marker_name(requirement_id: str) -> str:
-    """The marker selecting a requirement's tests: ``M-VALUE`` -> ``M_VALUE`` (``-m M_VALUE``)."""
+    """The underscore spelling of a requirement's marker: ``M-VALUE`` -> ``M_VALUE``. Both ``-m M-VALUE`` and
+    ``-m M_VALUE`` select the requirement's tests."""
     return requirement_id.replace("-", "_")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("odahu-conformance", "ODAHU predictor conformance (odahu-conformance)")
-    group.addoption("--predictor-cmd", metavar="CMD", default=None,
+    group.addoption("--conformance-predictor-cmd", "--predictor-cmd", dest="predictor_cmd", metavar="CMD", default=None,
                     help="the candidate is a local program (split like a shell would, run without a shell)")
-    group.addoption("--predictor-image", metavar="IMAGE", default=None, help="the candidate is an OCI image")
-    group.addoption("--engine", choices=("docker", "podman"), default="docker",
+    group.addoption("--conformance-predictor-image", "--predictor-image", dest="predictor_image", metavar="IMAGE", default=None, help="the candidate is an OCI image")
+    group.addoption("--conformance-engine", "--engine", dest="engine", choices=("docker", "podman"), default="docker",
                     help="container engine for --predictor-image (default: docker)")
-    group.addoption("--service-manifest", metavar="FILE", type=Path, default=None,
+    group.addoption("--conformance-service-manifest", "--service-manifest", dest="service_manifest", metavar="FILE", type=Path, default=None,
                     help="InferenceService manifest: image, command, args and model registry")
-    group.addoption("--model", metavar="PATH", type=Path, default=None,
+    group.addoption("--conformance-model", "--model", dest="model", metavar="PATH", type=Path, default=None,
                     help="model folder or .tar.gz/.zip archive (default: the kit's model/)")
     # pytest owns --fixtures (it lists fixtures), so the plugin's option is --fixtures-dir; the CLI's `run`
     # takes --fixtures as the interfaces doc says and passes it on.
-    group.addoption("--fixtures-dir", metavar="DIR", type=Path, default=None,
+    group.addoption("--conformance-fixtures-dir", "--fixtures-dir", dest="fixtures_dir", metavar="DIR", type=Path, default=None,
                     help="golden pairs: DIR/input, DIR/output (default: the kit's fixtures/)")
-    group.addoption("--run-timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT,
+    group.addoption("--conformance-run-timeout", "--run-timeout", dest="run_timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT,
                     help=f"per predictor run (default {DEFAULT_TIMEOUT:g})")
     group.addoption("--conformance-strict", action="store_true", default=False,
                     help="SHOULD failures fail the run too (pytest's own --strict does the same)")
     group.addoption("--conformance-report", metavar="FILE.json", type=Path, default=None,
                     help="write the requirement report here, and FILE.md beside it")
+    group.addoption("--conformance-keep-workspaces", "--keep-workspaces", dest="keep_workspaces", metavar="N",
+                    type=int, default=3, help="keep the workspaces of at most N failed runs (default 3)")
     group.addoption("--conformance-profile", choices=sorted(PROFILES), default="ci",
                     help="how many generated requests: dev (quick), ci (default), thorough")
-    group.addoption("--workspace-dir", metavar="DIR", type=Path, default=None,
+    group.addoption("--conformance-workspace-dir", "--workspace-dir", dest="workspace_dir", metavar="DIR", type=Path, default=None,
                     help="where run workspaces are made (default: the system's temporary folder)")
 
 
@@ -77,6 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     for requirement in REQUIREMENTS:
         config.addinivalue_line("markers", f"{marker_name(requirement.id)}: {requirement.id} {requirement.title}")
+        config.addinivalue_line("markers", f"{requirement.id}: {requirement.title} (also -m {marker_name(requirement.id)})")
     config.addinivalue_line("markers", "requirement(*ids): the contract requirements a test checks")
     config.stash[RECORDER] = report.Recorder()
 
@@ -139,6 +144,8 @@ def _suite(config: pytest.Config) -> Suite:
             blank = blank_candidate_option(config)
             if blank:
                 raise pytest.UsageError(f"odahu-conformance: {blank}")
+            from conformance.run.candidate import CandidateProblem, from_options
+
             try:
                 candidate = from_options(
                     cmd=option("predictor_cmd"), image=option("predictor_image"), engine=option("engine"),
@@ -147,6 +154,7 @@ def _suite(config: pytest.Config) -> Suite:
                 )
             except CandidateProblem as exc:
                 raise pytest.UsageError(f"odahu-conformance: {exc}") from None
+            candidate.keep_limit = max(0, option("keep_workspaces"))
             cannot_start = candidate.preflight() if hasattr(candidate, "preflight") else None
             if cannot_start:
                 raise pytest.UsageError(f"odahu-conformance: the candidate cannot start: {cannot_start}")
@@ -197,13 +205,18 @@ class Verdict:
         pytest.skip(reason)
 
     def judge(self, judgement: Judgement, details: str = "", where: str | None = None,
-              ids: tuple[str, ...] | None = None, extra: list[Finding] | None = None) -> None:
+              ids: tuple[str, ...] | None = None, extra: list[Finding] | None = None,
+              explained: tuple[str, ...] = ()) -> None:
         """Record what ``judgement`` shows (about the response to ``where`` only, when given; about ``ids`` only,
-        when given) and fail the test on blocking findings, ``extra`` ones included."""
+        when given) and fail the test on blocking findings, ``extra`` ones included. When ``extra`` holds a
+        finding, the judgement's findings of the ``explained`` requirements are its consequences in this run
+        (e.g. no responses because the network was cut) and are not counted again."""
         def wanted(requirement: str) -> bool:
             return ids is None or requirement in ids
 
         findings = judgement.for_file(where) if where is not None else list(judgement.findings)
+        if extra:
+            findings = [f for f in findings if f.requirement not in explained]
         self.ran(*(r for r in judgement.checked_at(where) if wanted(r)))
         for requirement, reason in judgement.blocked_at(where).items():
             if wanted(requirement):
@@ -217,6 +230,8 @@ class Verdict:
         self._record.findings += findings
         self._record.covers.update(f.requirement for f in findings)
         self._record.checked.update(f.requirement for f in findings)
+        from conformance.judge import blocking
+
         failing = blocking(findings, self._strict)
         if failing:
             lines = [f.line() for f in failing]
@@ -241,6 +256,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         for requirement_id in _covered(item):
             item.add_marker(marker_name(requirement_id))
+            item.add_marker(requirement_id)  # -m M-VALUE works as the docs spell the ID
     in_suite = any(item.path.parent.name == "suite" and item.path.parent.parent.name == "conformance" for item in items)
     if in_suite and not has_candidate(config):
         # A gate that forgot its candidate must not pass with every test skipped.
@@ -264,6 +280,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         record.outcome = result.outcome
         if result.skipped and isinstance(result.longrepr, tuple):
             record.skip_reason = str(result.longrepr[2]).removeprefix("Skipped: ")
+            if record.skip_reason.startswith(report.NOT_CHECKED_SKIP):
+                for requirement_id in record.covers:
+                    record.not_checked.setdefault(requirement_id, record.skip_reason[len(report.NOT_CHECKED_SKIP):])
         if result.failed and call.excinfo is not None and not record.findings:
             record.error = _one_line_error(call.excinfo)
     return result
@@ -341,8 +360,10 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, exitstatus: int,
         write(f"report: {path} and {Path(path).with_suffix('.md')}")
     suite = config.stash.get(SUITE, None)
     if suite is not None and suite.candidate is not None and suite.candidate.kept:
-        write(f"workspaces of failed runs kept: {', '.join(map(str, suite.candidate.kept[:5]))}"
-              + (" ..." if len(suite.candidate.kept) > 5 else ""))
+        candidate = suite.candidate
+        more = f"; {candidate.not_kept} more failed runs not kept (--keep-workspaces)" if candidate.not_kept else ""
+        write(f"workspaces of failed runs kept (each with expected/ beside raw-output/): "
+              f"{', '.join(map(str, candidate.kept))}{more}")
     status = made["status"]
     write(f"{status.upper()}: {summary['passed']} requirements passed, {summary['must_failed']} MUST failed, "
           f"{summary['should_failed']} SHOULD failed, {summary['not_checked']} not checked, "

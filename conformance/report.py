@@ -29,6 +29,10 @@ from conformance.contract.requirements import MUST, REQUIREMENTS, SHOULD
 #: Failure lines kept per requirement.
 FAILURE_LINES = 5
 
+#: A suite test skipped with a reason starting with this marks its requirements not-checked (it applies, but a
+#: run was not worth making, e.g. the candidate hangs), not skipped.
+NOT_CHECKED_SKIP = "not checked: "
+
 Status = Literal["passed", "failed", "not-checked", "skipped"]
 RunStatus = Literal["passed", "failed", "incomplete"]
 

@@ -87,11 +87,19 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "huge-extra-file": ({"P-EVERY", "P-EXIT"}, set()),
     # leaves a process running after it exits
     "daemonises": ({"P-EXIT"}, set()),
+    # dies on {"inputs": []}: the good requests beside it are lost (their missing responses are P-ISOLATE's)
+    "crashes-on-empty-request": ({"P-ISOLATE", "P-EXIT"}, set()),
+    # serves "1_0" as 10 and the Arabic-Indic three as 3: models the kit refuses
+    "python-int-multiplier": ({"P-CONFIG"}, set()),
+    # never finishes: P-TIMELY; after it also times out on three small requests, no further run is made, so
+    # everything but what the two killed runs showed (P-READONLY, P-NAME) and the kit's files is not-checked
+    "hangs": ({"P-TIMELY"}, {r.id for r in REQUIREMENTS} - {"P-TIMELY", "P-READONLY", "P-NAME", "K-SERVICE",
+                                                             "K-JOB", "K-META", "K-GOLDEN"}),
 }
 #: Mutants that break only a SHOULD part: they pass unless strict.
 SHOULD_ONLY = {"no-model-version", "renamed-responses", "numbered-responses"}
-#: The hung mutant runs only the tests of one batch, with a short timeout.
-SELECTION = {"hangs": ["-k", "test_golden_run", "--run-timeout", "3"]}
+#: The hung mutant runs with a short timeout.
+SELECTION = {"hangs": ["--run-timeout", "3"]}
 
 
 def suite(tmp: Path, cmd: str, *extra: str) -> tuple[int, dict | None, str]:
@@ -100,6 +108,7 @@ def suite(tmp: Path, cmd: str, *extra: str) -> tuple[int, dict | None, str]:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q",
          "--predictor-cmd", cmd, "--conformance-profile", "dev", "--conformance-report", str(report),
+         "--hypothesis-seed", "1",  # the same generated batches every time: the stated reports are exact
          "--workspace-dir", str(tmp), *extra],
         cwd=tmp, capture_output=True, text=True, timeout=600,
     )
@@ -134,7 +143,7 @@ def verdicts(tmp_path_factory) -> dict[str, tuple[int, dict | None, str]]:
 
 
 def test_every_mutant_has_a_stated_report():
-    assert set(MUTANTS) - {"hangs"} == set(EXPECTED)
+    assert set(MUTANTS) == set(EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -158,11 +167,12 @@ def test_mutant_report_is_exactly_the_stated_one(verdicts, name):
         assert row["failed_level"] == "MUST" and row["failures"][0].split(": ", 2)[1].startswith(MUTANTS[name])
 
 
-def test_hung_mutant_is_p_timely_and_nothing_it_wrote_is_judged(verdicts):
+def test_a_hung_candidate_is_not_waited_for_again_and_again(verdicts):
+    """Two runs wait out the 3 s timeout (the golden batch, then three small requests), not twenty."""
     status, report, output = verdicts["hangs"]
-    found = statuses(report)
-    assert status == 1 and found["failed"] == {"P-TIMELY"}, (found, output)
-    assert {"P-EXIT", "P-EVERY"} <= found["not-checked"], found
+    assert report["stats"]["predictor_runs"] <= 2 + 8, report["stats"]  # + the 8 bad-model runs, which end at once
+    reasons = {row["reason"] for row in report["requirements"] if row["status"] == "not-checked"}
+    assert any("further runs are not made" in reason for reason in reasons), reasons
 
 
 def test_every_requirement_about_a_candidate_has_a_mutant_that_fails_it():

@@ -796,3 +796,22 @@ def test_container_describe_is_one_reproducible_line(tmp_path):
     assert f"{ws.input}:{POD_INPUT}:ro" in runner.describe(ws)
     with pytest.raises(ValueError):
         ContainerRunner("containerd", IMAGE)
+
+
+def test_container_reproduction_makes_its_pod_folder_and_can_be_pasted_twice(tmp_path):
+    """The printed line makes the pod folder the run had (it is removed after a run), and uses --rm, not a fixed
+    name, so a second paste does not hit a name conflict. A fake podman checks what it is given."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "podman"
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do case "$a" in --name) exit 3;; *:/workspace) '
+                    'd="${a%:/workspace}"; [ -d "$d" ] || exit 4; touch "$d/ran";; esac; done\n')
+    fake.chmod(0o755)
+    ws = make_workspace(tmp_path)
+    line = ContainerRunner("podman", IMAGE).describe(ws)
+    assert "--rm" in line.split() and "--name" not in line.split()
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    for _ in range(2):
+        done = subprocess.run(["bash", "-c", line], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, (line, done.stderr)
+    assert (ws.root / "repro-pod" / "ran").is_file()

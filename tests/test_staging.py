@@ -123,7 +123,8 @@ def request_folder(folder: Path) -> dict[str, bytes]:
     (folder / "broken.json").write_text('{"inputs": [')
     (folder / "nan.json").write_text('{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [NaN]}]}')
     (folder / "wrong-type.json").write_text('{"inputs": "a"}')
-    (folder / "link.json").symlink_to("valid.json")
+    (folder / "link.json").symlink_to("valid.json")  # the platform reads through links: kept
+    kept["link.json"] = kept["valid.json"]
     return kept
 
 
@@ -138,14 +139,31 @@ def test_the_input_filter_says_why_it_skips_each_file(ws, tmp_path):
     request_folder(tmp_path / "requests")
     stage_requests(ws, tmp_path / "requests")
     reasons = dict(line.split(": ", 1) for line in ws.skipped)
-    assert sorted(reasons) == ["broken.json", "link.json", "nan.json", "notes.txt", "sub.json", "wrong-type.json"]
-    assert reasons["notes.txt"] == "not *.json"
-    assert reasons["sub.json"].startswith("a folder, not a file")
-    assert reasons["link.json"].startswith("a symbolic link")
-    assert reasons["broken.json"].startswith("does not parse as JSON (")
+    assert sorted(reasons) == ["broken.json", "nan.json", "notes.txt", "sub.json", "wrong-type.json"]
+    assert reasons["notes.txt"].startswith("dropped silently (not *.json")
+    assert reasons["sub.json"].startswith("dropped silently (a folder")
+    assert "JSON" in reasons["broken.json"]
     assert "NaN" in reasons["nan.json"]
-    assert reasons["wrong-type.json"].startswith("inputs:")
+    assert reasons["wrong-type.json"].startswith("dropped silently (inputs:")
     assert all("\n" not in line for line in ws.skipped)
+
+
+@pytest.mark.parametrize("entry", ["dangling", "link-to-folder", "fifo"])
+def test_an_entry_that_fails_the_platforms_whole_step_stops_staging_with_one_line(ws, tmp_path, entry):
+    folder = tmp_path / "requests"
+    folder.mkdir()
+    (folder / "a.json").write_bytes(as_bytes(request()))
+    if entry == "dangling":
+        (folder / "x.json").symlink_to("missing.json")
+    elif entry == "link-to-folder":
+        (tmp_path / "elsewhere").mkdir()
+        (folder / "x.json").symlink_to(tmp_path / "elsewhere")
+    else:
+        os.mkfifo(folder / "x.json")
+    with pytest.raises(StagingProblem) as caught:
+        stage_requests(ws, folder)
+    assert "x.json" in str(caught.value) and "\n" not in str(caught.value)
+    assert "the platform's input step fails" in str(caught.value)
 
 
 def test_every_kit_golden_request_is_staged(ws):

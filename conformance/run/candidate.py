@@ -15,14 +15,12 @@ from conformance.contract.problems import ConformanceProblem
 from conformance.odahu import manifests
 from conformance.odahu.model import Model, ModelProblem, load_model
 from conformance.paths import kit_model
-from conformance.run import staging
+from conformance.run import DEFAULT_TIMEOUT, staging
 from conformance.run.container import ContainerRunner, engine_available
 from conformance.run.decoys import stage_decoys
 from conformance.run.local import LocalRunner
 from conformance.run.process import Runner
 from conformance.run.workspace import RunResult
-
-DEFAULT_TIMEOUT = 60.0
 
 
 class CandidateProblem(ConformanceProblem):
@@ -49,6 +47,11 @@ class Candidate:
     workspace_base: Path | None = None
     kept: list[Path] = field(default_factory=list)
     runs: int = 0  # how many times the candidate ran (for the report's stats)
+    keep_limit: int = 3  # workspaces of failed runs kept at most (--keep-workspaces)
+    keep_bytes: int = 1 << 30  # output bytes those workspaces may hold in all
+    kept_bytes: int = 0
+    not_kept: int = 0  # failed runs whose workspace was removed because of the limits
+    hung: str | None = None  # why further runs are not worth waiting for (set after timeouts)
 
     @property
     def model_is_embedded(self) -> bool:
@@ -112,9 +115,17 @@ class Candidate:
         """Remove a run's workspace (a run that passed)."""
         staging.remove_workspace(result.workspace)
 
-    def keep(self, result: RunResult) -> Path:
-        """Keep a run's workspace for the report; return its path."""
+    def keep(self, result: RunResult) -> Path | None:
+        """Keep a failed run's workspace for the report and return its path; or, once ``keep_limit`` workspaces
+        are kept or they would hold more than ``keep_bytes`` of output, remove it, count it in ``not_kept`` and
+        return None (a failing run must not pile up workspaces)."""
+        size = sum(entry.size for entry in result.entries)
+        if len(self.kept) >= self.keep_limit or self.kept_bytes + size > self.keep_bytes:
+            self.discard(result)
+            self.not_kept += 1
+            return None
         self.kept.append(result.workspace.root)
+        self.kept_bytes += size
         return result.workspace.root
 
     def reproduce(self, result: RunResult) -> str:

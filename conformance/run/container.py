@@ -180,10 +180,16 @@ class ContainerRunner:
         return ws.output.parent / f".odahu-pod-{name}"
 
     def describe(self, ws: Workspace | None = None) -> str:
-        """The engine command line (with placeholders when no workspace is given; the name is per run)."""
-        name = CONTAINER_PREFIX + "NAME"
-        pod = str(self._pod_dir(ws, name)) if ws is not None else "WORKSPACE_DIR"
-        return shlex.join(self._argv(ws, name, pod))
+        """A shell line that reproduces the run and can be pasted twice: it makes a fresh pod folder
+        ``WS/repro-pod`` (mode 0777, as the run had; the output lands in ``WS/repro-pod/odahu-ws-raw-output``),
+        then runs the engine with the same mounts, variables and limits, and ``--rm`` instead of a fixed name
+        (placeholders when no workspace is given)."""
+        pod = str(ws.root / "repro-pod") if ws is not None else "WORKSPACE_DIR"
+        argv = self._argv(ws, CONTAINER_PREFIX + "NAME", pod)
+        at = argv.index("--name")
+        argv[at:at + 2] = ["--rm"]
+        prepare = f"rm -rf {shlex.quote(pod)} && mkdir -m 0777 {shlex.quote(pod)} && " if ws is not None else ""
+        return prepare + shlex.join(argv)
 
     def __repr__(self) -> str:
         return (

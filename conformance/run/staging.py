@@ -136,7 +136,11 @@ def stage_requests(ws: Workspace, source: str | os.PathLike | Iterable[tuple[str
 
 
 def _folder_requests(folder: Path, skipped: list[str]) -> Iterable[tuple[str, bytes]]:
-    """``(name, bytes)`` for each ``*.json`` regular file directly in ``folder``; a skipped line for the rest."""
+    """``(name, bytes)`` for each entry of ``folder`` the platform's input step keeps
+    (:func:`conformance.odahu.platform_rules.decide_entry`: ``*.json`` entries, not recursive, a symbolic link
+    judged by its target); a skipped line for each entry it drops. An entry that would fail the platform's whole
+    step (a dangling link, a link to a folder, a FIFO) is a :class:`StagingProblem`: on the platform the job fails
+    there and no request reaches the predictor."""
     if not folder.is_dir():
         raise StagingProblem(f"{folder}: " + ("not a folder" if folder.exists() else "does not exist"))
     try:
@@ -144,9 +148,12 @@ def _folder_requests(folder: Path, skipped: list[str]) -> Iterable[tuple[str, by
     except OSError as exc:
         raise StagingProblem(f"{folder}: cannot list: {exc.strerror or exc}") from None
     for path in entries:
-        reason = _entry_problem(path)
-        if reason:
-            skipped.append(f"{path.name}: {reason}")
+        decision = platform_rules.decide_entry(path, "request", DEFAULT_MAX_BYTES)
+        if decision.fails_step:
+            raise StagingProblem(f"{path}: the platform's input step fails on it ({decision.reason}): the job "
+                                 f"would fail and no request reach the predictor")
+        if not decision.kept:
+            skipped.append(decision.line())
             continue
         try:
             raw = _read_capped(path, DEFAULT_MAX_BYTES)
@@ -156,22 +163,9 @@ def _folder_requests(folder: Path, skipped: list[str]) -> Iterable[tuple[str, by
         yield path.name, raw
 
 
-def _entry_problem(path: Path) -> str:
-    """Why the platform's input step would not even read ``path`` ("" when it would)."""
-    if path.is_symlink():
-        return "a symbolic link, not a regular file"
-    if path.is_dir():
-        return "a folder, not a file (folders are not read)"
-    if not path.is_file():
-        return "not a regular file"
-    if not path.name.endswith(".json"):
-        return "not *.json"
-    return ""
-
-
 def _read_capped(path: Path, limit: int) -> bytes:
-    """A regular file's bytes, never through a link; OSError when it holds more than ``limit`` bytes."""
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+    """A file's bytes (through a link, as the platform reads it); OSError when it holds more than ``limit``."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     with os.fdopen(descriptor, "rb") as handle:
         raw = handle.read(limit + 1)
     if len(raw) > limit:

@@ -13,6 +13,7 @@ from conformance.judge import BATCH_RUN_IDS, Judgement, judge_batch
 from conformance.odahu.model import Model, ModelProblem
 from conformance.oracle.compare import differing_elements
 from conformance.oracle.expect import expect
+from conformance.report import NOT_CHECKED_SKIP
 from conformance.run.candidate import Candidate
 from conformance.run.workspace import RunResult
 from conformance.v2.strictjson import dumps
@@ -48,13 +49,17 @@ def staged(result: RunResult, requests: list[tuple[str, bytes]]) -> dict[str, by
 
 
 class Batch:
-    """One run of the candidate over a batch, judged; ``evidence()`` says where to look when it failed."""
+    """One run of the candidate over a batch, judged; ``evidence()`` says where to look when it failed. A failed
+    run's workspace is kept (within the candidate's limits) with ``expected/`` beside ``raw-output/``: the
+    answers the kit expected, one file per request, so ``diff -r expected raw-output`` shows the problem."""
 
     def __init__(self, candidate: Candidate, result: RunResult, judgement: Judgement, model: Model):
         self.candidate, self.result, self.judgement, self.model = candidate, result, judgement, model
         self.kept: Path | None = None
         if judgement.findings:
             self.kept = candidate.keep(result)
+            if self.kept is not None:
+                _write_expected(self.kept / "expected", judgement)
         else:
             candidate.discard(result)
 
@@ -64,9 +69,18 @@ class Batch:
         if name and name in self.judgement.diffs:
             lines.append(self.judgement.diffs[name])
         if self.kept is not None:
-            lines.append(f"workspace kept: {self.kept}")
+            lines.append(f"workspace kept: {self.kept} (diff -r {self.kept}/expected {self.result.workspace.output})")
             lines.append(f"reproduce: {self.candidate.reproduce(self.result)}")
+        elif self.judgement.findings:
+            lines.append(f"workspace not kept: the workspaces of the first {self.candidate.keep_limit} failed runs "
+                         f"are kept (--keep-workspaces N)")
         return "\n".join(lines)
+
+
+def _write_expected(folder: Path, judgement: Judgement) -> None:
+    folder.mkdir(exist_ok=True)
+    for name, expected in judgement.expected.items():
+        (folder / name).write_bytes(dumps(expected.document()) + b"\n")
 
 
 def run_batch(
@@ -77,8 +91,22 @@ def run_batch(
     **run_options: Any,
 ) -> Batch:
     """Run the candidate once over ``requests`` and judge every response (against ``golden`` responses where
-    given, else the oracle) for the model with ``multiplier`` (None: the candidate's own)."""
+    given, else the oracle) for the model with ``multiplier`` (None: the candidate's own).
+
+    Fail fast where nothing can be learnt: once a run has timed out and the candidate also times out on the
+    three small :data:`GOOD` requests, every later run is skipped as not-checked with the reason, instead of
+    waiting out the timeout again and again."""
+    if candidate.hung is not None:
+        pytest.skip(NOT_CHECKED_SKIP + candidate.hung)
     result = candidate.run(requests, multiplier=multiplier, **run_options)
+    if result.timed_out:
+        small = len(requests) <= len(GOOD)
+        probe = result if small else candidate.run(GOOD)
+        if probe.timed_out:
+            candidate.hung = (f"the candidate did not finish {len(GOOD)} small requests within the run's timeout "
+                              f"({probe.duration:.0f} s): further runs are not made")
+        if probe is not result:
+            candidate.discard(probe)
     model = candidate.model_with(multiplier)
     judgement = judge_batch(result, staged(result, requests), model, golden)
     return Batch(candidate, result, judgement, model)
@@ -92,6 +120,35 @@ def request(name: str, datatype: str = "INT32", data: tuple = (10, 20), **extra:
 
 #: Three good requests the protocol tests run (alone, and beside others).
 GOOD = [request("a.json", id="a"), request("b.json", "FP64", (1.5, -2.25)), request("c.json", "UINT8", (200, 7))]
+
+
+def _tensor(**fields: object) -> dict:
+    return {"name": "x", "shape": [2], "datatype": "INT32", "data": [1, 2], **fields}
+
+
+def _without(key: str) -> dict:
+    tensor = _tensor()
+    del tensor[key]
+    return tensor
+
+
+#: Requests the platform's input step keeps (its Go unmarshal is lax) but that are not valid V2 requests: each
+#: must get an error response (P-EVERY), and none may stop the batch (P-ISOLATE, P-EXIT). Names sort before,
+#: between and after :data:`GOOD`.
+DELIVERED: list[tuple[str, bytes]] = [
+    ("0-empty-object.json", b"{}"),
+    ("0-null.json", b"null"),
+    ("0-no-inputs.json", b'{"inputs": []}'),
+    ("0-tensor-without-data.json", dumps({"inputs": [_without("data")]})),
+    ("0-tensor-without-shape.json", dumps({"inputs": [_without("shape")]})),
+    ("bb-tensor-without-datatype.json", dumps({"inputs": [_without("datatype")]})),
+    ("bb-tensor-without-name.json", dumps({"inputs": [_without("name")]})),
+    ("bb-null-fields.json", b'{"id": null, "inputs": [{"name": null, "shape": null, "datatype": null, "data": null}]}'),
+    ("d-keys-in-other-case.json", b'{"INPUTS": [{"Name": "x", "SHAPE": [1], "DataType": "INT32", "DATA": [1]}]}'),
+    ("d-repeated-key.json", b'{"inputs": [], "inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1]}]}'),
+    ("d-unknown-datatype.json", dumps({"inputs": [_tensor(datatype="FP8")]})),
+    ("d-nested-deeper-than-shape.json", dumps({"inputs": [_tensor(data=[[1], [2]])]})),
+]
 
 
 def good_batch(suite: Suite) -> Batch:

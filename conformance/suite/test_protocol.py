@@ -20,7 +20,14 @@ from conformance.judge import (
     works_offline,
 )
 from conformance.run.local import LocalRunner
-from conformance.suite.shared import GOOD, answers, good_batch, request, run_batch
+from conformance.suite.shared import (
+    DELIVERED,
+    GOOD,
+    answers,
+    good_batch,
+    request,
+    run_batch,
+)
 from conformance.v2.strictjson import dumps
 
 OUTPUT_FOLDER_CASES = {"P-OUTDIR-absent": "does not exist", "P-OUTDIR-present": "exists",
@@ -43,13 +50,13 @@ def test_reads_the_operator_variables(conformance, verdict):
     batch = run_batch(candidate, GOOD, decoys=True)
     env = reads_operator_variables(batch.result, batch.result.workspace.decoys)
     if env:
-        verdict.check(env, batch.evidence())
-    if answers(batch):
+        verdict.ran("P-ENV")
+    elif answers(batch):
         verdict.ran("P-ENV")
     else:
         verdict.not_checked("P-ENV", "the batch was not answered and no decoy was touched: which variables the "
                                      f"candidate reads is unknown; output: {tail(batch.result.stderr or batch.result.stdout)}")
-    verdict.judge(batch.judgement, batch.evidence())
+    verdict.judge(batch.judgement, batch.evidence(), extra=env)
 
 
 @pytest.mark.protocol
@@ -69,13 +76,14 @@ def test_output_folder(conformance, verdict, case):
         baseline, tried = absent, present
     else:
         baseline, tried = present, run_batch(candidate, GOOD, output_parents_missing=True)
-    if baseline is None or not answers(baseline):
+    found = []
+    if not answers(baseline):
         verdict.not_checked("P-OUTDIR", "the batch is not answered in the comparison case either: the output "
                                         "folder is not what stops it")
     else:
         verdict.ran("P-OUTDIR")
-        verdict.check(creates_output_folder(baseline.result, tried.result, OUTPUT_FOLDER_CASES[case]), tried.evidence())
-    verdict.judge(tried.judgement, tried.evidence())
+        found = creates_output_folder(baseline.result, tried.result, OUTPUT_FOLDER_CASES[case])
+    verdict.judge(tried.judgement, tried.evidence(), extra=found, explained=("P-EVERY", "P-EXIT"))
 
 
 @pytest.mark.protocol
@@ -163,12 +171,32 @@ def test_unservable_requests_do_not_stop_the_batch(conformance, verdict):
     ]
     alone = good_batch(conformance)
     mixed = run_batch(conformance.require_candidate(), bad + GOOD)
+    found = []
     if answers(alone):
         verdict.ran("P-ISOLATE")
-        verdict.check(isolates_unservable_requests(alone.result, mixed.result, [n for n, _ in GOOD]), mixed.evidence())
+        found = isolates_unservable_requests(alone.result, mixed.result, [n for n, _ in GOOD])
     else:
         verdict.not_checked("P-ISOLATE", "the good requests are not answered even alone")
-    verdict.judge(mixed.judgement, mixed.evidence())
+    verdict.judge(mixed.judgement, mixed.evidence(), extra=found, explained=("P-EVERY",))
+
+
+@pytest.mark.protocol
+@pytest.mark.requirement("P-ISOLATE", "P-EVERY")
+def test_requests_the_platform_delivers_get_error_responses(conformance, verdict):
+    """Requests the platform's lax validator passes on although they are not valid V2 (``{}``, ``null``, no
+    inputs, a tensor missing a field, null fields, keys in other letter case, a repeated key, an unknown
+    datatype, data nested deeper than its shape), among good ones: each gets an error response and the good
+    ones their answers. A crash or an early exit shows as P-ISOLATE (decided against the good requests run
+    alone) and P-EXIT."""
+    alone = good_batch(conformance)
+    mixed = run_batch(conformance.require_candidate(), DELIVERED + GOOD)
+    found = []
+    if answers(alone):
+        verdict.ran("P-ISOLATE")
+        found = isolates_unservable_requests(alone.result, mixed.result, [n for n, _ in GOOD])
+    else:
+        verdict.not_checked("P-ISOLATE", "the good requests are not answered even alone")
+    verdict.judge(mixed.judgement, mixed.evidence(), extra=found, explained=("P-EVERY",))
 
 
 def _network_isolation() -> tuple[list[str] | None, str]:
@@ -210,9 +238,10 @@ def test_needs_no_network(conformance, verdict):
         offline = run_batch(candidate, GOOD)
     finally:
         candidate.runner = original
+    found = []
     if answers(online):
         verdict.ran("P-OFFLINE")
-        verdict.check(works_offline(offline.result, online.result), offline.evidence())
+        found = works_offline(offline.result, online.result)
     else:
         verdict.not_checked("P-OFFLINE", "the batch is not served with the network either")
-    verdict.judge(offline.judgement, offline.evidence())
+    verdict.judge(offline.judgement, offline.evidence(), extra=found, explained=("P-EVERY", "P-EXIT"))

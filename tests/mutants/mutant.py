@@ -208,6 +208,10 @@ PROTOCOL = {
     "off-by-one-multiplier": "M-VALUE",
     "huge-extra-file": "P-EVERY",
     "daemonises": "P-EXIT",
+    # requests the platform delivers although a strict reading refuses them
+    "crashes-on-empty-request": "P-ISOLATE",
+    # reads multiplier.txt with Python's int(), which also takes "1_0" and other scripts' digits
+    "python-int-multiplier": "P-CONFIG",
 }
 
 MUTANTS = {name: requirement for name, (requirement, _) in REWRITES.items()} | PROTOCOL
@@ -258,7 +262,25 @@ def main(name: str) -> int:
     if name == "needs-network" and not _network_interfaces():
         print("mutant: no network interface: cannot fetch the model's weights", file=sys.stderr)
         return 1
+    if name == "crashes-on-empty-request":
+        for file_name in sorted(os.listdir(inputs)):
+            try:
+                request = json.loads(Path(inputs, file_name).read_bytes())
+            except ValueError:
+                continue
+            if isinstance(request, dict) and not request.get("inputs", ["missing"]):
+                raise KeyError(f"{file_name}: inputs")  # a traceback and exit 1, as an unguarded predictor does
     with tempfile.TemporaryDirectory() as scratch:
+        if name == "python-int-multiplier":
+            try:
+                value = int(Path(model, "multiplier.txt").read_text())
+            except (OSError, ValueError):
+                pass  # the reference refuses it
+            else:
+                copy = os.path.join(scratch, "model")
+                shutil.copytree(model, copy)
+                Path(copy, "multiplier.txt").write_text(f"{value}\n")
+                model = copy
         if name == "hardcoded-multiplier":
             model = model_with_two(model, scratch)
         if name == "off-by-one-multiplier":
