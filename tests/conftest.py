@@ -8,3 +8,6 @@ def pytest_sessionfinish(session, exitstatus):
     from helpers import stop_started_services
 
     stop_started_services()
+
+
+pytest_plugins = ["pytester"]

@@ -9,7 +9,13 @@ import pytest
 
 from conformance.contract.findings import Finding
 from conformance.generate.goldens import model_for
-from conformance.judge import BATCH_RUN_IDS, Judgement, judge_batch
+from conformance.judge import (
+    BATCH_RUN_IDS,
+    RUN,
+    Judgement,
+    judge_batch,
+    reads_operator_variables,
+)
 from conformance.odahu.model import Model, ModelProblem
 from conformance.oracle.compare import differing_elements
 from conformance.oracle.expect import expect
@@ -109,6 +115,10 @@ def run_batch(
             candidate.discard(probe)
     model = candidate.model_with(multiplier)
     judgement = judge_batch(result, staged(result, requests), model, golden)
+    if result.workspace.decoys:  # read now: a workspace that is not kept is gone once the Batch exists
+        env = reads_operator_variables(result, result.workspace.decoys)
+        if env or judgement.pairing:
+            judgement.ran("P-ENV", RUN, env)
     return Batch(candidate, result, judgement, model)
 
 

@@ -49,10 +49,11 @@ def without_outputs(inputs: str, scratch: str) -> str:
         data = Path(inputs, file_name).read_bytes()
         try:
             request = json.loads(data)
-            request.pop("outputs", None)
+        except ValueError:
+            request = None
+        if isinstance(request, dict) and "outputs" in request:  # other files stay byte for byte
+            request.pop("outputs")
             data = json.dumps(request).encode()
-        except (ValueError, AttributeError):
-            pass
         Path(copy, file_name).write_bytes(data)
     return copy
 
@@ -335,7 +336,10 @@ def main(name: str) -> int:
                     request = json.loads(Path(inputs, file_name).read_bytes())
                 except (OSError, ValueError):
                     request = None
-                data = json.dumps(rewrite(json.loads(data), request)).encode()
+                try:
+                    data = json.dumps(rewrite(json.loads(data), request)).encode()
+                except (TypeError, KeyError, AttributeError):
+                    pass  # the defect is about valid requests: an odd one keeps the reference's answer
             target = file_name
             if name == "not-json-names":
                 target = file_name + ".out"

@@ -1,0 +1,99 @@
+"""The pytest plugin in-process (pytester): usage errors, exit statuses, the report file and an interrupted run.
+
+Each test runs ``pytest --pyargs conformance.suite`` inside this process with a narrow selection, so it takes a
+second or two; the subprocess runs elsewhere (tests/test_mutants.py) show the same through a real command line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+# Imported here, so that pytester's in-process runs (which drop the modules they import when they end) share one
+# copy of them: otherwise a second run mixes hypothesis classes from two imports.
+import conformance.generate.strategies  # noqa: F401
+import conformance.judge  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "predictor" / "reference.py"
+MUTANT = ROOT / "tests" / "mutants" / "mutant.py"
+
+
+def suite(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("--pyargs", "conformance.suite", "-p", "no:cacheprovider",
+                              "--workspace-dir", str(pytester.path), *args, no_reraise_ctrlc=True)
+
+
+def test_in_a_checkout_no_candidate_option_means_the_reference_and_the_summary_says_so(pytester):
+    """(Outside a checkout, no candidate is a usage error: tests/test_installed_kit.py.)"""
+    result = suite(pytester, "-m", "P-EXIT and protocol")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines(["candidate: cmd * (the kit's reference predictor: no candidate option was given)"])
+
+
+@pytest.mark.parametrize("option", ["--predictor-cmd", "--conformance-predictor-cmd", "--predictor-image"])
+def test_a_blank_candidate_is_a_usage_error(pytester, option):
+    result = suite(pytester, option, "  ")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "is empty" in result.stderr.str()
+
+
+def test_a_candidate_that_cannot_start_is_a_usage_error(pytester):
+    result = suite(pytester, "--predictor-cmd", str(pytester.path / "missing-predictor"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "cannot start" in result.stderr.str() and "PASSED" not in result.stdout.str()
+
+
+def test_a_passing_run_writes_its_report_and_exits_0(pytester):
+    report = pytester.path / "out" / "report.json"
+    result = suite(pytester, "--predictor-cmd", f"{sys.executable} {REFERENCE}", "-m", "P-EXIT",
+                   "--conformance-report", str(report))
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    made = json.loads(report.read_text())
+    assert made["status"] == "passed" and made["completed"] is True
+    assert {r["id"]: r["status"] for r in made["requirements"]}["P-EXIT"] == "passed"
+    assert (pytester.path / "out" / "report.md").read_text().startswith("# Conformance report: PASSED")
+    result.stdout.fnmatch_lines(["*PASSED: * requirements passed*"])
+
+
+def test_a_failing_candidate_exits_1_and_names_the_requirement(pytester):
+    result = suite(pytester, "--predictor-cmd", f"{sys.executable} {MUTANT} exit-one", "-m", "P-EXIT",
+                   "--conformance-report", str(pytester.path / "r.json"))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["P-EXIT * FAILED (MUST): *exit status 1*", "FAILED: *"])
+
+
+def test_an_interrupted_run_is_incomplete_never_passed(pytester):
+    """Ctrl-C after the first test: exit status 2, the report says incomplete, the console INCOMPLETE."""
+    pytester.makepyfile(interrupt="""
+        calls = []
+        def pytest_runtest_teardown(item):
+            calls.append(item)
+            if len(calls) == 1:
+                raise KeyboardInterrupt
+    """)
+    pytester.syspathinsert()
+    report = pytester.path / "r.json"
+    result = suite(pytester, "-p", "interrupt", "--predictor-cmd", f"{sys.executable} {REFERENCE}", "-m", "protocol",
+                   "--conformance-report", str(report))
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    made = json.loads(report.read_text())
+    assert made["completed"] is False and made["status"] == "incomplete"
+    assert "PASSED" not in (pytester.path / "r.md").read_text().splitlines()[0]
+    result.stdout.fnmatch_lines(["INCOMPLETE: *"])
+
+
+def test_requirement_markers_take_the_ids_as_spelled(pytester):
+    result = suite(pytester, "--predictor-cmd", f"{sys.executable} {REFERENCE}", "-m", "P-CONFIG", "--co", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    assert "test_unusable_model" in result.stdout.str()
+
+
+def test_importing_the_plugin_loads_nothing_heavy(pytester):
+    result = pytester.runpython_c(
+        "import sys, conformance.plugin; "
+        "print(sorted(m for m in ('numpy', 'jsonschema', 'simdjson', 'orjson', 'deepdiff', 'yaml') if m in sys.modules))")
+    assert result.stdout.lines[-1] == "[]"
