@@ -461,3 +461,84 @@ def test_a_dangling_link_in_the_output_fails_the_job_and_nothing_is_uploaded(tmp
     assert lines[-2].startswith("[6/6] upload: skipped: the platform's validate-output step fails on b.json")
     assert not buckets.responses().exists() or not any(buckets.responses().iterdir())
     shutil.rmtree(workspace_of(lines), ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the run-level findings are the judge's (conformance.judge), printed as their one line
+
+WRITE_RESPONSES = """\
+    import json, os, sys
+    out = os.environ["ODAHU_OUTPUT_PATH"]
+    os.makedirs(out, exist_ok=True)
+    good = {"model_name": "multiplier", "model_version": "1", "id": "r",
+            "outputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [2]}]}
+    for name in sys.argv[1:]:
+        with open(os.path.join(out, name), "w") as handle:
+            json.dump(good, handle)
+"""
+
+
+def test_a_non_json_file_is_the_judges_p_name_finding(tmp_path):
+    """b.txt answers b.json where the platform drops it: the root cause is P-NAME, not a missing response."""
+    buckets = Buckets(tmp_path, {"a.json": REQUEST, "b.json": REQUEST})
+    cmd = script(tmp_path, WRITE_RESPONSES) + " a.json b.txt"
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
+    assert code == 1, lines
+    assert "  b.txt: P-NAME: not a *.json file: the platform drops it [platform: dropped silently (not *.json: " \
+           "the platform skips it unread)]" in lines
+    assert not [line for line in lines if "P-EVERY" in line]
+    assert sorted(p.name for p in buckets.responses().iterdir()) == ["a.json"]
+    shutil.rmtree(workspace_of(lines))
+
+
+def test_an_unanswered_request_is_the_judges_p_every_finding(tmp_path):
+    buckets = Buckets(tmp_path, {"a.json": REQUEST, "b.json": REQUEST, "c.json": REQUEST})
+    cmd = script(tmp_path, WRITE_RESPONSES) + " a.json c.json"
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
+    assert code == 1, lines
+    assert [line for line in lines if "P-" in line] == ["  b.json: P-EVERY: no response written for this request"]
+    assert sorted(p.name for p in buckets.responses().iterdir()) == ["a.json", "c.json"]
+    shutil.rmtree(workspace_of(lines))
+
+
+def test_a_changed_input_is_the_judges_p_readonly_finding(tmp_path):
+    buckets = Buckets(tmp_path, {"a.json": REQUEST, "b.json": REQUEST})
+    cmd = script(tmp_path, WRITE_RESPONSES + """\
+    with open(os.path.join(os.environ["ODAHU_INPUT_PATH"], "a.json"), "a") as handle:
+        handle.write(" ")
+""") + " a.json b.json"
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
+    assert code == 1, lines
+    run = lines[next(i for i, line in enumerate(lines) if line.startswith("[4/6]")):]
+    assert run[1].startswith("  exit status 0 after ") and run[2] == "  (input folder): P-READONLY: modified a.json"
+    # the platform still uploads what the predictor wrote: only the kit's verdict fails
+    assert sorted(p.name for p in buckets.responses().iterdir()) == ["a.json", "b.json"]
+    shutil.rmtree(workspace_of(lines))
+
+
+def test_a_renamed_response_is_the_judges_p_name_should_finding_and_passes(tmp_path):
+    buckets = Buckets(tmp_path, {"a.json": REQUEST, "b.json": REQUEST})
+    cmd = script(tmp_path, WRITE_RESPONSES) + " a.json response-b.json"
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
+    assert code == 0, lines  # a SHOULD finding is shown, and does not fail the job
+    assert [line for line in lines if "P-" in line] == ["  b.json: P-NAME (SHOULD): the response is written as response-b.json"]
+
+
+def test_a_process_left_running_is_the_judges_p_exit_finding(tmp_path):
+    buckets = Buckets(tmp_path, {"a.json": REQUEST})
+    cmd = script(tmp_path, WRITE_RESPONSES + """\
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execvp("sleep", ["sleep", "60"])
+        os._exit(0)
+    os.wait()
+""") + " a.json"
+    started = time.monotonic()
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
+    assert time.monotonic() - started < 30
+    assert code == 1, lines
+    (leftover,) = [line for line in lines if "P-EXIT" in line]
+    assert leftover.startswith("  (run): P-EXIT: left 1 process(es) running after it exited") and "sleep 60" in leftover
+    assert sorted(p.name for p in buckets.responses().iterdir()) == ["a.json"]  # the platform uploads what was written
+    shutil.rmtree(workspace_of(lines))
