@@ -8,6 +8,10 @@ connection named by the manifests is a local folder (``--connection NAME=DIR``):
 ``DIR/path``. The output is checked strictly (the contract, not the platform's lax check), every file the
 platform would lose is named, and only strictly valid responses are uploaded.
 
+The job has no oracle for an arbitrary model, so it judges what does not depend on the model: the run-level
+checks of :mod:`conformance.judge` (P-TIMELY, P-EXIT, P-READONLY, P-NAME, P-EVERY; the same functions the suite
+runs, each finding printed as its one line) and the strict per-file checks (F-*) of every response.
+
 Exit codes: 0 everything succeeded; 1 the job ran but something failed a check (the predictor's exit status, its
 timeout, a response, a dropped file, a missing response); 2 the job could not run (bad manifest, unknown
 connection, unusable model archive, engine or image missing, refused overwrite at upload).
@@ -23,13 +27,23 @@ from pathlib import Path, PurePosixPath
 
 from conformance.contract.findings import Finding
 from conformance.contract.problems import ConformanceProblem
+from conformance.judge import (
+    blocking,
+    ended,
+    exits_zero,
+    finishes_in_time,
+    leaves_inputs_alone,
+    one_response_each,
+    pair_responses,
+    platform_keeps_every_file,
+)
 from conformance.odahu import manifests, platform_rules, validate
 from conformance.odahu.model import ModelProblem, load_model
 from conformance.run import staging
 from conformance.run.container import ContainerRunner
 from conformance.run.local import LocalRunner
 from conformance.run.workspace import RunResult, Workspace
-from conformance.v2.documents import REQUEST, RESPONSE
+from conformance.v2.documents import REQUEST, RESPONSE, Document, load
 
 OK, FAILED, UNUSABLE = 0, 1, 2
 STEPS = 6
@@ -334,24 +348,15 @@ def _run(state: _Job, service: Path, job: Path, connections: dict[str, Path], en
     if result.start_error is not None:
         raise JobProblem(f"the predictor could not start: {result.start_error}")
     state.ran = True
-    failed = False
-    finished = False
-    if result.timed_out:
-        state.note(f"timed out after {timeout:g} s: the predictor was killed, as the platform kills the job (P-TIMELY)")
-        failed = True
-    elif result.exit_code != 0:
-        state.note(f"exit status {result.exit_code} after {result.duration:.1f} s: the platform would fail the job here")
-        _stderr_tail(state, result)
-        failed = True
-    else:
-        finished = True
+    finished = ended(result) and result.exit_code == 0
+    run_findings = finishes_in_time(result) + exits_zero(result) + leaves_inputs_alone(result)
+    if finished:
         state.note(f"exit status 0 after {result.duration:.1f} s")
-    for change in result.input_changes:
-        state.note(f"P-READONLY: the input folder changed during the run: {change}")
-        failed = True
-    for change in result.model_changes:
-        state.note(f"P-READONLY: the model folder changed during the run: {change}")
-        failed = True
+    for finding in run_findings:
+        state.note(finding.line())
+    if not finished and not result.timed_out:
+        _stderr_tail(state, result)
+    failed = bool(blocking(run_findings, strict=False))
 
     # -- 5. validate output ----------------------------------------------------------------------------------------
     valid, output_failed, step_failure = _validate_output(state, result, staged)
@@ -441,48 +446,80 @@ def _stderr_tail(state: _Job, result: RunResult) -> None:
 
 
 def _validate_output(state: _Job, result: RunResult, staged: list[str]) -> tuple[list[str], bool, validate.Verdict | None]:
-    """Check every top-level entry the run left; return the strictly valid response names, whether any check
-    failed, and the entry on which the platform's whole validate-output step would fail (``None`` if none)."""
+    """Check every top-level entry the run left: the judge's P-NAME (what the platform drops) and P-EVERY (one
+    response per request, renamed ones paired as the judge pairs them), and the strict per-file checks (F-*) of
+    the ``*.json`` files. Return the strictly valid response names, whether any MUST check failed, and the entry
+    on which the platform's whole validate-output step would fail (``None`` if none)."""
     ws = result.workspace
     top = sorted({entry.path.split("/", 1)[0] for entry in result.entries})
     inside = {name: sum(1 for e in result.entries if e.path.startswith(name + "/")) for name in top}
+    name_findings = platform_keeps_every_file(result)
     valid: list[str] = []
     failing: list[validate.Verdict] = []
     dropped: list[str] = []
+    lines: list[str] = []
     for name in top:
         check = _check(ws.output / name, RESPONSE)
-        if check.ok:
+        named = [f for f in name_findings if f.file in (name, name + "/") or f.file.startswith(name + "/")]
+        if check.ok and not named:
             valid.append(name)
             continue
         failing.append(check)
+        lines += _entry_lines(named, check)
         if check.outcome == platform_rules.DROPPED:
             path = ws.output / name
             if path.is_dir() and not path.is_symlink():
                 dropped.append(f"{name}/ (folder, {_plural(inside[name], 'entry')} inside)")
             else:
                 dropped.append(name)
-    responses = [name for name in top if name.endswith(".json") and (ws.output / name).is_file()
-                 and not (ws.output / name).is_symlink()]
     if not result.output_exists:
         summary = "the predictor did not create the output folder"
     else:
         summary = (f"{_plural(len(top), 'entry')} in the output folder: {len(valid)} strictly valid, "
                    f"{len(failing)} failing, {len(dropped)} the platform would drop silently")
     state.step(5, f"validate output: {summary}")
-    for check in failing:
-        state.note(check.line())
+    for line in lines:
+        state.note(line)
     if dropped:
         state.note(f"dropped silently by the platform (data loss): {_names(dropped)}")
     step_failure = validate.step_failure(failing)
     if step_failure is not None:
         state.note(f"the platform's validate-output step fails on {step_failure.path.name} "
                    f"({step_failure.platform_reason}): the job fails and every response is lost")
-    failed = bool(failing)
-    if result.exit_code == 0 and not result.timed_out and len(responses) != len(staged):
-        state.note(f"P-EVERY: {_plural(len(staged), 'request')} staged, but {_plural(len(responses), 'response file')} written")
-        failed = True
-    elif responses and set(responses) != set(staged):
-        unanswered = sorted(set(staged) - set(responses))
-        if unanswered:
-            state.note(f"P-NAME (SHOULD): no response under the request's name for {_names(unanswered)}")
-    return valid, failed, step_failure
+    findings = list(name_findings)
+    if ended(result):  # as the judge does: a killed run's output is partial, so P-EVERY is not shown
+        requests = {name: load(ws.input / name, REQUEST, label=name) for name in staged}
+        read = _reader(result)
+        pairing, renamed = pair_responses(result, requests, read)
+        every = one_response_each(result, staged, pairing)
+        for finding in renamed + every:
+            state.note(finding.line())
+        findings += renamed + every
+    elif staged:
+        state.note("P-EVERY not checked: the run did not end by itself, so what it wrote is partial")
+    return valid, bool(failing) or bool(blocking(findings, strict=False)), step_failure
+
+
+def _entry_lines(named: list[Finding], check: validate.Verdict) -> list[str]:
+    """The lines for one failing top-level entry: the judge's P-NAME findings about it (those inside a folder
+    are capped at :data:`SHOWN_NAMES`), else the strict per-file check's line; the platform's decision is
+    appended to the first."""
+    if not named:
+        return [check.line()]
+    lines = [f"{named[0].line()} [{check.fate()}]"] + [f.line() for f in named[1:SHOWN_NAMES]]
+    if len(named) > SHOWN_NAMES:
+        lines.append(f"and {len(named) - SHOWN_NAMES} more P-NAME findings in {named[0].file.split('/', 1)[0]}/")
+    return lines
+
+
+def _reader(result: RunResult) -> Callable[[str], Document]:
+    """An output file as a response document, each read at most once (only files that might answer a renamed
+    request are read)."""
+    documents: dict[str, Document] = {}
+
+    def read(written: str) -> Document:
+        if written not in documents:
+            documents[written] = load(result.workspace.output / written, RESPONSE, label=written)
+        return documents[written]
+
+    return read

@@ -194,7 +194,7 @@ def test_embedded_job_with_a_local_command_says_the_model_is_missing_here(tmp_pa
     code, lines = job(EMBEDDED_SERVICE, EMBEDDED_JOB, buckets.connections("models-bucket"), cmd=LOCAL_CMD)
     assert code == 1, lines
     assert any("ODAHU_MODEL_PATH=/opt/model" in line and "does not exist on this machine" in line for line in lines)
-    assert any(line.startswith("  exit status 2") for line in lines)
+    assert any(line.startswith("  (run): P-EXIT: exit status 2 after a batch") for line in lines)
     assert lines[-2].startswith("[6/6] upload: skipped")
     assert not buckets.responses("-embedded").exists()
     shutil.rmtree(workspace_of(lines))
@@ -229,6 +229,11 @@ def test_stray_files_and_bad_responses_are_named_and_not_uploaded(tmp_path):
     assert "platform: dropped silently" in next(line for line in output if "c.json:" in line and line.startswith("  "))
     (dropped,) = [line for line in lines if "dropped silently by the platform" in line]
     assert "notes.txt" in dropped and "sub/" in dropped and "c.json" in dropped and "b.json" not in dropped
+    # what the platform drops is the judge's P-NAME, one line per finding, the platform's decision beside it
+    assert "  notes.txt: P-NAME: not a *.json file: the platform drops it [platform: dropped silently (not *.json: " \
+           "the platform skips it unread)]" in lines
+    assert any(line.startswith("  sub/: P-NAME: a subfolder in the output folder") for line in lines)
+    assert "  sub/d.json: P-NAME: written in a subfolder: the platform drops it" in lines
     assert "P-EVERY" not in text  # three requests, three *.json answers
     assert sorted(p.name for p in buckets.responses().iterdir()) == ["a.json"]  # only the strictly valid one
     ws = workspace_of(lines)
@@ -246,7 +251,7 @@ def test_a_failing_predictor_is_reported_and_nothing_is_uploaded(tmp_path):
     """)
     code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
     assert code == 1, lines
-    assert any(line.startswith("  exit status 3") for line in lines)
+    assert "  (run): P-EXIT: exit status 3 after a batch; output: loading the model | cannot load the model: boom" in lines
     assert "    | cannot load the model: boom" in lines
     assert any(line.startswith("[6/6] upload: skipped") for line in lines)
     assert not buckets.responses().exists()
@@ -265,7 +270,8 @@ def test_a_missing_response_fails_the_job(tmp_path):
     """)
     code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
     assert code == 1, lines
-    assert any("P-EVERY" in line and "2 requests" in line for line in lines)
+    output = lines[next(i for i, line in enumerate(lines) if line.startswith("[5/6]")):]
+    assert [line for line in output if "P-EVERY" in line] == ["  b.json: P-EVERY: no response written for this request"]
     assert sorted(p.name for p in buckets.responses().iterdir()) == ["a.json"]
     shutil.rmtree(workspace_of(lines))
 
@@ -277,7 +283,8 @@ def test_a_hung_predictor_is_killed(tmp_path):
     code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd, timeout=1)
     assert time.monotonic() - started < 20
     assert code == 1, lines
-    assert any("timed out after 1 s" in line and "P-TIMELY" in line for line in lines)
+    assert any(line.startswith("  (run): P-TIMELY: killed after ") and "(the run's timeout)" in line for line in lines)
+    assert "  P-EVERY not checked: the run did not end by itself, so what it wrote is partial" in lines
     assert not buckets.responses().exists()
     shutil.rmtree(workspace_of(lines))
 
@@ -454,3 +461,84 @@ def test_a_dangling_link_in_the_output_fails_the_job_and_nothing_is_uploaded(tmp
     assert lines[-2].startswith("[6/6] upload: skipped: the platform's validate-output step fails on b.json")
     assert not buckets.responses().exists() or not any(buckets.responses().iterdir())
     shutil.rmtree(workspace_of(lines), ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the run-level findings are the judge's (conformance.judge), printed as their one line
+
+WRITE_RESPONSES = """\
+    import json, os, sys
+    out = os.environ["ODAHU_OUTPUT_PATH"]
+    os.makedirs(out, exist_ok=True)
+    good = {"model_name": "multiplier", "model_version": "1", "id": "r",
+            "outputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [2]}]}
+    for name in sys.argv[1:]:
+        with open(os.path.join(out, name), "w") as handle:
+            json.dump(good, handle)
+"""
+
+
+def test_a_non_json_file_is_the_judges_p_name_finding(tmp_path):
+    """b.txt answers b.json where the platform drops it: the root cause is P-NAME, not a missing response."""
+    buckets = Buckets(tmp_path, {"a.json": REQUEST, "b.json": REQUEST})
+    cmd = script(tmp_path, WRITE_RESPONSES) + " a.json b.txt"
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
+    assert code == 1, lines
+    assert "  b.txt: P-NAME: not a *.json file: the platform drops it [platform: dropped silently (not *.json: " \
+           "the platform skips it unread)]" in lines
+    assert not [line for line in lines if "P-EVERY" in line]
+    assert sorted(p.name for p in buckets.responses().iterdir()) == ["a.json"]
+    shutil.rmtree(workspace_of(lines))
+
+
+def test_an_unanswered_request_is_the_judges_p_every_finding(tmp_path):
+    buckets = Buckets(tmp_path, {"a.json": REQUEST, "b.json": REQUEST, "c.json": REQUEST})
+    cmd = script(tmp_path, WRITE_RESPONSES) + " a.json c.json"
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
+    assert code == 1, lines
+    assert [line for line in lines if "P-" in line] == ["  b.json: P-EVERY: no response written for this request"]
+    assert sorted(p.name for p in buckets.responses().iterdir()) == ["a.json", "c.json"]
+    shutil.rmtree(workspace_of(lines))
+
+
+def test_a_changed_input_is_the_judges_p_readonly_finding(tmp_path):
+    buckets = Buckets(tmp_path, {"a.json": REQUEST, "b.json": REQUEST})
+    cmd = script(tmp_path, WRITE_RESPONSES + """\
+    with open(os.path.join(os.environ["ODAHU_INPUT_PATH"], "a.json"), "a") as handle:
+        handle.write(" ")
+""") + " a.json b.json"
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
+    assert code == 1, lines
+    run = lines[next(i for i, line in enumerate(lines) if line.startswith("[4/6]")):]
+    assert run[1].startswith("  exit status 0 after ") and run[2] == "  (input folder): P-READONLY: modified a.json"
+    # the platform still uploads what the predictor wrote: only the kit's verdict fails
+    assert sorted(p.name for p in buckets.responses().iterdir()) == ["a.json", "b.json"]
+    shutil.rmtree(workspace_of(lines))
+
+
+def test_a_renamed_response_is_the_judges_p_name_should_finding_and_passes(tmp_path):
+    buckets = Buckets(tmp_path, {"a.json": REQUEST, "b.json": REQUEST})
+    cmd = script(tmp_path, WRITE_RESPONSES) + " a.json response-b.json"
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
+    assert code == 0, lines  # a SHOULD finding is shown, and does not fail the job
+    assert [line for line in lines if "P-" in line] == ["  b.json: P-NAME (SHOULD): the response is written as response-b.json"]
+
+
+def test_a_process_left_running_is_the_judges_p_exit_finding(tmp_path):
+    buckets = Buckets(tmp_path, {"a.json": REQUEST})
+    cmd = script(tmp_path, WRITE_RESPONSES + """\
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execvp("sleep", ["sleep", "60"])
+        os._exit(0)
+    os.wait()
+""") + " a.json"
+    started = time.monotonic()
+    code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
+    assert time.monotonic() - started < 30
+    assert code == 1, lines
+    (leftover,) = [line for line in lines if "P-EXIT" in line]
+    assert leftover.startswith("  (run): P-EXIT: left 1 process(es) running after it exited") and "sleep 60" in leftover
+    assert sorted(p.name for p in buckets.responses().iterdir()) == ["a.json"]  # the platform uploads what was written
+    shutil.rmtree(workspace_of(lines))

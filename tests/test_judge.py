@@ -1,0 +1,299 @@
+"""Tests of conformance.judge's run-level checks: one named function per requirement, registered under the
+requirement it decides, each judging plain run records (no candidate is run here), and the pairing of responses
+written under other names with the requests they answer."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conformance import judge
+from conformance.contract.findings import Finding
+from conformance.contract.requirements import SHOULD
+from conformance.run.workspace import OutputEntry, RunResult, Workspace
+from conformance.v2.documents import REQUEST, RESPONSE, Document, parse
+
+ROOT = Path("/nonexistent/run")
+
+
+def result(entries: list[OutputEntry] | None = None, **fields) -> RunResult:
+    """A run that ended with exit status 0 and wrote ``entries``; ``fields`` override any other field."""
+    workspace = Workspace(ROOT, ROOT / "input", ROOT / "raw-output", ROOT / "model")
+    values = dict(exit_code=0, stdout="", stderr="", duration=0.5, timed_out=False, output_exists=True,
+                  entries=entries or [], input_changes=[], model_changes=[], command=["predict"], workspace=workspace)
+    values.update(fields)
+    return RunResult(**values)
+
+
+def files(*names: str) -> list[OutputEntry]:
+    return [OutputEntry(name, "file", 10) for name in names]
+
+
+def request(name: str, id_: str | None = "r") -> Document:
+    body = {"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1]}]}
+    if id_ is not None:
+        body["id"] = id_
+    return parse(json.dumps(body).encode(), REQUEST, name)
+
+
+def response(name: str, id_: str | None = "r") -> Document:
+    body = {"model_name": "multiplier", "outputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [2]}]}
+    if id_ is not None:
+        body["id"] = id_
+    return parse(json.dumps(body).encode(), RESPONSE, name)
+
+
+def reader(documents: dict[str, Document]):
+    """``read`` for :func:`judge.pair_responses` over ready documents; it records what it was asked for."""
+    asked: list[str] = []
+
+    def read(name: str) -> Document:
+        asked.append(name)
+        return documents[name]
+
+    read.asked = asked  # type: ignore[attr-defined]
+    return read
+
+
+def lines(findings: list[Finding]) -> list[str]:
+    for finding in findings:
+        assert "\n" not in finding.line(), finding
+    return [finding.line() for finding in findings]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# registration
+
+
+def failing_calls(tmp_path: Path) -> dict:
+    """For every registered requirement, a call of its check on evidence that breaks the requirement."""
+    decoy = tmp_path / "decoy-output"
+    decoy.mkdir()
+    answered = result(files("a.json"))
+    silent = result([], exit_code=1)
+    return {
+        "P-TIMELY": lambda check: check(result(timed_out=True, exit_code=None)),
+        "P-EXIT": lambda check: check(result(exit_code=1)),
+        "P-NAME": lambda check: check(result(files("a.txt"))),
+        "P-READONLY": lambda check: check(result(input_changes=["modified a.json"])),
+        "P-EVERY": lambda check: check(result(files("a.json")), ["a.json", "b.json"], {"a.json": "a.json"}),
+        "P-CONFIG": lambda check: check(result(files("a.json")), "no multiplier.txt"),
+        "P-OUTDIR": lambda check: check(answered, silent, "is absent"),
+        "P-ISOLATE": lambda check: check(answered, silent, ["a.json"]),
+        "P-OFFLINE": lambda check: check(silent, answered),
+        "P-ENV": lambda check: check(result(files("decoy.json")), {"ODAHU_MODEL_OUTPUT": decoy}),
+    }
+
+
+def test_every_run_check_is_registered_under_the_requirement_it_decides(tmp_path):
+    calls = failing_calls(tmp_path)
+    assert set(judge.RUN_CHECKS) == set(calls), "a check was added or removed: give it a failing call above"
+    assert set(judge.BATCH_RUN_IDS) <= set(judge.RUN_CHECKS)
+    for requirement, check in judge.RUN_CHECKS.items():
+        assert check.requirement == requirement
+        assert re.match(rf"{re.escape(requirement)}\b", check.__doc__ or ""), f"{check.__name__}'s docstring names another"
+        findings = calls[requirement](check)
+        assert findings, f"{check.__name__} found nothing on evidence that breaks {requirement}"
+        assert {f.requirement for f in findings} == {requirement}, (check.__name__, lines(findings))
+        lines(findings)
+
+
+def test_the_named_functions_are_the_registered_ones():
+    assert judge.RUN_CHECKS["P-TIMELY"] is judge.finishes_in_time
+    assert judge.RUN_CHECKS["P-EXIT"] is judge.exits_zero
+    assert judge.RUN_CHECKS["P-NAME"] is judge.platform_keeps_every_file
+    assert judge.RUN_CHECKS["P-READONLY"] is judge.leaves_inputs_alone
+    assert judge.RUN_CHECKS["P-EVERY"] is judge.one_response_each
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# each check
+
+
+def test_finishes_in_time():
+    assert judge.finishes_in_time(result()) == []
+    assert judge.finishes_in_time(result(exit_code=3)) == []  # a failed exit is P-EXIT's, not P-TIMELY's
+    killed = result(timed_out=True, exit_code=None, duration=12.04, stderr="one\ntwo\nthree\nfour\n")
+    assert lines(judge.finishes_in_time(killed)) == [
+        "(run): P-TIMELY: killed after 12.0 s (the run's timeout); output: two | three | four"]
+
+
+def test_exits_zero():
+    assert judge.exits_zero(result()) == []
+    assert judge.exits_zero(result(timed_out=True, exit_code=None)) == []  # P-TIMELY's
+    assert judge.exits_zero(result(exit_code=None, start_error="no such file")) == []  # never started
+    assert lines(judge.exits_zero(result(exit_code=2, stdout="out", stderr="bad model\n"))) == [
+        "(run): P-EXIT: exit status 2 after a batch; output: bad model"]
+    assert lines(judge.exits_zero(result(exit_code=2, stdout="only stdout\n"))) == [
+        "(run): P-EXIT: exit status 2 after a batch; output: only stdout"]
+    assert lines(judge.exits_zero(result(exit_code=None, stopped="stopped: wrote more than 5 bytes"))) == [
+        "(run): P-EXIT: the run was stopped: wrote more than 5 bytes"]
+    [left] = judge.exits_zero(result(leftovers=["pid 7: sleep 60", "pid 8: sleep 61", "pid 9: x", "pid 10: y"]))
+    assert left.requirement == "P-EXIT" and left.file == judge.RUN
+    assert "left 4 process(es) running" in left.message and "pid 9: x" in left.message and "pid 10" not in left.message
+    both = judge.exits_zero(result(exit_code=1, leftovers=["pid 7: sleep 60"]))
+    assert [f.requirement for f in both] == ["P-EXIT", "P-EXIT"]
+
+
+def test_platform_keeps_every_file():
+    entries = [
+        OutputEntry("a.json", "file", 3),
+        OutputEntry("notes.txt", "file", 4),
+        OutputEntry("sub", "dir"),
+        OutputEntry("sub/inner", "dir"),
+        OutputEntry("sub/d.json", "file", 3),
+        OutputEntry("link.json", "symlink"),
+        OutputEntry("pipe.json", "other"),
+    ]
+    found = {f.file: f.message for f in judge.platform_keeps_every_file(result(entries))}
+    assert found == {
+        "notes.txt": "not a *.json file: the platform drops it",
+        "sub/": "a subfolder in the output folder: the platform drops it",
+        "sub/d.json": "written in a subfolder: the platform drops it",
+        "link.json": "a symlink, not a regular file: the platform drops it",
+        "pipe.json": "a other, not a regular file: the platform drops it",
+    }
+    assert judge.platform_keeps_every_file(result(files("a.json", "b.json"))) == []
+    assert all(f.level != SHOULD for f in judge.platform_keeps_every_file(result(entries)))  # the MUST part
+
+
+def test_leaves_inputs_alone():
+    assert judge.leaves_inputs_alone(result()) == []
+    changed = result(input_changes=["modified a.json", "added tmp"], model_changes=["removed multiplier.txt"])
+    assert lines(judge.leaves_inputs_alone(changed)) == [
+        "(input folder): P-READONLY: modified a.json",
+        "(input folder): P-READONLY: added tmp",
+        "(model folder): P-READONLY: removed multiplier.txt",
+    ]
+
+
+def test_one_response_each():
+    every = judge.one_response_each
+    assert every(result(files("a.json", "b.json")), ["b.json", "a.json"], {"a.json": "a.json", "b.json": "b.json"}) == []
+    assert every(result(), [], {}) == []  # an empty batch owes nothing
+    assert lines(every(result(files("a.json", "z.json")), ["a.json", "b.json"], {"a.json": "a.json"})) == [
+        "b.json: P-EVERY: no response written for this request",
+        "z.json: P-EVERY: a response no request asked for",
+    ]
+    # a renamed response answers its request: neither missing nor extra
+    assert every(result(files("a.json", "out-b.json")), ["a.json", "b.json"],
+                 {"a.json": "a.json", "b.json": "out-b.json"}) == []
+    nothing = every(result([], output_exists=False, exit_code=1, stderr="boom"), ["a.json", "b.json"], {})
+    assert lines(nothing) == ["(run): P-EVERY: no response for any of the 2 requests (the output folder was not "
+                              "even created); output: boom"]
+    # files the platform drops are not answers unless paired (P-NAME is their finding)
+    assert [f.file for f in every(result(files("notes.txt")), ["a.json"], {})] == ["a.json"]
+
+
+def test_refuses_unusable_model():
+    refuses = judge.refuses_unusable_model
+    assert refuses(result(exit_code=2, stderr="no multiplier.txt in /model\n"), "no multiplier.txt") == []
+    found = refuses(result(files("a.json"), stderr="line one\n"), "empty multiplier.txt")
+    assert [f.file for f in found] == ["(run)", "a.json"] and "exit status 0" in found[0].message
+    assert "no reason given" in refuses(result(exit_code=2), "x")[0].message
+    assert "takes 2 lines" in refuses(result(exit_code=2, stderr="a\nb\n"), "x")[0].message
+
+
+def test_differential_checks():
+    answered, silent = result(files("a.json", "b.json")), result([], exit_code=1, stderr="no folder")
+    assert judge.creates_output_folder(answered, answered, "is absent") == []
+    assert judge.creates_output_folder(silent, silent, "is absent") == []  # no baseline: nothing shown
+    assert "no folder" in judge.creates_output_folder(answered, silent, "is absent")[0].message
+    assert judge.isolates_unservable_requests(answered, answered, ["a.json"]) == []
+    [lost] = judge.isolates_unservable_requests(answered, result(files("b.json"), exit_code=1), ["a.json", "b.json"])
+    assert "a.json" in lost.message and "b.json" not in lost.message.split(";")[0] and "exit status 1" in lost.message
+    assert judge.works_offline(answered, answered) == []
+    assert judge.works_offline(silent, silent) == []
+    assert judge.works_offline(silent, answered)[0].requirement == "P-OFFLINE"
+
+
+def test_reads_operator_variables(tmp_path):
+    decoy = tmp_path / "decoy-output"
+    decoys = {"ODAHU_MODEL_OUTPUT": decoy, "ODAHU_MODEL_INPUT": tmp_path / "decoy-input"}
+    assert judge.reads_operator_variables(result(files("a.json")), decoys) == []
+    decoy.mkdir()
+    found = judge.reads_operator_variables(result(files("a.json", "decoy.json")), decoys)
+    assert [f.requirement for f in found] == ["P-ENV", "P-ENV"]
+    assert "ODAHU_MODEL_OUTPUT" in found[0].message and "decoy request" in found[1].message
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pairing responses with requests
+
+
+def test_responses_under_their_request_names_are_paired_without_reading():
+    requests = {name: request(name) for name in ("a.json", "b.json")}
+    read = reader({})
+    pairing, findings = judge.pair_responses(result(files("a.json", "b.json")), requests, read)
+    assert pairing == {"a.json": "a.json", "b.json": "b.json"} and findings == []
+    assert read.asked == []
+
+
+def test_renamed_responses_are_paired_by_their_unique_id():
+    requests = {"a.json": request("a.json", "first"), "b.json": request("b.json", "second")}
+    # in name order x.json would answer a.json; the echoed ids say otherwise
+    written = {"x.json": response("x.json", "second"), "y.json": response("y.json", "first")}
+    pairing, findings = judge.pair_responses(result(files(*written)), requests, reader(written))
+    assert pairing == {"a.json": "y.json", "b.json": "x.json"}
+    assert lines(findings) == ["a.json: P-NAME (SHOULD): the response is written as y.json",
+                               "b.json: P-NAME (SHOULD): the response is written as x.json"]
+    assert all(f.level == SHOULD for f in findings)
+    assert judge.one_response_each(result(files(*written)), requests, pairing) == []
+
+
+def test_numbered_responses_are_paired_in_natural_order():
+    """response0..response10 answer req-00..req-10 by number (plain name order would put response10 third)."""
+    requests = {f"req-{n:02d}.json": request(f"req-{n:02d}.json", "same") for n in range(11)}
+    written = {f"response{n}.json": response(f"response{n}.json", "same") for n in range(11)}
+    pairing, findings = judge.pair_responses(result(files(*reversed(list(written)))), requests, reader(written))
+    assert pairing == {f"req-{n:02d}.json": f"response{n}.json" for n in range(11)}
+    assert len(findings) == 11 and {f.requirement for f in findings} == {"P-NAME"}
+    assert judge.natural_key("response2.json") < judge.natural_key("response10.json")
+
+
+def test_renamed_responses_are_not_guessed_when_the_counts_differ():
+    requests = {name: request(name, "same") for name in ("a.json", "b.json", "c.json")}
+    written = {"out1.json": response("out1.json", "same"), "out2.json": response("out2.json", "same")}
+    pairing, findings = judge.pair_responses(result(files(*written)), requests, reader(written))
+    assert pairing == {} and findings == []
+    every = judge.one_response_each(result(files(*written)), requests, pairing)
+    assert sorted(f.file for f in every) == ["a.json", "b.json", "c.json", "out1.json", "out2.json"]
+
+
+def test_a_dropped_file_named_after_a_missing_request_answers_it():
+    """b.txt is b.json's answer: the platform drops it (P-NAME, the root cause), so no P-EVERY."""
+    requests = {"a.json": request("a.json"), "b.json": request("b.json")}
+    run = result(files("a.json", "b.txt"))
+    pairing, findings = judge.pair_responses(run, requests, reader({}))
+    assert pairing == {"a.json": "a.json", "b.json": "b.txt"} and findings == []
+    assert judge.one_response_each(run, requests, pairing) == []
+    assert lines(judge.platform_keeps_every_file(run)) == ["b.txt: P-NAME: not a *.json file: the platform drops it"]
+    # the same for a response written into a subfolder, and for b.json.partial; never for an unrelated name
+    for dropped in ("sub/b.json", "b.json.partial"):
+        pairing, _ = judge.pair_responses(result(files("a.json", dropped)), requests, reader({}))
+        assert pairing["b.json"] == dropped
+    pairing, _ = judge.pair_responses(result(files("a.json", "bb.txt")), requests, reader({}))
+    assert "b.json" not in pairing
+
+
+@pytest.mark.xfail(strict=True, reason="judge bug: pair_responses gives one dropped file to every missing request "
+                                       "whose stem it starts with (x.1.txt answers both x.json and x.1.json), so a "
+                                       "request with no answer of its own escapes P-EVERY")
+def test_one_dropped_file_answers_one_request():
+    requests = {"x.json": request("x.json"), "x.1.json": request("x.1.json")}
+    run = result(files("x.1.txt"))
+    pairing, _ = judge.pair_responses(run, requests, reader({}))
+    assert list(pairing.values()).count("x.1.txt") == 1
+    assert [f.file for f in judge.one_response_each(run, requests, pairing)] == ["x.json"]
+
+
+@pytest.mark.xfail(strict=True, reason="judge message: platform_keeps_every_file says 'the platform drops it' of a "
+                                       "*.json symbolic link or other non-regular entry, but the platform reads it "
+                                       "through the link (platform_rules: kept when the target is a valid response, "
+                                       "the whole step fails when it dangles), and it writes 'a other'")
+def test_the_p_name_message_says_what_the_platform_does_with_links():
+    found = judge.platform_keeps_every_file(result([OutputEntry("b.json", "symlink"), OutputEntry("p.json", "other")]))
+    assert not [f for f in found if "the platform drops it" in f.message or "a other" in f.message]
