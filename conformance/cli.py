@@ -91,11 +91,12 @@ def _parser() -> argparse.ArgumentParser:
         "image. Exit 0 when the candidate conforms, 1 when it does not, 2 when the suite could not run. Arguments "
         "after -- go to pytest unchanged.",
     )
-    target = run.add_mutually_exclusive_group(required=True)
-    target.add_argument("--cmd", metavar="CMD", help="the candidate is a local program")
-    target.add_argument("--image", metavar="IMAGE", help="the candidate is an OCI image")
-    target.add_argument("--service-manifest", metavar="FILE", type=Path,
-                        help="InferenceService manifest (image, command, args, model registry)")
+    # The same combinations as the pytest plugin: --cmd alone, or --image and/or --service-manifest (an image
+    # given beside a manifest replaces the manifest's spec.image).
+    run.add_argument("--cmd", metavar="CMD", help="the candidate is a local program")
+    run.add_argument("--image", metavar="IMAGE", help="the candidate is an OCI image")
+    run.add_argument("--service-manifest", metavar="FILE", type=Path,
+                     help="InferenceService manifest (image, command, args, model registry)")
     run.add_argument("--engine", choices=("docker", "podman"), default="docker")
     run.add_argument("--model", metavar="PATH", type=Path, help="model folder or .tar.gz/.zip (default: the kit's)")
     run.add_argument("--fixtures", metavar="DIR", type=Path, help="golden pairs DIR/input, DIR/output")
@@ -105,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", choices=("dev", "ci", "thorough"), default=None, help="generated-request volume")
     run.add_argument("--workspace-dir", metavar="DIR", type=Path, default=None,
                      help="where run workspaces are made (default: the system's temporary folder)")
+    run.add_argument("--keep-workspaces", metavar="N", type=int, default=None,
+                     help="keep the workspaces of at most N failed runs (default 3)")
     run.add_argument("-m", dest="select", metavar="EXPR", help="select groups: schema, golden, property, protocol, manifest")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then extra pytest arguments")
 
@@ -275,7 +278,7 @@ def _run(args: argparse.Namespace) -> int:
     for option, value in (("--model", args.model), ("--fixtures-dir", args.fixtures),
                           ("--run-timeout", args.run_timeout), ("--conformance-report", args.report),
                           ("--conformance-profile", args.profile), ("--workspace-dir", args.workspace_dir),
-                          ("-m", args.select)):
+                          ("--keep-workspaces", args.keep_workspaces), ("-m", args.select)):
         if value is not None:
             argv += [option, str(value)]
     if args.strict:
@@ -288,6 +291,17 @@ def _run(args: argparse.Namespace) -> int:
 def _check_run_paths(args: argparse.Namespace) -> None:
     """What the CLI can check before pytest starts, so that a bad path is one line, not a pytest usage error."""
     from conformance.run.candidate import CandidateProblem, _service_spec
+
+    given = [name for name, value in (("--cmd", args.cmd), ("--image", args.image),
+                                      ("--service-manifest", args.service_manifest)) if value is not None]
+    if not given:
+        raise UsageProblem("give the candidate: --cmd CMD, or --image IMAGE and/or --service-manifest FILE")
+    if args.cmd is not None and len(given) > 1:
+        raise UsageProblem(f"--cmd cannot be combined with {given[1]}: a local program or an image, not both")
+    for name, value in (("--cmd", args.cmd), ("--image", args.image)):
+        if value is not None and not value.strip():
+            raise UsageProblem(f"{name} is empty: give the candidate to test (a blank value, e.g. an unset "
+                               f"variable, is refused)")
 
     if args.service_manifest is not None:
         try:

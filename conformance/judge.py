@@ -76,10 +76,10 @@ def finishes_in_time(result: RunResult) -> list[Finding]:
 def exits_zero(result: RunResult) -> list[Finding]:
     """P-EXIT: exit status 0 after a batch (for a run that ended by itself), no run the kit had to stop, and no
     process left running once the candidate's main process exited."""
-    if result.stopped:
-        return [Finding("P-EXIT", RUN, "", f"the run was {result.stopped}")]
     findings = []
-    if ended(result) and result.exit_code != 0:
+    if result.stopped:
+        findings.append(Finding("P-EXIT", RUN, "", f"the run was {result.stopped}"))
+    elif ended(result) and result.exit_code != 0:
         findings.append(Finding("P-EXIT", RUN, "", f"exit status {result.exit_code} after a batch; output: {output_of(result)}"))
     leftovers = getattr(result, "leftovers", [])
     if leftovers:
@@ -101,8 +101,12 @@ def platform_keeps_every_file(result: RunResult) -> list[Finding]:
             findings.append(Finding("P-NAME", entry.path + "/", "", "a subfolder in the output folder: the platform drops it"))
         elif "/" not in entry.path and not entry.path.endswith(".json"):
             findings.append(Finding("P-NAME", entry.path, "", "not a *.json file: the platform drops it"))
+        elif "/" not in entry.path and entry.kind == "symlink":
+            findings.append(Finding("P-NAME", entry.path, "", "a symbolic link, not a file: the platform reads through "
+                                                              "it, and its whole step fails if the link dangles"))
         elif "/" not in entry.path and entry.kind != "file":
-            findings.append(Finding("P-NAME", entry.path, "", f"a {entry.kind}, not a regular file: the platform drops it"))
+            findings.append(Finding("P-NAME", entry.path, "", "a FIFO, socket or device, not a regular file: the "
+                                                              "platform's step fails or hangs on it"))
     return findings
 
 
@@ -239,11 +243,12 @@ def pair_responses(result: RunResult, requests: dict[str, Document], read: Calla
         pairing.update(renamed)
         missing = [name for name in missing if name not in renamed]
     dropped = [e.path for e in result.entries if e.kind == "file" and ("/" in e.path or not e.path.endswith(".json"))]
-    for name in missing:
+    # Each dropped file answers at most one request: the one with the longest stem it is named after.
+    for name in sorted(missing, key=len, reverse=True):
         stem = name[: -len(".json")]
         for path in dropped:
             base = path.rsplit("/", 1)[-1]
-            if base == stem or base.startswith(stem + "."):
+            if path not in pairing.values() and (base == stem or base.startswith(stem + ".")):
                 pairing[name] = path
                 break
     return pairing, findings

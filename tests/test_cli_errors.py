@@ -64,6 +64,10 @@ CASES = {
     "pack: missing --model": (["model", "pack", "m.tar.gz", "--model", "missing"], "missing"),
     "pack: --model is a file": (["model", "pack", "m.tar.gz", "--model", "afile"], "afile"),
     # run (refused before pytest starts)
+    "run: no candidate": (["run"], "--cmd"),
+    "run: blank --cmd": (["run", "--cmd", " "], "--cmd is empty"),
+    "run: --cmd and --image": (["run", "--cmd", "true", "--image", "x"], "--image"),
+    "run: --cmd and a manifest": (["run", "--cmd", "true", "--service-manifest", SERVICE], "--service-manifest"),
     "run: job manifest as service": (["run", "--service-manifest", JOB], "InferenceJob"),
     "run: missing service manifest": (["run", "--service-manifest", "missing.yaml"], "missing.yaml"),
     "run: service manifest not YAML": (["run", "--service-manifest", "garbage.yaml"], "garbage.yaml"),
