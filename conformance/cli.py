@@ -10,7 +10,9 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import TextIO
 
 from conformance import __version__
 from conformance.contract.problems import ConformanceProblem
@@ -215,6 +217,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     if args.count < 0:
         raise UsageProblem("--count must not be negative")
+    if args.seed < 0:
+        raise UsageProblem("--seed must not be negative")
     if not args.curated and args.count == 0:
         raise UsageProblem("nothing to generate: give --count N (with --seed S) and/or --curated")
     model = load_model(args.model if args.model is not None else kit_model())
@@ -225,10 +229,26 @@ def _generate(args: argparse.Namespace) -> int:
     for side in ("input", "output", "model"):
         if (out / side).exists() and not (out / side).is_dir():
             raise UsageProblem(f"--out {out}: {out / side} exists and is not a folder")
-    requests = (goldens.curated_requests() if args.curated else []) + goldens.generated_requests(args.count, args.seed)
-    written = goldens.write(goldens.plan(out, requests, model, write_model=args.multiplier is not None), args.force)
-    print(f"wrote {len(requests)} golden pairs to {out} ({len(written)} files, multiplier {model.multiplier})")
+    pairs, files = goldens.generate(out, model, curated_cases=args.curated, count=args.count, seed=args.seed,
+                                    write_model=args.multiplier is not None, force=args.force,
+                                    progress=_Progress(sys.stderr))
+    print(f"wrote {pairs} golden pairs to {out} ({files} files, multiplier {model.multiplier})")
     return OK
+
+
+class _Progress:
+    """``generated DONE/TOTAL pairs`` on ``stream``, at most once every ``interval`` seconds (nothing for a run
+    shorter than that)."""
+
+    def __init__(self, stream: TextIO, interval: float = 1.0):
+        self.stream, self.interval = stream, interval
+        self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            print(f"generated {done}/{total} pairs", file=self.stream, flush=True)
 
 
 def _check_fixtures(args: argparse.Namespace) -> int:
