@@ -10,7 +10,9 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import TextIO
 
 from conformance import __version__
 from conformance.contract.problems import ConformanceProblem
@@ -41,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "validate", help="the platform's validate step, done strictly",
         description="Check every entry of SRC as V2 requests (input) or responses (output); copy the files that "
-        "pass to DEST; print one line per failing file with its requirement ID and JSON pointer, and what the "
-        "platform would have done with it. Exit 1 if any entry failed.",
+        "pass to DEST; print one line per entry: ok or its first finding (requirement ID and JSON pointer), and "
+        "what the platform would do with it (kept, dropped silently, fails the whole step). Exit 1 if any entry "
+        "failed or the platform's whole step would fail.",
     )
     check.add_argument("side", choices=["input", "output"])
     check.add_argument("source", metavar="SRC", type=Path)
@@ -198,26 +201,36 @@ def _validate(args: argparse.Namespace) -> int:
                 raise UsageProblem(f"{args.dest / clashes[0]} exists{more}; nothing copied (use --force to overwrite)")
         _writable_folder(args.dest, "-d")
     passed = failed = dropped = 0
+    step_failures: list[validate.Verdict] = []  # entries on which the platform's whole step fails
     for verdict in validate.validate_folder(source, args.side, args.max_bytes):
         if verdict.ok:
             passed += 1
             if args.dest is not None:
                 validate.copy_atomically(verdict.path, args.dest / verdict.path.name)
             if not args.quiet:
-                print(f"{verdict.path}: ok")
+                print(verdict.line())
         else:
             failed += 1
             dropped += not verdict.platform_keeps
             print(verdict.line())
+        if verdict.fails_step:
+            step_failures.append(verdict)
     copied = f", {passed} copied to {args.dest}" if args.dest is not None else ""
     print(f"{passed + failed} entries: {passed} passed, {failed} failed{copied}; "
           f"the platform would have dropped {dropped} of them silently")
-    return FAILED if failed else OK
+    fatal = validate.step_failure(step_failures)
+    if fatal is not None:
+        more = f" (and {len(step_failures) - 1} more entries)" if len(step_failures) > 1 else ""
+        print(f"the platform's validate step fails on {fatal.path.name}{more}: {fatal.platform_reason}; "
+              f"the job would fail and every file be lost")
+    return FAILED if failed or fatal is not None else OK
 
 
 def _generate(args: argparse.Namespace) -> int:
     if args.count < 0:
         raise UsageProblem("--count must not be negative")
+    if args.seed < 0:
+        raise UsageProblem("--seed must not be negative")
     if not args.curated and args.count == 0:
         raise UsageProblem("nothing to generate: give --count N (with --seed S) and/or --curated")
     model = load_model(args.model if args.model is not None else kit_model())
@@ -228,10 +241,26 @@ def _generate(args: argparse.Namespace) -> int:
     for side in ("input", "output", "model"):
         if (out / side).exists() and not (out / side).is_dir():
             raise UsageProblem(f"--out {out}: {out / side} exists and is not a folder")
-    requests = (goldens.curated_requests() if args.curated else []) + goldens.generated_requests(args.count, args.seed)
-    written = goldens.write(goldens.plan(out, requests, model, write_model=args.multiplier is not None), args.force)
-    print(f"wrote {len(requests)} golden pairs to {out} ({len(written)} files, multiplier {model.multiplier})")
+    pairs, files = goldens.generate(out, model, curated_cases=args.curated, count=args.count, seed=args.seed,
+                                    write_model=args.multiplier is not None, force=args.force,
+                                    progress=_Progress(sys.stderr))
+    print(f"wrote {pairs} golden pairs to {out} ({files} files, multiplier {model.multiplier})")
     return OK
+
+
+class _Progress:
+    """``generated DONE/TOTAL pairs`` on ``stream``, at most once every ``interval`` seconds (nothing for a run
+    shorter than that)."""
+
+    def __init__(self, stream: TextIO, interval: float = 1.0):
+        self.stream, self.interval = stream, interval
+        self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            print(f"generated {done}/{total} pairs", file=self.stream, flush=True)
 
 
 def _check_fixtures(args: argparse.Namespace) -> int:

@@ -132,15 +132,32 @@ def test_each_entry_says_what_the_platform_does(tmp_path, capsys):
     line_for = lambda name: next(l for l in out.splitlines() if l.startswith(str(tmp_path / name) + ":"))  # noqa: E731
     assert "P-NAME" in line_for("link.json") and "[platform: kept (a symbolic link, judged by its target)]" in line_for("link.json")
     assert "F-SCHEMA" in line_for("cased.json") and "platform: dropped silently (Model_Name" in line_for("cased.json")
-    assert line_for("huge.json").endswith(": ok")  # a long integer under an unknown key is valid JSON
+    assert line_for("huge.json").endswith(": ok [platform: kept]")  # a long integer under an unknown key is valid JSON
+    assert line_for("good.json") == f"{tmp_path / 'good.json'}: ok [platform: kept]"
     assert "F-JSON /x/0/0" in line_for("deep.json") and "[platform: kept]" in line_for("deep.json")
     assert "[platform: dropped silently (a folder" in line_for("sub.json")
     assert "[platform: fails the whole step (the platform's step would hang" in line_for("pipe.json")
+    assert out.splitlines()[-1].startswith("the platform's validate step fails on pipe.json: the platform's step would hang")
 
 
 def test_a_dangling_link_fails_the_platform_s_whole_step(tmp_path, capsys):
     (tmp_path / "good.json").write_bytes(GOOD)
     (tmp_path / "gone.json").symlink_to("missing.json")
     assert main(["validate", "output", str(tmp_path), "-q"]) == 1
-    (line,) = capsys.readouterr().out.splitlines()[:-1]
+    line, summary, step = capsys.readouterr().out.splitlines()
     assert line.startswith(str(tmp_path / "gone.json") + ": ") and "[platform: fails the whole step (a dangling" in line
+    assert summary.startswith("2 entries: 1 passed, 1 failed")
+    assert step.startswith("the platform's validate step fails on gone.json: a dangling symbolic link")
+    assert step.endswith("; the job would fail and every file be lost")
+
+
+def test_every_entry_that_fails_the_step_is_counted_in_one_line(tmp_path, capsys):
+    (tmp_path / "good.json").write_bytes(GOOD)
+    (tmp_path / "a.json").symlink_to("missing.json")
+    (tmp_path / "b.json").symlink_to("good.json")
+    (tmp_path / "c.json").symlink_to("elsewhere.json")
+    assert main(["validate", "output", str(tmp_path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("the platform's validate step fails on a.json (and 1 more entries): a dangling")
+    assert f"{tmp_path / 'good.json'}: ok [platform: kept]" in lines
+    assert sum(line.startswith("the platform's validate step fails") for line in lines) == 1

@@ -84,3 +84,51 @@ def test_another_multiplier_makes_a_self_describing_set(tmp_path, capsys):
 def test_generate_usage_errors(argv, capsys):
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("odahu-conformance: ")
+
+
+def test_generate_streams_each_pair_to_disk_before_the_next(tmp_path):
+    seen = []
+
+    def progress(done, total):
+        name = goldens.generated_name(4, done - 1)
+        seen.append((done, total, (tmp_path / "input" / name).is_file(), (tmp_path / "output" / name).is_file(),
+                     (tmp_path / "input" / goldens.generated_name(4, done)).exists()))
+
+    assert goldens.generate(tmp_path, load_model(kit_model()), curated_cases=False, count=5, seed=4,
+                            write_model=False, force=False, progress=progress) == (5, 10)
+    assert seen == [(done, 5, True, True, False) for done in range(1, 6)]
+
+
+def test_generate_memory_does_not_grow_with_count(tmp_path):
+    import tracemalloc
+
+    model = load_model(kit_model())
+
+    def peak(count: int) -> int:
+        tracemalloc.start()
+        try:
+            goldens.generate(tmp_path / str(count), model, curated_cases=False, count=count, seed=9,
+                             write_model=False, force=False)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak(5)  # warm the caches the first pairs fill
+    small, large = peak(30), peak(300)
+    assert large < 2 * small + (64 << 10), (small, large)
+
+
+def test_generate_prints_progress_to_stderr_at_most_once_per_interval():
+    import io
+
+    from conformance import cli
+
+    stream = io.StringIO()
+    progress = cli._Progress(stream, interval=0.0)
+    progress(12000, 10000000)
+    assert stream.getvalue() == "generated 12000/10000000 pairs\n"
+    quiet = io.StringIO()
+    progress = cli._Progress(quiet, interval=3600.0)
+    for done in range(1, 100):
+        progress(done, 99)
+    assert quiet.getvalue() == ""

@@ -6,6 +6,9 @@ otherwise it belongs to the kit's model.
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,24 +48,97 @@ def model_for(fixtures: Path, model_folder: Path | None = None) -> Model:
     return load_model(kit_model())
 
 
-def plan(out: Path, requests: list[tuple[str, dict]], model: Model, write_model: bool) -> Plan:
+def plan(out: Path, requests: Iterable[tuple[str, dict]], model: Model, write_model: bool) -> Plan:
     """Everything a generation writes: each request, its oracle response and, if asked, the model folder."""
-    result = Plan()
+    return Plan(dict(planned_files(out, requests, model, write_model)))
+
+
+def planned_files(out: Path, requests: Iterable[tuple[str, dict]], model: Model,
+                  write_model: bool) -> Iterator[tuple[Path, bytes]]:
+    """:func:`plan`'s files one by one, in the same order (request, response, ...; the model folder last), each
+    computed only when asked for: what :func:`generate` streams to disk."""
     for name, request in requests:
-        result.files[out / "input" / name] = dumps(request, indent=True)
-        result.files[out / "output" / name] = dumps(expect(request, model, name).document(), indent=True)
+        yield out / "input" / name, dumps(request, indent=True)
+        yield out / "output" / name, dumps(expect(request, model, name).document(), indent=True)
     if write_model:
-        result.files[out / "model" / MULTIPLIER_FILE] = f"{model.multiplier}\n".encode()
-        result.files[out / "model" / PROJECT_FILES[0]] = (
-            f"model:\n  name: {model.name}\n  version: \"{model.version}\"\n".encode()
-        )
-    return result
+        yield out / "model" / MULTIPLIER_FILE, f"{model.multiplier}\n".encode()
+        yield out / "model" / PROJECT_FILES[0], f"model:\n  name: {model.name}\n  version: \"{model.version}\"\n".encode()
+
+
+def generated_name(seed: int, index: int) -> str:
+    return f"gen-{seed}-{index:04d}.json"
 
 
 def generated_requests(count: int, seed: int) -> list[tuple[str, dict]]:
     """``count`` random requests, the same for the same ``seed``."""
+    return list(iter_generated_requests(count, seed))
+
+
+def iter_generated_requests(count: int, seed: int) -> Iterator[tuple[str, dict]]:
+    """:func:`generated_requests` one at a time (the same requests in the same order), in constant memory."""
     rng = np.random.default_rng(seed)
-    return [(f"gen-{seed}-{i:04d}.json", random_request(rng, i)) for i in range(count)]
+    for i in range(count):
+        yield generated_name(seed, i), random_request(rng, i)
+
+
+def generate(out: Path, model: Model, *, curated_cases: bool, count: int, seed: int, write_model: bool,
+             force: bool, progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
+    """Write the curated cases (if asked) and ``count`` generated pairs to ``out``, streaming: each pair is
+    computed, written and forgotten before the next, so memory does not grow with ``count``. The same files,
+    bytes and order as :func:`write` of :func:`plan`. Refuses (writing nothing) when any target exists and not
+    ``force``. ``progress(done, total)`` is called after each pair. Returns (pairs, files) written."""
+    curated_list = curated_requests() if curated_cases else []
+    total = len(curated_list) + count
+    if not force:
+        _refuse_existing(out, [name for name, _ in curated_list], count, seed, write_model)
+    requests = _chain(curated_list, iter_generated_requests(count, seed))
+    files = 0
+    folders: set[Path] = set()
+    for path, data in planned_files(out, requests, model, write_model):
+        if path.parent not in folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(path.parent)
+        write_atomically(path, data)
+        files += 1
+        if progress is not None and files % 2 == 0 and files // 2 <= total:
+            progress(files // 2, total)
+    return total, files
+
+
+def _chain(first: list[tuple[str, dict]], then: Iterator[tuple[str, dict]]) -> Iterator[tuple[str, dict]]:
+    yield from first
+    first.clear()  # a curated case is not kept once written
+    yield from then
+
+
+def _refuse_existing(out: Path, curated_names: list[str], count: int, seed: int, write_model: bool) -> None:
+    """:class:`Refused` naming the first existing target in writing order (and how many more), as :func:`write`
+    would; looks only at the files already in ``out``, never at one path per pair (``count`` may be huge)."""
+    position = {name: index for index, name in reversed(list(enumerate(curated_names)))}
+    generated = re.compile(rf"gen-{re.escape(str(seed))}-([0-9]+)\.json")
+    order: list[tuple[int, int, Path]] = []
+    for side, rank in (("input", 0), ("output", 1)):
+        try:
+            names = os.listdir(out / side)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            index = position.get(name)
+            if index is None:
+                match = generated.fullmatch(name)
+                if match is None or int(match.group(1)) >= count or generated_name(seed, int(match.group(1))) != name:
+                    continue
+                index = len(curated_names) + int(match.group(1))
+            if (out / side / name).exists():
+                order.append((index, rank, out / side / name))
+    if write_model:
+        last = len(curated_names) + count
+        order += [(last, rank, path) for rank, path in enumerate((out / "model" / MULTIPLIER_FILE,
+                                                                  out / "model" / PROJECT_FILES[0])) if path.exists()]
+    if order:
+        order.sort(key=lambda item: item[:2])
+        more = f" and {len(order) - 1} more" if len(order) > 1 else ""
+        raise Refused(f"{order[0][2]} exists{more}; nothing written (use --force to overwrite)")
 
 
 def write(result: Plan, force: bool) -> list[Path]:

@@ -92,7 +92,9 @@ def check_entry(path: Path, kind: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Ve
             return Verdict(path, platform_keeps=True, platform_outcome=platform_rules.KEPT)
         finding = Finding("F-SCHEMA", name, "", f"the platform's validator drops this file: {reason}")
         return Verdict(path, [finding], False, reason, platform_rules.DROPPED)
-    return Verdict(path, document.findings, *_platform(path, kind, max_bytes))
+    findings = document.findings
+    del document  # its parsed body and tensors go before the platform's rules read the file again
+    return Verdict(path, findings, *_platform(path, kind, max_bytes))
 
 
 def step_failure(verdicts: list[Verdict]) -> Verdict | None:

@@ -66,21 +66,30 @@ def load(path: str | os.PathLike, kind: DocumentKind, max_bytes: int = DEFAULT_M
         fast = fastpath.load(path, kind, name)
         if fast is not None:
             return fast
-        raw = read_bytes(path, max_bytes)
+        held = [read_bytes(path, max_bytes)]
     except OSError as exc:
         reason = exc.strerror if exc.strerror else str(exc)
         return Document(name, kind, findings=[Finding("F-JSON", name, "", f"cannot read: {reason}")])
-    return parse(raw, kind, name)
+    return _parse_held(held, kind, name)
 
 
 def parse(raw: bytes, kind: DocumentKind, file: str) -> Document:
     """Check ``raw`` bytes as a ``kind`` document (see :func:`load`)."""
+    return _parse_held([raw], kind, file)
+
+
+def _parse_held(held: list[bytes], kind: DocumentKind, file: str) -> Document:
+    """:func:`parse` of ``held[0]``, which it takes out of ``held``: the bytes are freed once parsed (when the
+    caller holds no other reference), so the file and its parsed tensors are not in memory together."""
+    raw = held.pop()
     try:
         body = loads(raw)
     except JSONProblem as problem:
         return Document(file, kind, findings=[Finding("F-JSON", file, problem.pointer, str(problem))])
+    may_hold_booleans = b"true" in raw or b"false" in raw
+    del raw
     try:
-        return inspect(body, kind, file, may_hold_booleans=(b"true" in raw or b"false" in raw))
+        return inspect(body, kind, file, may_hold_booleans=may_hold_booleans)
     except RecursionError:  # a backstop: loads() already refuses nesting deeper than the checks can follow
         return Document(file, kind, body, findings=[Finding("F-JSON", file, "", "nested too deeply for the kit to check")])
 

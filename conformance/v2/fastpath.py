@@ -50,10 +50,13 @@ def load(path: Path, kind: str, file: str) -> Document | None:
     try:
         parsed = _parse_file(path)
     except Exception:  # any parse problem: the precise path explains it
+        _release_large_parser()
         return None
     try:
         return _check(parsed, kind, file, path)
     except (_Undecided, RecursionError):
+        del parsed
+        _release_large_parser()
         return None
 
 
@@ -68,6 +71,17 @@ def _starts_with_bom(path: Path) -> bool:
 _local = threading.local()
 
 
+#: A parser whose buffers grew beyond this is dropped when the fast path cannot decide, so that its buffers
+#: (about twice the file) are freed before the precise path reads the same file again.
+_KEEP_PARSER_BYTES = 16 << 20
+
+
+def _release_large_parser() -> None:
+    parser = getattr(_local, "parser", None)
+    if parser is not None and _local.capacity > _KEEP_PARSER_BYTES:
+        _local.parser = None
+
+
 def _parse_file(path: Path) -> object:
     """Parse with one parser per thread, reused from file to file: its buffers grow to the largest file once
     instead of being allocated anew (and fragmenting the heap) for every file. Nothing of a parsed document
@@ -76,10 +90,13 @@ def _parse_file(path: Path) -> object:
     parser = getattr(_local, "parser", None)
     if parser is None:
         parser = _local.parser = simdjson.Parser()
+        _local.capacity = 0
+    _local.capacity = max(_local.capacity, path.stat().st_size)
     try:
         return parser.load(str(path))
     except RuntimeError:
         _local.parser = simdjson.Parser()
+        _local.capacity = path.stat().st_size
         return _local.parser.load(str(path))
 
 
