@@ -240,10 +240,12 @@ _TOKEN = re.compile(
     r')'
 )
 #: A run of numbers and commas inside an array, for speed: ``1, 2.5, -3,`` (the last value is read normally).
+# Runs are capped: an unbounded repeat keeps a backtracking frame per element (tens of bytes each, 40x a file of
+# short numbers); the scanner calls _run again after each run, so long arrays are still skipped in big steps.
 #: Inside ``interface{}`` only numbers that cannot overflow a double (at most 200 integer digits, a two-digit
 #: exponent) are taken; the rest go through the per-token check.
-_SAFE_RUN = re.compile(r'(?:[ \t\n\r]*-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?[ \t\n\r]*,)+')
-_ANY_RUN = re.compile(r'(?:[ \t\n\r]*-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[ \t\n\r]*,)+')
+_SAFE_RUN = re.compile(r'(?:[ \t\n\r]*-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?[ \t\n\r]*,){1,4096}')
+_ANY_RUN = re.compile(r'(?:[ \t\n\r]*-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[ \t\n\r]*,){1,4096}')
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
 
