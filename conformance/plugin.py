@@ -146,6 +146,14 @@ def _suite(config: pytest.Config) -> Suite:
                 raise pytest.UsageError(f"odahu-conformance: {blank}")
             from conformance.run.candidate import CandidateProblem, from_options
 
+            workspace_dir = option("workspace_dir")
+            if workspace_dir is not None:  # made when missing, as `odahu-conformance run` does
+                try:
+                    Path(workspace_dir).mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise pytest.UsageError(f"odahu-conformance: --workspace-dir {workspace_dir}: cannot make it: "
+                                            f"{exc.strerror or exc}") from None
+
             try:
                 candidate = from_options(
                     cmd=option("predictor_cmd"), image=option("predictor_image"), engine=option("engine"),
@@ -230,6 +238,9 @@ class Verdict:
         self._record.findings += findings
         self._record.covers.update(f.requirement for f in findings)
         self._record.checked.update(f.requirement for f in findings)
+        if findings and self._record.reproduce is None:
+            self._record.reproduce = next((line.split(": ", 1)[1] for line in details.splitlines()
+                                           if line.startswith("reproduce: ")), None)
         from conformance.judge import blocking
 
         failing = blocking(findings, self._strict)
@@ -334,7 +345,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 REPORT = pytest.StashKey[dict]()
 
 
-def pytest_terminal_summary(terminalreporter: TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The digest comes last, after pytest's own failure blocks and its short summary, so that a failing run's
+    # last screen says what broke and how to reproduce it.
+    terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
+    if terminalreporter is not None:
+        print_digest(terminalreporter, config)
+
+
+def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
+    """The requirement summary: the candidate, each failed requirement with its first finding, how many more and
+    one command that reproduces it, each not-checked one with why, where the evidence is, and the verdict."""
     made = config.stash.get(REPORT, None)
     if made is None:
         return
@@ -345,8 +367,10 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, exitstatus: int,
     write(f"candidate: {candidate['kind']} {candidate['ref']}" + (f" ({candidate['note']})" if candidate.get("note") else ""))
     for row in made["requirements"]:
         if row["status"] == "failed":
-            more = f" (+{len(row['failures']) - 1} more)" if len(row["failures"]) > 1 else ""
+            more = f" (+{row['failure_count'] - 1} more)" if row.get("failure_count", 1) > 1 else ""
             write(f"{row['id']:<14} FAILED ({row['failed_level']}): {row['failures'][0]}{more}", red=True)
+            if row.get("reproduce"):
+                write(f"{'':<14} reproduce: {row['reproduce']}")
     for row in made["requirements"]:
         if row["status"] == "not-checked":
             write(f"{row['id']:<14} NOT CHECKED ({row['level']}): {row['reason']}", yellow=True)

@@ -54,6 +54,7 @@ class TestRecord:
     not_applicable: dict[str, str] = field(default_factory=dict)
     skip_reason: str | None = None
     error: str | None = None
+    reproduce: str | None = None  # a command that reproduces the first failing run of this test
 
 
 class Recorder:
@@ -85,6 +86,11 @@ def requirement_row(requirement_id: str, records: list[TestRecord]) -> dict:
     if failures:
         row["status"] = "failed"
         row["failed_level"] = MUST if MUST in levels else SHOULD
+        row["failure_count"] = len(set(failures))
+        reproduce = next((r.reproduce for r in records if r.reproduce
+                          and any(f.requirement == requirement.id for f in r.findings)), None)
+        if reproduce:
+            row["reproduce"] = reproduce
         return row
     if any(requirement.id in r.checked for r in mine):
         row["status"] = "passed"

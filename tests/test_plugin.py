@@ -63,7 +63,11 @@ def test_a_failing_candidate_exits_1_and_names_the_requirement(pytester):
     result = suite(pytester, "--predictor-cmd", f"{sys.executable} {MUTANT} exit-one", "-m", "P-EXIT",
                    "--conformance-report", str(pytester.path / "r.json"))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["P-EXIT * FAILED (MUST): *exit status 1*", "FAILED: *"])
+    result.stdout.fnmatch_lines(["P-EXIT * FAILED (MUST): *exit status 1*", "* reproduce: env ODAHU_MODEL_PATH=*",
+                                 "FAILED: *"])
+    # the digest is the last screen: after pytest's failure blocks and its short test summary
+    assert result.stdout.lines[-1].startswith("FAILED: ")
+    assert result.stdout.str().rindex("short test summary info") < result.stdout.str().rindex("odahu conformance")
 
 
 def test_an_interrupted_run_is_incomplete_never_passed(pytester):

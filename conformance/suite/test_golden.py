@@ -45,4 +45,5 @@ def test_golden(conformance, verdict, golden_name):
 def test_schema(conformance, verdict, golden_name):
     """The response to one golden request is strict V2: JSON, schema, element counts, element types."""
     batch = golden_batch(conformance)
-    verdict.judge(batch.judgement, batch.evidence(golden_name), where=golden_name, ids=FORMAT_IDS)
+    # (the value diff is shown once, by test_golden; this test's failures are about the format)
+    verdict.judge(batch.judgement, batch.evidence(), where=golden_name, ids=FORMAT_IDS)
