@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -163,6 +163,7 @@ def _suite(config: pytest.Config) -> Suite:
             except CandidateProblem as exc:
                 raise pytest.UsageError(f"odahu-conformance: {exc}") from None
             candidate.keep_limit = max(0, option("keep_workspaces"))
+            candidate.progress = _progress_line(config)
             cannot_start = candidate.preflight() if hasattr(candidate, "preflight") else None
             if cannot_start:
                 raise pytest.UsageError(f"odahu-conformance: the candidate cannot start: {cannot_start}")
@@ -171,6 +172,23 @@ def _suite(config: pytest.Config) -> Suite:
             PROFILES[option("conformance_profile")],
         )
     return config.stash[SUITE]
+
+
+def _progress_line(config: pytest.Config) -> Callable[[str], None]:
+    """Write one line to the terminal now, even while a test's output is captured (a long predictor run must
+    not look like a hang)."""
+    def write(line: str) -> None:
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        if terminal is None:
+            return
+        if capture is None:
+            terminal.write_line(f"odahu-conformance: {line}")
+            return
+        with capture.global_and_fixture_disabled():
+            terminal.write_line(f"odahu-conformance: {line}")
+
+    return write
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

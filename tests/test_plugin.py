@@ -101,3 +101,12 @@ def test_importing_the_plugin_loads_nothing_heavy(pytester):
         "import sys, conformance.plugin; "
         "print(sorted(m for m in ('numpy', 'jsonschema', 'simdjson', 'orjson', 'deepdiff', 'yaml') if m in sys.modules))")
     assert result.stdout.lines[-1] == "[]"
+
+
+@pytest.mark.slow
+def test_a_long_run_says_so_while_it_runs(pytester):
+    """A predictor run past 5 s prints one line with its elapsed time and timeout, even under output capture."""
+    result = suite(pytester, "--predictor-cmd", f"{sys.executable} {MUTANT} hangs", "-k", "golden_run",
+                   "--run-timeout", "6")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["odahu-conformance: predictor run 1: still running after 5 s (timeout 6 s)"])

@@ -8,6 +8,9 @@ collected result. Workspaces of runs that passed are removed; the caller keeps t
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,9 @@ from conformance.run.decoys import stage_decoys
 from conformance.run.local import LocalRunner
 from conformance.run.process import Runner
 from conformance.run.workspace import RunResult
+
+#: A run taking longer than this many seconds is reported while it runs, then every PROGRESS_EVERY seconds.
+SLOW_RUN, PROGRESS_EVERY = 5.0, 30.0
 
 
 class CandidateProblem(ConformanceProblem):
@@ -52,6 +58,7 @@ class Candidate:
     kept_bytes: int = 0
     not_kept: int = 0  # failed runs whose workspace was removed because of the limits
     hung: str | None = None  # why further runs are not worth waiting for (set after timeouts)
+    progress: Callable[[str], None] | None = None  # told about runs that take long (one line each time)
 
     @property
     def model_is_embedded(self) -> bool:
@@ -95,7 +102,26 @@ class Candidate:
             staging.remove_workspace(ws)
             raise CandidateProblem(str(problem)) from None
         self.runs += 1
-        return self.runner.run(ws, self.timeout if timeout is None else timeout)
+        limit = self.timeout if timeout is None else timeout
+        if self.progress is None:
+            return self.runner.run(ws, limit)
+        started, number, done = time.monotonic(), self.runs, threading.Event()
+
+        def report_progress() -> None:  # one line after SLOW_RUN s, then every PROGRESS_EVERY s
+            wait = SLOW_RUN
+            while not done.wait(wait):
+                assert self.progress is not None
+                self.progress(f"predictor run {number}: still running after {time.monotonic() - started:.0f} s "
+                              f"(timeout {limit:g} s)")
+                wait = PROGRESS_EVERY
+
+        watcher = threading.Thread(target=report_progress, daemon=True)
+        watcher.start()
+        try:
+            return self.runner.run(ws, limit)
+        finally:
+            done.set()
+            watcher.join()
 
     def preflight(self) -> str | None:
         """Why the candidate cannot start at all, one line, or None; cheap enough to call once before judging.
