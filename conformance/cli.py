@@ -20,7 +20,7 @@ from conformance.generate import goldens
 from conformance.odahu import archives, validate
 from conformance.odahu.model import ModelProblem, load_model
 from conformance.paths import kit_fixtures, kit_model
-from conformance.text import one_line
+from conformance.text import one_line, short_integer
 from conformance.v2.documents import DEFAULT_MAX_BYTES
 
 OK, FAILED, UNUSABLE = 0, 1, 2
@@ -244,7 +244,7 @@ def _generate(args: argparse.Namespace) -> int:
     pairs, files = goldens.generate(out, model, curated_cases=args.curated, count=args.count, seed=args.seed,
                                     write_model=args.multiplier is not None, force=args.force,
                                     progress=_Progress(sys.stderr))
-    print(f"wrote {pairs} golden pairs to {out} ({files} files, multiplier {model.multiplier})")
+    print(f"wrote {pairs} golden pairs to {out} ({files} files, multiplier {short_integer(model.multiplier)})")
     return OK
 
 
@@ -271,7 +271,7 @@ def _check_fixtures(args: argparse.Namespace) -> int:
     pairs, findings = goldens.check(fixtures, model)
     for finding in findings:
         print(finding.line())
-    print(f"{pairs} golden pairs checked against the oracle (multiplier {model.multiplier}): "
+    print(f"{pairs} golden pairs checked against the oracle (multiplier {short_integer(model.multiplier)}): "
           f"{'all equal' if not findings else f'{len(findings)} problems'}")
     return FAILED if findings or pairs == 0 else OK
 

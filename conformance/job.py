@@ -43,6 +43,7 @@ from conformance.run import staging
 from conformance.run.container import ContainerRunner
 from conformance.run.local import LocalRunner
 from conformance.run.workspace import RunResult, Workspace
+from conformance.text import short_integer
 from conformance.v2.documents import REQUEST, RESPONSE, Document, load
 
 OK, FAILED, UNUSABLE = 0, 1, 2
@@ -412,7 +413,7 @@ def _model_line(plan: JobPlan, ws: Workspace) -> str:
         model = load_model(ws.model)
     except ModelProblem as problem:
         return f"model: staged as is, but unusable ({problem}); a conforming predictor refuses it (P-CONFIG)"
-    return f"model: name {model.name!r}, version {model.version!r}, multiplier {model.multiplier}"
+    return f"model: name {model.name!r}, version {model.version!r}, multiplier {short_integer(model.multiplier)}"
 
 
 def _decide(folder: Path, kind: str) -> list[platform_rules.Decision]:

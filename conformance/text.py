@@ -3,6 +3,8 @@ last lines of a program's output."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 #: How long :func:`one_line` lets a line grow before it cuts it (with ``...``).
 ONE_LINE_LIMIT = 200
 
@@ -25,3 +27,27 @@ def last_lines(text: str, n: int = 1, default: str = "", separator: str = " | ")
     the useful line."""
     kept = [line.strip() for line in text.splitlines() if line.strip()][-n:] if n > 0 else []
     return separator.join(kept) if kept else default
+
+
+def integer_text(value: int) -> str:
+    """``value`` in base 10, exactly, however many digits (``str()`` refuses beyond 4,300 digits)."""
+    return str(Decimal(value))
+
+
+def integer_from_text(text: str) -> int:
+    """The integer a base-10 text holds, exactly, however many digits (``int()`` refuses beyond 4,300 digits).
+    ValueError when ``text`` is not an integer."""
+    if len(text) <= 4000:
+        return int(text)
+    value = Decimal(text)
+    if value != value.to_integral_value() or not value.is_finite():
+        raise ValueError(f"not an integer: {text[:20]}...")
+    return int(value)
+
+
+def short_integer(value: int, digits: int = 40) -> str:
+    """``value`` for a message: in full when short, else its first digits and how many there are."""
+    text = integer_text(value)
+    sign = "-" if text.startswith("-") else ""
+    body = text.lstrip("-")
+    return text if len(body) <= digits else f"{sign}{body[:digits]}... ({len(body)} digits)"

@@ -59,3 +59,19 @@ def test_unusable_models_get_one_line(tmp_path, kwargs, reason):
 def test_project_findings_name_the_pointer():
     assert [(f.requirement, f.pointer) for f in project_findings({"model": {"name": "m", "version": ""}}, "p")] == [("K-META", "/model/version")]
     assert [f.requirement for f in project_findings("just text", "p")] == ["K-META"]
+
+
+def test_a_multiplier_of_5000_digits_is_read_exactly_never_a_crash(tmp_path):
+    """The contract's multiplier is any base-10 integer: Python's int() limit (4,300 digits) must not refuse it."""
+    from conformance.odahu.model import load_model
+    from conformance.oracle.expect import expect
+    from conformance.text import integer_text, short_integer
+
+    digits = "9" * 4999 + "7"
+    (tmp_path / "multiplier.txt").write_text(f"  -{digits}\r\n")
+    (tmp_path / "odahuflow.project.yaml").write_text("model:\n  name: m\n  version: 1\n")
+    model = load_model(tmp_path)
+    assert integer_text(model.multiplier) == "-" + digits
+    assert short_integer(model.multiplier).endswith("(5000 digits)")
+    request = {"inputs": [{"name": "x", "shape": [1], "datatype": "INT8", "data": [3]}]}
+    assert expect(request, model).outputs[0].values.tolist() == [(3 * model.multiplier + 128) % 256 - 128]

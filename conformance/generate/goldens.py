@@ -23,6 +23,7 @@ from conformance.odahu.model import MULTIPLIER_FILE, PROJECT_FILES, Model, load_
 from conformance.oracle.compare import compare
 from conformance.oracle.expect import expect
 from conformance.paths import kit_model
+from conformance.text import integer_text
 from conformance.v2 import jsonschemas
 from conformance.v2.documents import REQUEST, RESPONSE, inspect, load, read_bytes
 from conformance.v2.strictjson import JSONProblem, dumps, loads
@@ -61,7 +62,7 @@ def planned_files(out: Path, requests: Iterable[tuple[str, dict]], model: Model,
         yield out / "input" / name, dumps(request, indent=True)
         yield out / "output" / name, dumps(expect(request, model, name).document(), indent=True)
     if write_model:
-        yield out / "model" / MULTIPLIER_FILE, f"{model.multiplier}\n".encode()
+        yield out / "model" / MULTIPLIER_FILE, f"{integer_text(model.multiplier)}\n".encode()
         yield out / "model" / PROJECT_FILES[0], f"model:\n  name: {model.name}\n  version: \"{model.version}\"\n".encode()
 
 

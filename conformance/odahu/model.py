@@ -11,7 +11,7 @@ import yaml
 
 from conformance.contract.findings import Finding
 from conformance.contract.problems import ConformanceProblem
-from conformance.text import one_line
+from conformance.text import integer_from_text, one_line
 from conformance.v2 import jsonschemas
 
 MULTIPLIER_FILE = "multiplier.txt"
@@ -41,7 +41,7 @@ def parse_multiplier(text: str) -> int:
     if not _INTEGER.fullmatch(stripped):
         shown = stripped if len(stripped) <= 30 else stripped[:27] + "..."
         raise ValueError(f"is not a base-10 integer: {shown!r}" if stripped else "is empty")
-    return int(stripped)
+    return integer_from_text(stripped)
 
 
 def project_findings(document: object, file: str) -> list[Finding]:

@@ -22,6 +22,7 @@ from conformance.contract.problems import ConformanceProblem
 from conformance.odahu import archives, platform_rules
 from conformance.odahu.model import MULTIPLIER_FILE
 from conformance.run.workspace import Workspace
+from conformance.text import integer_text
 from conformance.v2.documents import DEFAULT_MAX_BYTES
 
 PREFIX = "odahu-conformance-"
@@ -290,7 +291,7 @@ def _override_multiplier(target: Path, multiplier: int) -> None:
         raise StagingProblem(f"{path}: is a folder; cannot set the multiplier")
     if os.path.lexists(path):
         path.unlink()
-    _write_new(path, f"{int(multiplier)}\n".encode("ascii"))
+    _write_new(path, f"{integer_text(int(multiplier))}\n".encode("ascii"))
 
 
 def _copy_model_folder(source: Path, target: Path) -> None:

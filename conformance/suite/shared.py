@@ -22,6 +22,7 @@ from conformance.oracle.expect import expect
 from conformance.report import NOT_CHECKED_SKIP
 from conformance.run.candidate import Candidate
 from conformance.run.workspace import RunResult
+from conformance.text import short_integer
 from conformance.v2.strictjson import dumps
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ def golden_batch(suite: Suite) -> Batch:
         multiplier = None
         if fixture_model.multiplier != candidate.model.multiplier:
             if candidate.model_is_embedded:
-                pytest.skip(f"the fixtures need multiplier {fixture_model.multiplier}; the model inside the image "
+                pytest.skip(f"the fixtures need multiplier {short_integer(fixture_model.multiplier)}; the model inside the image "
                             f"cannot be changed")
             multiplier = fixture_model.multiplier
         golden = {name: fixtures / "output" / name for name in names if (fixtures / "output" / name).is_file()}
@@ -207,8 +208,8 @@ def multiplier_dependent(batch: Batch, own: Model) -> list[Finding]:
     judgement = batch.judgement
     stale = {name for name in judgement.responses if _answers_with(judgement, name, own)}
     return [
-        Finding("M-MULTIPLIER", f.file, f.pointer, f"with multiplier {batch.model.multiplier} the response is what "
-                f"multiplier {own.multiplier} gives ({f.requirement}: {f.message})")
+        Finding("M-MULTIPLIER", f.file, f.pointer, f"with multiplier {short_integer(batch.model.multiplier)} the response is what "
+                f"multiplier {short_integer(own.multiplier)} gives ({f.requirement}: {f.message})")
         if f.requirement in VALUE_IDS and f.file in stale else f
         for f in judgement.findings
     ]

@@ -24,6 +24,7 @@ from conformance.suite.shared import (
     multiplier_dependent,
     run_batch,
 )
+from conformance.text import short_integer
 from conformance.v2.strictjson import dumps
 
 #: Besides the model's own, generated batches run with these multipliers (staged copies of the model).
@@ -74,7 +75,7 @@ def _reproduction(candidate: Candidate, batch: Batch, requests: dict[str, bytes]
     """The first failing request shrunk (run alone, cut down while it still fails with the same requirement),
     and the command that reproduces the smallest failing run on its kept workspace."""
     failing = sorted({f.file for f in batch.judgement.findings if f.file in requests})
-    lines = [f"multiplier: {candidate.model_with(multiplier).multiplier}"]
+    lines = [f"multiplier: {short_integer(candidate.model_with(multiplier).multiplier)}"]
     if not failing:
         lines.append(batch.evidence())
         return "\n".join(lines)
