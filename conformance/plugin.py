@@ -28,6 +28,7 @@ from conformance.paths import kit_fixtures
 from conformance.run import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
+    from conformance.contract.baseline import Baseline
     from conformance.contract.findings import Finding
     from conformance.judge import Judgement
     from conformance.run.candidate import Candidate
@@ -70,6 +71,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the requirement report here, and FILE.md beside it")
     group.addoption("--conformance-keep-workspaces", "--keep-workspaces", dest="keep_workspaces", metavar="N",
                     type=int, default=3, help="keep the workspaces of at most N failed runs (default 3)")
+    group.addoption("--conformance-baseline", "--baseline", dest="baseline", metavar="FILE.json", type=Path,
+                    default=None, help="known failures (requirement IDs, optionally per file): the run fails only on "
+                                       "new ones, and names known ones that no longer occur")
+    group.addoption("--conformance-write-baseline", "--write-baseline", dest="write_baseline", metavar="FILE.json",
+                    type=Path, default=None, help="write this run's failures as a baseline file")
     group.addoption("--conformance-profile", choices=sorted(PROFILES), default="ci",
                     help="how many generated requests: dev (quick), ci (default), thorough")
     group.addoption("--conformance-workspace-dir", "--workspace-dir", dest="workspace_dir", metavar="DIR", type=Path, default=None,
@@ -84,9 +90,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{requirement.id}: {requirement.title} (also -m {marker_name(requirement.id)})")
     config.addinivalue_line("markers", "requirement(*ids): the contract requirements a test checks")
     config.stash[RECORDER] = report.Recorder()
+    baseline_file = config.getoption("baseline", None)
+    if baseline_file is not None:
+        from conformance.contract.baseline import BaselineProblem, load
+
+        try:
+            config.stash[BASELINE] = load(baseline_file)
+        except BaselineProblem as problem:
+            raise pytest.UsageError(f"odahu-conformance: --baseline {problem}") from None
 
 
 RECORDER = pytest.StashKey[report.Recorder]()
+BASELINE = pytest.StashKey["Baseline"]()
 SUITE = pytest.StashKey["Suite"]()
 
 
@@ -208,9 +223,10 @@ class Verdict:
     """A test's judge: records what the test covers, what it checked on evidence, what it could not check and
     why, and its findings; fails the test on blocking findings."""
 
-    def __init__(self, record: report.TestRecord, strict: bool):
+    def __init__(self, record: report.TestRecord, strict: bool, baseline: Baseline | None = None):
         self._record = record
         self._strict = strict
+        self._baseline = baseline
 
     def covers(self, *ids: str) -> None:
         """Declare the requirement IDs this test checks (beyond its markers)."""
@@ -261,7 +277,7 @@ class Verdict:
                                            if line.startswith("reproduce: ")), None)
         from conformance.judge import blocking
 
-        failing = blocking(findings, self._strict)
+        failing = [f for f in blocking(findings, self._strict) if self._baseline is None or not self._baseline.covers(f)]
         if failing:
             lines = [f.line() for f in failing]
             message = "\n".join(lines[:20] + ([f"... and {len(lines) - 20} more"] if len(lines) > 20 else []))
@@ -271,7 +287,8 @@ class Verdict:
 @pytest.fixture
 def verdict(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Verdict:
     """Record findings for the report; fail the test on any MUST finding (SHOULD too under --strict)."""
-    return Verdict(pytestconfig.stash[RECORDER].record(request.node.nodeid), is_strict(pytestconfig))
+    return Verdict(pytestconfig.stash[RECORDER].record(request.node.nodeid), is_strict(pytestconfig),
+                   pytestconfig.stash.get(BASELINE, None))
 
 
 def _covered(item: pytest.Item) -> set[str]:
@@ -334,7 +351,8 @@ def _report(config: pytest.Config, completed: bool) -> dict | None:
     candidate = suite.candidate if suite else None
     kind, ref = (candidate.kind, candidate.ref) if candidate else ("none", "")
     note = str(getattr(config, "_conformance_default_note", "") or "")
-    made = report.build(records, kind, ref, is_strict(config), completed=completed, note=note)
+    made = report.build(records, kind, ref, is_strict(config), completed=completed, note=note,
+                        baseline=config.stash.get(BASELINE, None))
     made["stats"] = {"predictor_runs": candidate.runs if candidate else 0,
                      "generated_requests": suite.generated_requests if suite else 0}
     return made
@@ -351,6 +369,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = config.getoption("conformance_report")
     if path is not None:
         report.write(made, path)
+    write_baseline = config.getoption("write_baseline")
+    if write_baseline is not None:
+        from conformance.contract.baseline import write
+        from conformance.judge import blocking
+
+        findings = blocking([f for r in config.stash[RECORDER].records.values() for f in r.findings], is_strict(config))
+        made["baseline_written"] = {"file": str(write_baseline), "entries": write(write_baseline, findings)}
     xml = config.stash.get(junitxml.xml_key, None)
     if xml is not None:
         xml.add_global_property("conformance_status", made["status"])
@@ -384,7 +409,10 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
     candidate = made["candidate"]
     write(f"candidate: {candidate['kind']} {candidate['ref']}" + (f" ({candidate['note']})" if candidate.get("note") else ""))
     for row in made["requirements"]:
-        if row["status"] == "failed":
+        if row["status"] == "failed" and row.get("baselined"):
+            write(f"{row['id']:<14} KNOWN ({row['failed_level']}, in the baseline): {row['failures'][0]}")
+    for row in made["requirements"]:
+        if row["status"] == "failed" and not row.get("baselined"):
             more = f" (+{row['failure_count'] - 1} more)" if row.get("failure_count", 1) > 1 else ""
             write(f"{row['id']:<14} FAILED ({row['failed_level']}): {row['failures'][0]}{more}", red=True)
             if row.get("reproduce"):
@@ -394,6 +422,12 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
             write(f"{row['id']:<14} NOT CHECKED ({row['level']}): {row['reason']}", yellow=True)
     if not made.get("completed", True):
         write("the run was interrupted: the results are partial", yellow=True)
+    stale = made.get("baseline", {}).get("no_longer_failing")
+    if stale:
+        write(f"no longer failing, remove from the baseline {made['baseline']['file']}: {', '.join(stale)}", green=True)
+    if made.get("baseline_written"):
+        written = made["baseline_written"]
+        write(f"baseline written: {written['entries']} known failures to {written['file']}")
     stats = made.get("stats", {})
     if stats.get("predictor_runs"):
         write(f"predictor runs: {stats['predictor_runs']}; generated requests checked: {stats['generated_requests']}")

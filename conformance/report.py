@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from conformance import __version__, _fs
+from conformance.contract.baseline import Baseline
 from conformance.contract.findings import Finding
 from conformance.contract.requirements import MUST, REQUIREMENTS, SHOULD
 
@@ -70,23 +71,27 @@ class Recorder:
         return self.records[nodeid]
 
 
-def requirement_row(requirement_id: str, records: list[TestRecord]) -> dict:
-    """One requirement's row of the report (see the module docstring for the statuses)."""
+def requirement_row(requirement_id: str, records: list[TestRecord], baseline: Baseline | None = None) -> dict:
+    """One requirement's row of the report (see the module docstring for the statuses). A failed requirement
+    whose every finding the ``baseline`` knows is marked ``baselined``: it does not fail the run."""
     requirement = next(r for r in REQUIREMENTS if r.id == requirement_id)
     mine = [r for r in records if requirement.id in r.covers or requirement.id in r.checked
             or requirement.id in r.not_checked or requirement.id in r.not_applicable]
-    failures, levels = [], set()
+    failures, levels, known = [], set(), True
     for record in records:
         for finding in record.findings:
             if finding.requirement == requirement.id:
                 levels.add(finding.level)
                 failures.append(finding.line())
+                known = known and baseline is not None and baseline.covers(finding)
     row: dict = {"id": requirement.id, "level": requirement.level, "title": requirement.title,
                  "tests": sorted(r.nodeid for r in mine), "failures": _first(failures)}
     if failures:
         row["status"] = "failed"
         row["failed_level"] = MUST if MUST in levels else SHOULD
         row["failure_count"] = len(set(failures))
+        if known:
+            row["baselined"] = True
         reproduce = next((r.reproduce for r in records if r.reproduce
                           and any(f.requirement == requirement.id for f in r.findings)), None)
         if reproduce:
@@ -109,11 +114,13 @@ def requirement_row(requirement_id: str, records: list[TestRecord]) -> dict:
 
 
 def build(records: list[TestRecord], candidate_kind: str, candidate_ref: str, strict: bool,
-          completed: bool = True, note: str = "") -> dict:
+          completed: bool = True, note: str = "", baseline: Baseline | None = None) -> dict:
     """The report document (see the interfaces doc for its shape); ``completed`` is False for an interrupted
-    run; ``note`` says how the candidate was chosen (e.g. the reference, by default)."""
-    rows = [requirement_row(requirement.id, records) for requirement in REQUIREMENTS]
-    failed = [r for r in rows if r["status"] == "failed"]
+    run; ``note`` says how the candidate was chosen (e.g. the reference, by default). With a ``baseline``,
+    failures it knows are reported (``baselined``) but fail nothing, and entries that no longer fail are
+    listed under ``baseline``."""
+    rows = [requirement_row(requirement.id, records, baseline) for requirement in REQUIREMENTS]
+    failed = [r for r in rows if r["status"] == "failed" and not r.get("baselined")]
     summary = {
         "must_failed": sum(1 for r in failed if r["failed_level"] == MUST),
         "should_failed": sum(1 for r in failed if r["failed_level"] == SHOULD),
@@ -121,6 +128,7 @@ def build(records: list[TestRecord], candidate_kind: str, candidate_ref: str, st
         "not_checked": sum(1 for r in rows if r["status"] == "not-checked"),
         "must_not_checked": sum(1 for r in rows if r["status"] == "not-checked" and r["level"] == MUST),
         "skipped": sum(1 for r in rows if r["status"] == "skipped"),
+        "baselined": sum(1 for r in rows if r.get("baselined")),
     }
     errors = [f"{r.nodeid}: {r.error}" for r in records if r.error]
     made = {
@@ -132,6 +140,9 @@ def build(records: list[TestRecord], candidate_kind: str, candidate_ref: str, st
         "summary": summary,
         "errors": errors,
     }
+    if baseline is not None:
+        findings = [f for r in records for f in r.findings]
+        made["baseline"] = {"file": baseline.source, "no_longer_failing": baseline.no_longer_failing(findings)}
     made["status"] = run_status(made)
     return made
 
@@ -182,6 +193,7 @@ def markdown(report: dict) -> str:
     ]
     for row in report["requirements"]:
         status = row["status"] + (f" ({row['failed_level']})" if row["status"] == "failed" else "")
+        status += " (baselined)" if row.get("baselined") else ""
         first = row["failures"][0] if row["failures"] else row.get("reason", "")
         lines.append(f"| {row['id']} | {row['level']} | {status} | {len(row['tests'])} | {_cell(first)} |")
     failing = [row for row in report["requirements"] if row["failures"]]

@@ -110,3 +110,38 @@ def test_a_long_run_says_so_while_it_runs(pytester):
                    "--run-timeout", "6")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["odahu-conformance: predictor run 1: still running after 5 s (timeout 6 s)"])
+
+
+def test_a_baseline_of_known_failures_lets_the_gate_be_adopted_gradually(pytester):
+    """Record today's failures; with that baseline the same candidate passes; a new failure still fails; a known
+    failure that no longer occurs is named so the baseline shrinks."""
+    baseline = pytester.path / "known.json"
+    failing = ["--predictor-cmd", f"{sys.executable} {MUTANT} exit-one", "-m", "P-EXIT and protocol"]
+    first = suite(pytester, *failing, "--write-baseline", str(baseline))
+    assert first.ret == pytest.ExitCode.TESTS_FAILED
+    assert json.loads(baseline.read_text()) == {"known_failures": [{"id": "P-EXIT", "files": ["(run)"]}]}
+    again = suite(pytester, *failing, "--conformance-baseline", str(baseline), "--conformance-report",
+                  str(pytester.path / "r.json"))
+    assert again.ret == pytest.ExitCode.OK, again.stdout.str()
+    made = json.loads((pytester.path / "r.json").read_text())
+    row = {r["id"]: r for r in made["requirements"]}["P-EXIT"]
+    assert row["status"] == "failed" and row["baselined"] is True and made["status"] == "passed"
+    again.stdout.fnmatch_lines(["P-EXIT * KNOWN (MUST, in the baseline): *"])
+    # a failure the baseline does not know still fails the run
+    baseline.write_text(json.dumps({"known_failures": [{"id": "F-ID"}]}))
+    assert suite(pytester, *failing, "--baseline", str(baseline)).ret == pytest.ExitCode.TESTS_FAILED
+    # fixed: the reference passes, and the stale entry is named
+    baseline.write_text(json.dumps({"known_failures": [{"id": "P-EXIT"}]}))
+    fixed = suite(pytester, "--predictor-cmd", f"{sys.executable} {REFERENCE}", "-m", "P-EXIT and protocol",
+                  "--baseline", str(baseline))
+    assert fixed.ret == pytest.ExitCode.OK
+    fixed.stdout.fnmatch_lines(["no longer failing, remove from the baseline *: P-EXIT"])
+
+
+@pytest.mark.parametrize("content", ["not json", '{"known_failures": [{"id": "X-NOPE"}]}', "[]"])
+def test_an_unusable_baseline_is_one_usage_error_line(pytester, content):
+    (pytester.path / "known.json").write_text(content)
+    result = suite(pytester, "--predictor-cmd", f"{sys.executable} {REFERENCE}", "--baseline",
+                   str(pytester.path / "known.json"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "known.json" in result.stderr.str() and "Traceback" not in result.stderr.str()
