@@ -22,10 +22,11 @@ from conformance.v2.documents import (
     REQUEST,
     RESPONSE,
     Document,
+    DocumentKind,
     load,
 )
 
-KINDS = {"input": REQUEST, "output": RESPONSE}
+KINDS: dict[str, DocumentKind] = {"input": REQUEST, "output": RESPONSE}
 
 
 @dataclass
@@ -70,7 +71,7 @@ def _platform(path: Path, kind: str, max_bytes: int) -> tuple[bool, str, str]:
     return decision.kept, decision.reason, decision.outcome
 
 
-def check_entry(path: Path, kind: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Verdict:
+def check_entry(path: Path, kind: DocumentKind, max_bytes: int = DEFAULT_MAX_BYTES) -> Verdict:
     """Check one folder entry as a ``kind`` (request/response) document; never raises for bad content and never
     opens a FIFO. A strictly valid file that the platform's own validator would drop is a finding too (F-SCHEMA:
     the platform loses it)."""
