@@ -147,6 +147,7 @@ class ContainerRunner:
 
     def _argv(self, ws: Workspace | None, name: str, pod: str) -> list[str]:
         model_path = POD_MODEL
+        model_dir: str | None  # None: the model is in the image
         if ws is None:
             input_dir, model_dir = "INPUT_DIR", "MODEL_DIR"
         else:
