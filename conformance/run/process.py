@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import IO, Callable, Mapping, Protocol, cast
 
 from conformance.run.observe import changes, collect_outputs, folder_digest
 from conformance.run.workspace import RunResult, Workspace
@@ -141,9 +141,27 @@ def _pump(sel: selectors.BaseSelector, until: float, exited: Callable[[], bool] 
             if data:
                 key.data.add(data)
             else:
-                sel.unregister(key.fileobj)
-                key.fileobj.close()
+                _close(sel, key)
     return None
+
+
+def _register_pipes(sel: selectors.BaseSelector, proc: subprocess.Popen, out: _Capture, err: _Capture) -> None:
+    """Have :func:`_pump` read ``proc``'s stdout into ``out`` and its stderr into ``err``."""
+    sel.register(cast(IO[bytes], proc.stdout), selectors.EVENT_READ, out)  # started with stdout=PIPE
+    sel.register(cast(IO[bytes], proc.stderr), selectors.EVENT_READ, err)  # and stderr=PIPE
+
+
+def _close(sel: selectors.BaseSelector, key: selectors.SelectorKey) -> None:
+    """Stop reading a pipe and close it."""
+    sel.unregister(key.fileobj)
+    cast(IO[bytes], key.fileobj).close()  # only pipes are registered
+
+
+def _close_all(sel: selectors.BaseSelector) -> None:
+    """Close every pipe still registered, then the selector."""
+    for key in list(sel.get_map().values()):
+        _close(sel, key)
+    sel.close()
 
 
 def output_watch(folder: Path, limit: int = MAX_OUTPUT_BYTES) -> Callable[[], str | None]:
@@ -591,8 +609,7 @@ def run_process(
     out, err, status = _Capture(), _Capture(), _Capture()
     supervised = _Supervised(mode, proc, status)
     sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, out)
-    sel.register(proc.stderr, selectors.EVENT_READ, err)
+    _register_pipes(sel, proc, out, err)
     sel.register(os.fdopen(status_read, "rb", buffering=0), selectors.EVENT_READ, status)
     deadline = time.monotonic() + timeout
     timed_out = False
@@ -609,10 +626,7 @@ def run_process(
         leftovers = supervised.finish()
         _pump(sel, time.monotonic() + _DRAIN, None)
     finally:
-        for key in list(sel.get_map().values()):
-            sel.unregister(key.fileobj)
-            key.fileobj.close()
-        sel.close()
+        _close_all(sel)
         if proc.poll() is None:  # pragma: no cover - only when something above raised
             _signal_group(proc.pid, signal.SIGKILL)
             proc.kill()
@@ -654,8 +668,7 @@ def _run_plain(
 
     out, err = _Capture(), _Capture()
     sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, out)
-    sel.register(proc.stderr, selectors.EVENT_READ, err)
+    _register_pipes(sel, proc, out, err)
     deadline = time.monotonic() + timeout
     timed_out = False
     stopped = None
@@ -673,10 +686,7 @@ def _run_plain(
         _signal_group(proc.pid, signal.SIGKILL)  # leftovers of the group, if any
         _pump(sel, time.monotonic() + _DRAIN, None)
     finally:
-        for key in list(sel.get_map().values()):
-            sel.unregister(key.fileobj)
-            key.fileobj.close()
-        sel.close()
+        _close_all(sel)
         if proc.poll() is None:  # pragma: no cover - only when something above raised
             _terminate_group(proc, grace=0)
     killed = timed_out or stopped
