@@ -34,6 +34,7 @@ from typing import IO, Callable, Mapping, Protocol, cast
 
 from conformance.run.observe import changes, collect_outputs, folder_digest
 from conformance.run.workspace import RunResult, Workspace
+from conformance.text import last_lines
 
 #: At most this many bytes of stdout and of stderr are kept per run (the rest is read and counted, not kept).
 OUTPUT_LIMIT = 1024 * 1024
@@ -320,7 +321,7 @@ def _works(argv: tuple[str, ...]) -> str | None:
         return str(exc)
     if done.returncode == 0:
         return None
-    return last_line(done.stderr.decode("utf-8", "replace"), f"exit status {done.returncode}")
+    return last_lines(done.stderr.decode("utf-8", "replace"), 1, f"exit status {done.returncode}")
 
 
 def _namespace_prefix(offline: bool) -> tuple[list[str] | None, str]:
@@ -691,12 +692,6 @@ def _run_plain(
             _terminate_group(proc, grace=0)
     killed = timed_out or stopped
     return Outcome(None if killed else proc.returncode, out.text(), err.text(), timed_out, stopped=stopped)
-
-
-def last_line(text: str, default: str = "") -> str:
-    """The last non-empty line of ``text`` (error messages of engines end with the useful line)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else default
 
 
 def run_collected(ws: Workspace, command: list[str], body: Callable[[], Outcome]) -> RunResult:
