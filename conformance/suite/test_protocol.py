@@ -14,8 +14,8 @@ from conformance.judge import (
     finishes_in_time,
     isolates_unservable_requests,
     leaves_inputs_alone,
+    output_of,
     refuses_unusable_model,
-    tail,
     works_offline,
 )
 from conformance.run.local import LocalRunner
@@ -49,7 +49,7 @@ def test_reads_the_operator_variables(conformance, verdict):
     batch = run_batch(candidate, GOOD, decoys=True)  # P-ENV is judged there (shared.run_batch)
     if "P-ENV" not in batch.judgement.checked_at():
         verdict.not_checked("P-ENV", "the batch was not answered and no decoy was touched: which variables the "
-                                     f"candidate reads is unknown; output: {tail(batch.result.stderr or batch.result.stdout)}")
+                                     f"candidate reads is unknown; output: {output_of(batch.result)}")
     verdict.judge(batch.judgement, batch.evidence())
 
 
