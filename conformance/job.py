@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import cast
 
+from conformance import _fs
 from conformance.contract.findings import Finding
 from conformance.contract.problems import ConformanceProblem
 from conformance.judge import (
@@ -388,7 +389,7 @@ def _run(state: _Job, service: Path, job: Path, connections: dict[str, Path], en
     try:
         destination.mkdir(parents=True, exist_ok=True)
         for name in valid:
-            validate.copy_atomically(ws.output / name, destination / name)
+            _fs.copy_atomically(ws.output / name, destination / name)
     except OSError as exc:
         raise JobProblem(f"upload to {destination} failed: {exc.strerror or exc}") from None
     overwritten = f", {len(clashes)} overwritten" if clashes else ""
