@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Mapping, Protocol, cast
 
+from conformance import _fs
 from conformance.run.observe import changes, collect_outputs, folder_digest
 from conformance.run.workspace import RunResult, Workspace
 from conformance.text import last_lines
@@ -169,16 +170,13 @@ def output_watch(folder: Path, limit: int = MAX_OUTPUT_BYTES) -> Callable[[], st
     """A ``watch`` for :func:`run_process`: a reason once ``folder`` holds more than ``limit`` bytes."""
 
     def look() -> str | None:
-        total, stack = 0, [str(folder)]
-        while stack:
+        total = 0
+        for _, entry in _fs.walk(folder):  # a folder that cannot be listed is skipped
+            if entry.is_dir(follow_symlinks=False):
+                continue
             try:
-                with os.scandir(stack.pop()) as entries:
-                    for entry in entries:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                        else:
-                            total += entry.stat(follow_symlinks=False).st_size
-            except OSError:
+                total += entry.stat(follow_symlinks=False).st_size
+            except OSError:  # gone since it was listed
                 continue
             if total > limit:
                 return f"stopped: it wrote more than {limit} bytes into the output folder (the kit's limit, to keep the host's disk)"
