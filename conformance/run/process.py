@@ -147,6 +147,14 @@ def _pump(sel: selectors.BaseSelector, until: float, exited: Callable[[], bool] 
     return None
 
 
+def _start(argv: list[str], env: Mapping[str, str] | None, cwd: str | os.PathLike | None,
+           pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    """Start ``argv`` in a session (and process group) of its own, with no input and its output on pipes; OSError
+    when it cannot start."""
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=cwd, start_new_session=True, close_fds=True, pass_fds=pass_fds)
+
+
 def _register_pipes(sel: selectors.BaseSelector, proc: subprocess.Popen, out: _Capture, err: _Capture) -> None:
     """Have :func:`_pump` read ``proc``'s stdout into ``out`` and its stderr into ``err``."""
     sel.register(cast(IO[bytes], proc.stdout), selectors.EVENT_READ, out)  # started with stdout=PIPE
@@ -588,17 +596,7 @@ def run_process(
     if not prefix:
         command = command[1:]
     try:
-        proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-            close_fds=True,
-            pass_fds=(status_write,),
-        )
+        proc = _start(command, env, cwd, pass_fds=(status_write,))
     except OSError as exc:
         os.close(status_read)
         return Outcome(None, "", "", False, f"cannot start the kit's supervisor {command[0]!r}: {exc.strerror or exc}")
@@ -652,16 +650,7 @@ def _run_plain(
 ) -> Outcome:
     """:func:`run_process` without a supervisor: only the process group is signalled."""
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-            close_fds=True,
-        )
+        proc = _start(argv, env, cwd)
     except OSError as exc:
         return Outcome(None, "", "", False, _start_problem(argv[0], exc, cwd))
 
