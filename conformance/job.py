@@ -24,7 +24,9 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import cast
 
+from conformance import _fs
 from conformance.contract.findings import Finding
 from conformance.contract.problems import ConformanceProblem
 from conformance.judge import (
@@ -44,7 +46,7 @@ from conformance.run.container import ContainerRunner
 from conformance.run.local import LocalRunner
 from conformance.run.workspace import RunResult, Workspace
 from conformance.text import short_integer
-from conformance.v2.documents import REQUEST, RESPONSE, Document, load
+from conformance.v2.documents import REQUEST, RESPONSE, Document, DocumentKind, load
 
 OK, FAILED, UNUSABLE = 0, 1, 2
 STEPS = 6
@@ -137,6 +139,7 @@ def read_plan(service: Path, job: Path) -> JobPlan:
     findings = manifests.job_findings(job_doc, str(job), service_doc)
     if findings:
         raise JobProblem(f"invalid InferenceJob manifest: {_first(findings)}")
+    service_doc, job_doc = cast(dict, service_doc), cast(dict, job_doc)  # both schemas checked their shape
     spec, job_spec = service_doc["spec"], job_doc["spec"]
 
     def binding(key: str) -> Binding:
@@ -282,7 +285,7 @@ def _run(state: _Job, service: Path, job: Path, connections: dict[str, Path], en
 
     # -- 2. connections ----------------------------------------------------------------------------------------
     wanted = [(plan.data_source.connection, "dataSource"), (plan.output_destination.connection, "outputDestination")]
-    if plan.remote:
+    if plan.model_connection is not None:  # plan.remote
         wanted.append((plan.model_connection, "modelRegistry.remote.modelConnection"))
     missing = [f"{name!r} ({what})" for name, what in wanted if name not in connections]
     if missing:
@@ -293,7 +296,8 @@ def _run(state: _Job, service: Path, job: Path, connections: dict[str, Path], en
     source = resolve(connections, plan.data_source.connection, plan.data_source.path, "dataSource")
     destination = resolve(connections, plan.output_destination.connection, plan.output_destination.path,
                           "outputDestination")
-    model_source = resolve(connections, plan.model_connection, plan.model_path, "model") if plan.remote else None
+    model_source = (resolve(connections, plan.model_connection, plan.model_path, "model")
+                    if plan.model_connection is not None else None)  # plan.remote
     parts = [f"data {source} (from the {plan.data_source.origin})",
              f"output {destination} (from the {plan.output_destination.origin})"]
     if model_source is not None:
@@ -385,7 +389,7 @@ def _run(state: _Job, service: Path, job: Path, connections: dict[str, Path], en
     try:
         destination.mkdir(parents=True, exist_ok=True)
         for name in valid:
-            validate.copy_atomically(ws.output / name, destination / name)
+            _fs.copy_atomically(ws.output / name, destination / name)
     except OSError as exc:
         raise JobProblem(f"upload to {destination} failed: {exc.strerror or exc}") from None
     overwritten = f", {len(clashes)} overwritten" if clashes else ""
@@ -424,7 +428,7 @@ def _decide(folder: Path, kind: str) -> list[platform_rules.Decision]:
         raise JobProblem(f"{folder}: cannot list: {exc.strerror or exc}") from None
 
 
-def _check(path: Path, kind: str) -> validate.Verdict:
+def _check(path: Path, kind: DocumentKind) -> validate.Verdict:
     """:func:`validate.check_entry`, but a crash of the kit's own checker on odd content becomes a failing
     verdict naming the crash (the job must never end in a traceback because of what a candidate wrote)."""
     try:

@@ -23,6 +23,7 @@ from conformance.odahu.model import Model
 from conformance.oracle.compare import RESPONSE_IDS, examine, explain
 from conformance.oracle.expect import Expected, expect
 from conformance.run.workspace import RunResult
+from conformance.text import last_lines
 from conformance.v2.documents import ERROR, REQUEST, RESPONSE, Document, load, parse
 
 #: Lines of the candidate's output quoted in a finding.
@@ -45,15 +46,9 @@ def run_check(requirement: str) -> Callable[[Callable[..., list[Finding]]], Call
     return register
 
 
-def tail(text: str, lines: int = QUOTED_LINES) -> str:
-    """The last ``lines`` non-empty lines of ``text`` joined with `` | `` (for one-line findings)."""
-    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
-    return " | ".join(kept) if kept else "(nothing)"
-
-
-def output_of(result: RunResult) -> str:
-    """The end of what the candidate printed (stderr, else stdout), on one line."""
-    return tail(result.stderr or result.stdout)
+def output_of(result: RunResult, lines: int = QUOTED_LINES) -> str:
+    """The last ``lines`` non-empty lines the candidate printed (stderr, else stdout), on one line."""
+    return last_lines(result.stderr or result.stdout, lines, default="(nothing)")
 
 
 def ended(result: RunResult) -> bool:
@@ -145,7 +140,7 @@ def refuses_unusable_model(result: RunResult, what: str) -> list[Finding]:
         findings.append(Finding("P-CONFIG", RUN, "", f"no reason given on stderr or stdout ({what})"))
     elif len(lines) > 1 and result.exit_code != 0:
         findings.append(Finding("P-CONFIG", RUN, "", f"the reason takes {len(lines)} lines, not one ({what}): "
-                                                     f"{tail(result.stderr or result.stdout, 2)}"))
+                                                     f"{output_of(result, 2)}"))
     for name in sorted(result.json_files()):
         findings.append(Finding("P-CONFIG", name, "", f"response written although the model is unusable ({what})"))
     return findings

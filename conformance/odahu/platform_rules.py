@@ -37,6 +37,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import orjson
 
@@ -105,9 +106,11 @@ def field_of(struct: Struct, key: str) -> tuple[str, object] | None:
 
 
 def _type_name(kind: object) -> str:
-    if isinstance(kind, (Struct, Slice, Map)):
+    if isinstance(kind, Slice):
         return kind.name or f"[]{_type_name(kind.element)}"
-    return kind
+    if isinstance(kind, (Struct, Map)):
+        return kind.name  # always named
+    return cast(str, kind)  # a basic type is its Go name
 
 
 class _Refused(Exception):
@@ -337,6 +340,7 @@ def _scan(text: str, root: Struct) -> str:
             what = {"//": "a comment", "/*": "a comment"}.get(word, f"a {word} token" if word else f"invalid character {rest[0]!r}")
             raise _Refused(f"{what} at {_position(text, at)}")
         group = match.lastgroup
+        assert group is not None  # every alternative of _TOKEN is a named group
         token = match.group(group)
         pos = match.end()
         if state == "after":

@@ -8,13 +8,11 @@ dangling link, a link to a folder, an unreadable file; a FIFO makes the step han
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance._fs import copy_atomically  # noqa: F401 - the CLI's validate --dest copies with it
 from conformance.contract.findings import Finding
 from conformance.odahu import platform_rules
 from conformance.v2.documents import (
@@ -22,10 +20,11 @@ from conformance.v2.documents import (
     REQUEST,
     RESPONSE,
     Document,
+    DocumentKind,
     load,
 )
 
-KINDS = {"input": REQUEST, "output": RESPONSE}
+KINDS: dict[str, DocumentKind] = {"input": REQUEST, "output": RESPONSE}
 
 
 @dataclass
@@ -70,7 +69,7 @@ def _platform(path: Path, kind: str, max_bytes: int) -> tuple[bool, str, str]:
     return decision.kept, decision.reason, decision.outcome
 
 
-def check_entry(path: Path, kind: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Verdict:
+def check_entry(path: Path, kind: DocumentKind, max_bytes: int = DEFAULT_MAX_BYTES) -> Verdict:
     """Check one folder entry as a ``kind`` (request/response) document; never raises for bad content and never
     opens a FIFO. A strictly valid file that the platform's own validator would drop is a finding too (F-SCHEMA:
     the platform loses it)."""
@@ -115,34 +114,3 @@ def validate_folder(source: Path, side: str, max_bytes: int = DEFAULT_MAX_BYTES)
     for path in entries(source):
         yield check_entry(path, kind, max_bytes)
 
-
-def copy_atomically(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` through a temporary file in ``target``'s folder, then rename it into place."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(handle)
-    try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def write_atomically(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` through a temporary file in the same folder, then rename it into place.
-
-    A crash never leaves a partial file under ``target``'s name (the temporary name does not end in .json)."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise

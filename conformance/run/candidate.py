@@ -177,7 +177,7 @@ def from_options(
     model_source = Path(model) if model else kit_model()
     if cmd:
         try:
-            runner = LocalRunner.from_string(cmd)
+            runner: Runner = LocalRunner.from_string(cmd)
         except ValueError as exc:
             raise CandidateProblem(f"--predictor-cmd: {exc}") from None
         return Candidate("cmd", cmd, runner, _oracle_model(model_source), model_source,
@@ -198,6 +198,7 @@ def from_options(
     available, reason = engine_available(engine)
     if not available:
         raise CandidateProblem(f"--engine {engine}: cannot run containers here: {reason}")
+    assert image is not None  # checked first: without a command, an image or a manifest (which names one)
     runner = ContainerRunner(engine, image, command=command, args=args)
     if embedded is not None:
         # The multiplier inside the image is not visible from outside: the oracle assumes --model's (default:

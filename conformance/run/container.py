@@ -34,7 +34,6 @@ from conformance.run.process import (
     MAX_OUTPUT_BYTES,
     NOTE,
     Outcome,
-    last_line,
     output_watch,
     run_collected,
     run_process,
@@ -49,6 +48,7 @@ from conformance.run.workspace import (
     RunResult,
     Workspace,
 )
+from conformance.text import last_lines
 
 #: Every container the kit starts is named ``CONTAINER_PREFIX + random``, so leftovers are easy to find.
 CONTAINER_PREFIX = "odahu-conformance-"
@@ -77,7 +77,7 @@ def engine_available(engine: str) -> tuple[bool, str]:
     except OSError as exc:
         return False, f"cannot run '{engine} info': {exc}"
     if done.returncode != 0:
-        reason = last_line(done.stderr.decode("utf-8", "replace"), f"exit status {done.returncode}")
+        reason = last_lines(done.stderr.decode("utf-8", "replace"), 1, f"exit status {done.returncode}")
         return False, f"'{engine} info' failed: {reason}"
     return True, f"{engine} is available ({path})"
 
@@ -147,6 +147,7 @@ class ContainerRunner:
 
     def _argv(self, ws: Workspace | None, name: str, pod: str) -> list[str]:
         model_path = POD_MODEL
+        model_dir: str | None  # None: the model is in the image
         if ws is None:
             input_dir, model_dir = "INPUT_DIR", "MODEL_DIR"
         else:
@@ -268,7 +269,7 @@ class ContainerRunner:
         """Why the image cannot run (missing, or nothing to run in it), from ``ENGINE image inspect``; or None."""
         done = self._call("image", "inspect", self.image)
         if done.returncode != 0:
-            reason = last_line(done.stderr.decode("utf-8", "replace"), f"exit status {done.returncode}")
+            reason = last_lines(done.stderr.decode("utf-8", "replace"), 1, f"exit status {done.returncode}")
             return f"image {self.image} is not available to {self.engine}: {reason}"
         if self.command is not None or self.args:
             return None
@@ -309,12 +310,12 @@ class ContainerRunner:
                 # The container never came to be: an engine error (bad flag, mount, ...).
                 outcome.start_error = (
                     f"{self.engine} could not create the container (exit {outcome.exit_code}): "
-                    + last_line(outcome.stderr, "no message")
+                    + last_lines(outcome.stderr, 1, "no message")
                 )
                 outcome.exit_code = None
                 return outcome
             if str(state.get("StartedAt", "")).startswith("0001-01-01") or state.get("Status") == "created":
-                reason = last_line(state.get("Error") or outcome.stderr, "no message")
+                reason = last_lines(state.get("Error") or outcome.stderr, 1, "no message")
                 outcome.start_error = (
                     f"the container did not start (exit {outcome.exit_code}): {reason}"
                     " (is the entrypoint present and executable in the image?)"

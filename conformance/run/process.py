@@ -30,10 +30,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import IO, Callable, Mapping, Protocol, cast
 
+from conformance import _fs
 from conformance.run.observe import changes, collect_outputs, folder_digest
 from conformance.run.workspace import RunResult, Workspace
+from conformance.text import last_lines
 
 #: At most this many bytes of stdout and of stderr are kept per run (the rest is read and counted, not kept).
 OUTPUT_LIMIT = 1024 * 1024
@@ -141,25 +143,48 @@ def _pump(sel: selectors.BaseSelector, until: float, exited: Callable[[], bool] 
             if data:
                 key.data.add(data)
             else:
-                sel.unregister(key.fileobj)
-                key.fileobj.close()
+                _close(sel, key)
     return None
+
+
+def _start(argv: list[str], env: Mapping[str, str] | None, cwd: str | os.PathLike | None,
+           pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    """Start ``argv`` in a session (and process group) of its own, with no input and its output on pipes; OSError
+    when it cannot start."""
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=cwd, start_new_session=True, close_fds=True, pass_fds=pass_fds)
+
+
+def _register_pipes(sel: selectors.BaseSelector, proc: subprocess.Popen, out: _Capture, err: _Capture) -> None:
+    """Have :func:`_pump` read ``proc``'s stdout into ``out`` and its stderr into ``err``."""
+    sel.register(cast(IO[bytes], proc.stdout), selectors.EVENT_READ, out)  # started with stdout=PIPE
+    sel.register(cast(IO[bytes], proc.stderr), selectors.EVENT_READ, err)  # and stderr=PIPE
+
+
+def _close(sel: selectors.BaseSelector, key: selectors.SelectorKey) -> None:
+    """Stop reading a pipe and close it."""
+    sel.unregister(key.fileobj)
+    cast(IO[bytes], key.fileobj).close()  # only pipes are registered
+
+
+def _close_all(sel: selectors.BaseSelector) -> None:
+    """Close every pipe still registered, then the selector."""
+    for key in list(sel.get_map().values()):
+        _close(sel, key)
+    sel.close()
 
 
 def output_watch(folder: Path, limit: int = MAX_OUTPUT_BYTES) -> Callable[[], str | None]:
     """A ``watch`` for :func:`run_process`: a reason once ``folder`` holds more than ``limit`` bytes."""
 
     def look() -> str | None:
-        total, stack = 0, [str(folder)]
-        while stack:
+        total = 0
+        for _, entry in _fs.walk(folder):  # a folder that cannot be listed is skipped
+            if entry.is_dir(follow_symlinks=False):
+                continue
             try:
-                with os.scandir(stack.pop()) as entries:
-                    for entry in entries:
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
-                        else:
-                            total += entry.stat(follow_symlinks=False).st_size
-            except OSError:
+                total += entry.stat(follow_symlinks=False).st_size
+            except OSError:  # gone since it was listed
                 continue
             if total > limit:
                 return f"stopped: it wrote more than {limit} bytes into the output folder (the kit's limit, to keep the host's disk)"
@@ -302,7 +327,7 @@ def _works(argv: tuple[str, ...]) -> str | None:
         return str(exc)
     if done.returncode == 0:
         return None
-    return last_line(done.stderr.decode("utf-8", "replace"), f"exit status {done.returncode}")
+    return last_lines(done.stderr.decode("utf-8", "replace"), 1, f"exit status {done.returncode}")
 
 
 def _namespace_prefix(offline: bool) -> tuple[list[str] | None, str]:
@@ -571,17 +596,7 @@ def run_process(
     if not prefix:
         command = command[1:]
     try:
-        proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-            close_fds=True,
-            pass_fds=(status_write,),
-        )
+        proc = _start(command, env, cwd, pass_fds=(status_write,))
     except OSError as exc:
         os.close(status_read)
         return Outcome(None, "", "", False, f"cannot start the kit's supervisor {command[0]!r}: {exc.strerror or exc}")
@@ -591,8 +606,7 @@ def run_process(
     out, err, status = _Capture(), _Capture(), _Capture()
     supervised = _Supervised(mode, proc, status)
     sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, out)
-    sel.register(proc.stderr, selectors.EVENT_READ, err)
+    _register_pipes(sel, proc, out, err)
     sel.register(os.fdopen(status_read, "rb", buffering=0), selectors.EVENT_READ, status)
     deadline = time.monotonic() + timeout
     timed_out = False
@@ -609,10 +623,7 @@ def run_process(
         leftovers = supervised.finish()
         _pump(sel, time.monotonic() + _DRAIN, None)
     finally:
-        for key in list(sel.get_map().values()):
-            sel.unregister(key.fileobj)
-            key.fileobj.close()
-        sel.close()
+        _close_all(sel)
         if proc.poll() is None:  # pragma: no cover - only when something above raised
             _signal_group(proc.pid, signal.SIGKILL)
             proc.kill()
@@ -639,23 +650,13 @@ def _run_plain(
 ) -> Outcome:
     """:func:`run_process` without a supervisor: only the process group is signalled."""
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-            close_fds=True,
-        )
+        proc = _start(argv, env, cwd)
     except OSError as exc:
         return Outcome(None, "", "", False, _start_problem(argv[0], exc, cwd))
 
     out, err = _Capture(), _Capture()
     sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, out)
-    sel.register(proc.stderr, selectors.EVENT_READ, err)
+    _register_pipes(sel, proc, out, err)
     deadline = time.monotonic() + timeout
     timed_out = False
     stopped = None
@@ -673,20 +674,11 @@ def _run_plain(
         _signal_group(proc.pid, signal.SIGKILL)  # leftovers of the group, if any
         _pump(sel, time.monotonic() + _DRAIN, None)
     finally:
-        for key in list(sel.get_map().values()):
-            sel.unregister(key.fileobj)
-            key.fileobj.close()
-        sel.close()
+        _close_all(sel)
         if proc.poll() is None:  # pragma: no cover - only when something above raised
             _terminate_group(proc, grace=0)
     killed = timed_out or stopped
     return Outcome(None if killed else proc.returncode, out.text(), err.text(), timed_out, stopped=stopped)
-
-
-def last_line(text: str, default: str = "") -> str:
-    """The last non-empty line of ``text`` (error messages of engines end with the useful line)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else default
 
 
 def run_collected(ws: Workspace, command: list[str], body: Callable[[], Outcome]) -> RunResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,8 +15,8 @@ from conformance.judge import (
     finishes_in_time,
     isolates_unservable_requests,
     leaves_inputs_alone,
+    output_of,
     refuses_unusable_model,
-    tail,
     works_offline,
 )
 from conformance.run.local import LocalRunner
@@ -28,6 +29,9 @@ from conformance.suite.shared import (
     run_batch,
 )
 from conformance.v2.strictjson import dumps
+
+if TYPE_CHECKING:
+    from conformance.plugin import Suite, Verdict
 
 OUTPUT_FOLDER_CASES = {"P-OUTDIR-absent": "does not exist", "P-OUTDIR-present": "exists",
                        "P-OUTDIR-parents": "and its parents do not exist"}
@@ -49,7 +53,7 @@ def test_reads_the_operator_variables(conformance, verdict):
     batch = run_batch(candidate, GOOD, decoys=True)  # P-ENV is judged there (shared.run_batch)
     if "P-ENV" not in batch.judgement.checked_at():
         verdict.not_checked("P-ENV", "the batch was not answered and no decoy was touched: which variables the "
-                                     f"candidate reads is unknown; output: {tail(batch.result.stderr or batch.result.stdout)}")
+                                     f"candidate reads is unknown; output: {output_of(batch.result)}")
     verdict.judge(batch.judgement, batch.evidence())
 
 
@@ -163,15 +167,7 @@ def test_unservable_requests_do_not_stop_the_batch(conformance, verdict):
                                   "outputs": [{"name": "nope"}]})),
         ("b-float-in-int.json", dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1.5]}]})),
     ]
-    alone = good_batch(conformance)
-    mixed = run_batch(conformance.require_candidate(), bad + GOOD)
-    found = []
-    if answers(alone):
-        verdict.ran("P-ISOLATE")
-        found = isolates_unservable_requests(alone.result, mixed.result, [n for n, _ in GOOD])
-    else:
-        verdict.not_checked("P-ISOLATE", "the good requests are not answered even alone")
-    verdict.judge(mixed.judgement, mixed.evidence(), extra=found, explained=("P-EVERY",))
+    _judge_among_good(conformance, verdict, bad)
 
 
 @pytest.mark.protocol
@@ -182,8 +178,14 @@ def test_requests_the_platform_delivers_get_error_responses(conformance, verdict
     datatype, data nested deeper than its shape), among good ones: each gets an error response and the good
     ones their answers. A crash or an early exit shows as P-ISOLATE (decided against the good requests run
     alone) and P-EXIT."""
+    _judge_among_good(conformance, verdict, DELIVERED)
+
+
+def _judge_among_good(conformance: Suite, verdict: Verdict, requests: list[tuple[str, bytes]]) -> None:
+    """Run ``requests`` among the good ones and judge the run: P-ISOLATE against the good requests run alone,
+    P-EVERY (and the rest) on the mixed batch."""
     alone = good_batch(conformance)
-    mixed = run_batch(conformance.require_candidate(), DELIVERED + GOOD)
+    mixed = run_batch(conformance.require_candidate(), requests + GOOD)
     found = []
     if answers(alone):
         verdict.ran("P-ISOLATE")

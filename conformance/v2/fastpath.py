@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from conformance.v2.envelope import (
     REQUEST,
     TENSOR_KEY,
     Document,
+    DocumentKind,
     Tensor,
     envelope_findings,
     kind_of,
@@ -34,16 +36,18 @@ from conformance.v2.tensors import element_count
 try:  # pysimdjson is a dependency, but the kit stays correct (only slower) without it
     import simdjson
 except ImportError:  # pragma: no cover
-    simdjson = None
+    simdjson = None  # type: ignore[assignment]
 
-_BUFFER_TYPE = {"u": ("u", np.uint64), "i": ("i", np.int64), "f": ("d", np.float64)}
+#: How ``as_buffer`` reads a numeric array (its ``of_type``), and the numpy type of what it gives.
+_BufferType = Literal["d", "i", "u"]
+_BUFFER_TYPE: dict[str, tuple[_BufferType, type[np.generic]]] = {"u": ("u", np.uint64), "i": ("i", np.int64), "f": ("d", np.float64)}
 
 
 class _Undecided(Exception):
     pass
 
 
-def load(path: Path, kind: str, file: str) -> Document | None:
+def load(path: Path, kind: DocumentKind, file: str) -> Document | None:
     """A checked :class:`Document` when the file at ``path`` is a valid ``kind`` document, else ``None``."""
     if simdjson is None or _starts_with_bom(path):
         return None  # simdjson skips a byte order mark; RFC 8259 text must not start with one
@@ -100,12 +104,12 @@ def _parse_file(path: Path) -> object:
         return _local.parser.load(str(path))
 
 
-def _check(parsed: object, kind: str, file: str, path: Path) -> Document:
+def _check(parsed: object, kind: DocumentKind, file: str, path: Path) -> Document:
     if not isinstance(parsed, simdjson.Object):
         raise _Undecided
     counter = [0]
     tensor_key = TENSOR_KEY[kind]
-    body = _envelope(parsed, counter, skip_data_of=tensor_key)
+    body = cast(dict, _envelope(parsed, counter, skip_data_of=tensor_key))  # a simdjson.Object becomes a dict
     kind = kind_of(body, kind)
     if envelope_findings(body, kind, file):
         raise _Undecided
@@ -116,7 +120,7 @@ def _check(parsed: object, kind: str, file: str, path: Path) -> Document:
         if any(len(tensor["shape"]) + 3 > MAX_DEPTH for tensor in body[tensor_key]):
             raise _Undecided  # data as deep as the shape would pass the kit's nesting limit: the precise path says so
         for index, tensor in enumerate(body[tensor_key]):
-            data = parsed[tensor_key][index]["data"]
+            data = cast(Any, parsed[tensor_key])[index]["data"]  # the envelope passed the schema: an array of objects
             values = _numeric_values(data, tensor["shape"], tensor["datatype"], counter)
             document.tensors.append(
                 Tensor(tensor["name"], tensor["datatype"], list(tensor["shape"]), values,
@@ -136,7 +140,7 @@ def _envelope(value: object, counter: list[int], skip_data_of: str | None = None
         raise _Undecided
     if isinstance(value, simdjson.Object):
         keys = _keys(value)
-        result = {}
+        result: dict[str, object] = {}
         for key in keys:
             item = value[key]
             if key == skip_data_of and isinstance(item, simdjson.Array):
@@ -164,7 +168,7 @@ def _tensor_envelope(tensor: object, counter: list[int], depth: int) -> object:
     if not isinstance(tensor, simdjson.Object):
         return _envelope(tensor, counter, depth=depth)
     keys = _keys(tensor)
-    result = {}
+    result: dict[str, object] = {}
     for key in keys:
         item = tensor[key]
         if key == "data" and isinstance(item, simdjson.Array):
@@ -200,7 +204,7 @@ def _numeric_values(data: object, shape: list[int], datatype: str, counter: list
     return values
 
 
-def _count_structure(data: object, shape: list[int]) -> int:
+def _count_structure(data: simdjson.Array, shape: list[int]) -> int:
     """Check nested data level by level against ``shape``; return how many arrays it is made of."""
     if not (len(shape) >= 2 and len(data) and isinstance(data[0], simdjson.Array)):
         if len(data) != element_count(shape):
@@ -208,7 +212,7 @@ def _count_structure(data: object, shape: list[int]) -> int:
         return 1
     arrays, level = 1, [data]
     for depth, side in enumerate(shape[:-1]):
-        next_level = []
+        next_level: list[simdjson.Array] = []
         for array in level:
             if len(array) != side:
                 raise _Undecided
