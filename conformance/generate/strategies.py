@@ -714,16 +714,16 @@ ODD_FILE_NAMES = (
 
 
 def many_small_requests(count: int) -> list[tuple[str, dict[str, Any]]]:
-    """``count`` small requests (at least the odd names), each with its own values (a mix-up shows), ids on
-    half of them: the odd names, then ``req-0000.json``..."""
+    """``count`` small requests (at least the odd names), each with its own values (a mix-up shows) and its own
+    id (so that responses written under other names are paired with their requests by id, whatever order the
+    names sort in): the odd names, then ``req-0000.json``..."""
     names = list(ODD_FILE_NAMES) + [f"req-{i:04}.json" for i in range(max(0, count - len(ODD_FILE_NAMES)))]
     kinds = ("INT32", "FP64", "UINT16", "INT8", "FP32")
     out = []
     for i, name in enumerate(names):
         datatype = kinds[i % len(kinds)]
         body: dict[str, Any] = {"inputs": [tensor("x", datatype, [2], [i % 100, -(i % 50) if datatype[0] != "U" else i % 7])]}
-        if i % 2:
-            body["id"] = f"id-{i}"
+        body["id"] = f"id-{i}"
         out.append((name, body))
     return out
 
