@@ -473,3 +473,77 @@ def test_batches(batch):
 def test_batches_reach_many_requests():
     batch = search(cs.batches(), lambda b: len(b) >= 10, max_examples=500)
     assert 10 <= len(batch) <= 50
+
+
+# ------------------------------------------------------------------- inputs of conformance/suite/test_inputs.py
+
+
+def test_fp32_double_rounding_pair_rounds_twice_through_float64():
+    from conformance.oracle.arithmetic import multiply
+
+    m, x = cs.FP32_DOUBLE_ROUNDING
+    assert m > 2**32
+    exact = Fraction(x) * m
+    once = multiply(np.array([x], dtype=np.float32), "FP32", m)[0]
+    twice = np.float32(np.float64(x) * np.float64(m))
+    assert once != twice
+    assert abs(Fraction(float(once)) - exact) < abs(Fraction(float(twice)) - exact)
+
+
+def test_every_model_as_people_write_it_is_read_by_the_kit():
+    from conformance.odahu.model import parse_multiplier
+
+    values = {parse_multiplier(text) for _, text, _, _ in cs.MODELS}
+    assert {-1, 1} <= values and any(2**32 < v < 2**63 for v in values)
+    assert any(2**63 < v < 2**64 for v in values) and any(v > 2**64 for v in values)
+    texts = [text for _, text, _, _ in cs.MODELS]
+    assert any("\r\n" in t for t in texts) and any(not t.endswith("\n") for t in texts)
+    assert any(t.startswith("+") for t in texts) and any(t.startswith(" ") for t in texts) and any("\n\n" in t for t in texts)
+
+
+@FAST
+@given(cs.model_files())
+def test_drawn_models_are_read_by_the_kit(files):
+    from conformance.odahu.model import parse_multiplier
+
+    text, name, version = files
+    parse_multiplier(text)
+    assert name and name.strip() == name and version
+
+
+@pytest.mark.parametrize("multiplier", [2, -1, cs.FP32_DOUBLE_ROUNDING[0], 2**63 + 1025, 2**64 + 2049])
+def test_float_edges_reach_their_cases(multiplier):
+    from conformance.oracle.arithmetic import multiply
+
+    requests = dict(cs.edge_requests(multiplier, np.random.default_rng(1)))
+    for datatype in cs.FLOAT_DATATYPES:
+        assert f"float-{datatype}-zeros" in requests  # also FP16 beyond 2**42, where every other value overflows
+        assert f"float-{datatype}-bits" in requests or (datatype == "FP16" and abs(multiplier) > 2**36)
+        below, above = requests.get(f"float-{datatype}-product-just-below-max"), requests.get(f"float-{datatype}-product-just-above-max")
+        if below:
+            x = np.array(below["inputs"][0]["data"], dtype=cs.NUMPY_DTYPES[datatype])
+            assert np.isfinite(multiply(x, datatype, multiplier)).all()
+        if above:
+            x = np.array(above["inputs"][0]["data"], dtype=cs.NUMPY_DTYPES[datatype])
+            with np.errstate(over="ignore"):
+                assert not np.isfinite(multiply(x, datatype, multiplier)).any()
+        if abs(multiplier) >= 2 and datatype != "FP16":
+            assert below and above
+    if multiplier == cs.FP32_DOUBLE_ROUNDING[0]:
+        assert "float-FP32-float64-product-traps" in requests
+
+
+def test_big_and_high_rank_requests():
+    from conformance.generate.profiles import PROFILES
+
+    rng = np.random.default_rng(1)
+    big = cs.big_requests(PROFILES["ci"].big, rng)
+    sizes = {(len(b["inputs"][0]["data"]) if b["inputs"][0]["shape"] == [len(b["inputs"][0]["data"])] else 65536)
+             for _, b in big}
+    assert {65535, 65536, 65537} <= sizes and any(s % 4096 in (1, 4095) and s > 65537 for s in sizes)
+    families = {b["inputs"][0]["datatype"][:2] for _, b in big}
+    assert families == {"IN", "UI", "FP"}
+    ranks = {len(b["inputs"][0]["shape"]) for _, b in cs.high_rank_requests(rng)}
+    assert {4, 5, 6} <= ranks
+    names = [n for n, _ in cs.many_small_requests(300)]
+    assert len(names) == len(set(names)) == 300

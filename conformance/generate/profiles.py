@@ -17,6 +17,15 @@ class Profile:
     batch: int
     max_tensors: int = 3
     max_elements: int = 8
+    #: conformance/suite/test_inputs.py: ``(elements, datatype)`` of the big tensors (around 65,536 and multiples
+    #: of 4,096, every datatype family), the size of the one large request, the files in the many-files batch,
+    #: and how many models (multiplier.txt, name, version) hypothesis draws besides the fixed ones.
+    big: tuple[tuple[int, str], ...] = (
+        (65535, "INT32"), (65536, "UINT8"), (65537, "FP32"), (65537, "INT64"), (65535, "UINT64"),
+        (69631, "FP16"), (69633, "INT8"), (69633, "UINT32"), (65536, "FP64"), (131073, "INT16"), (131071, "UINT16"))
+    large: int = 1_000_000
+    files: int = 300
+    drawn_models: int = 2
 
     @property
     def requests(self) -> int:
@@ -24,8 +33,10 @@ class Profile:
 
 
 PROFILES = {
-    "dev": Profile("dev", runs=4, batch=50),
+    "dev": Profile("dev", runs=4, batch=50, drawn_models=1),
     "ci": Profile("ci", runs=20, batch=52),
     # fewer requests per run, bigger tensors (up to 64 elements, 4 tensors)
-    "thorough": Profile("thorough", runs=150, batch=16, max_tensors=4, max_elements=64),
+    "thorough": Profile("thorough", runs=150, batch=16, max_tensors=4, max_elements=64,
+                        big=Profile.big + ((262143, "FP32"), (262145, "UINT32"), (1048577, "INT64"), (4097, "FP16")),
+                        large=4_000_000, files=1200, drawn_models=12),
 }

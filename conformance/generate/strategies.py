@@ -29,6 +29,7 @@ is exact (``2049.0`` for FP16) are kept: they test round-half-to-even.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from decimal import Decimal
@@ -493,3 +494,272 @@ def batches(min_size: int = 1, max_size: int = 50, **request_kwargs: Any) -> st.
     """Generate a list of ``min_size`` to ``max_size`` requests (see :func:`requests`, which gets
     ``request_kwargs``), to be served together in one predictor run."""
     return st.lists(requests(**request_kwargs), min_size=min_size, max_size=max_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs where predictor bugs live (conformance/suite/test_inputs.py): big and high-rank tensors,
+# float edges for a given multiplier, selections, nesting that disagrees with the shape, odd file
+# names, and multiplier.txt / odahuflow.project.yaml as people write them. Plain builders (seeded
+# numpy generators, so one run is cheap) plus hypothesis strategies for the drawn models.
+# ---------------------------------------------------------------------------------------------
+
+#: A multiplier above 2**32 (so above 2**29) and an FP32 input whose exact product lies just off a
+#: float32 midpoint while its float64 product lands on it: a predictor that multiplies in float64
+#: and then casts rounds twice and gets the neighbour (found by construction, checked in
+#: tests/test_strategies.py). No such pair exists for FP16: above 2**42 every non-zero FP16 value's
+#: product overflows, so FP16 gets zeros there (``0 * m`` is 0, never NaN).
+FP32_DOUBLE_ROUNDING = (1091028067479, 12674265.0)
+
+
+def random_values(datatype: str, count: int, rng: np.random.Generator, multiplier: int = 2) -> list[Any]:
+    """``count`` values of a numeric ``datatype``: integers over the type's whole range; floats from full
+    bit patterns (every exponent, full mantissas, subnormals), kept at most max / (4 |m|) so that the
+    product stays finite (others are replaced by values in (-1, 1))."""
+    if datatype in INTEGER_BOUNDS:
+        lo, hi = INTEGER_BOUNDS[datatype]
+        kind = np.uint64 if lo == 0 else np.int64
+        return cast(list, rng.integers(lo, hi, size=count, dtype=kind, endpoint=True).tolist())
+    dtype = np.dtype(NUMPY_DTYPES[datatype])
+    unsigned = np.dtype(f"u{dtype.itemsize}")
+    bits = rng.integers(0, np.iinfo(unsigned).max, size=count, dtype=unsigned, endpoint=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        values = bits.view(dtype).astype(np.float64)
+    limit = float(np.finfo(dtype).max) / (4 * max(1, abs(multiplier)))
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(values) & (np.abs(values) <= limit)
+    spare = rng.uniform(-1, 1, size=count).astype(dtype).astype(np.float64)
+    return cast(list, np.where(ok, values, spare).tolist())
+
+
+def nest(flat: list[Any], shape: list[int]) -> list[Any]:
+    """Row-major nesting of ``flat`` to match ``shape`` (public twin of the tensors() helper)."""
+    return _nest(flat, shape)
+
+
+def tensor(name: str, datatype: str, shape: list[int], values: list[Any], nested: bool = False) -> dict[str, Any]:
+    """An input tensor with ``values`` (flat, or nested to the shape)."""
+    return {"name": name, "shape": list(shape), "datatype": datatype,
+            "data": _nest(values, list(shape)) if nested else list(values)}
+
+
+#: Shapes of rank 4 to 6 (one zero-size) for :func:`high_rank_requests`.
+HIGH_RANK_SHAPES = ([2, 3, 1, 2], [1, 2, 2, 1, 3], [2, 1, 2, 1, 2, 2], [3, 0, 2, 1], [1, 1, 1, 1, 1, 1])
+
+
+def high_rank_requests(rng: np.random.Generator, multiplier: int = 2) -> list[tuple[str, dict[str, Any]]]:
+    """Requests holding tensors of rank 4 to 6, nested and flat, over every numeric datatype; one request
+    holds several of them."""
+    out = []
+    for i, datatype in enumerate(NUMERIC_DATATYPES):
+        shape = HIGH_RANK_SHAPES[i % len(HIGH_RANK_SHAPES)]
+        values = random_values(datatype, _size(shape), rng, multiplier)
+        for nested in (False, True):
+            body = {"inputs": [tensor("x", datatype, shape, values, nested)]}
+            out.append((f"rank{len(shape)}-{datatype}-{'nested' if nested else 'flat'}", body))
+    several = [tensor(f"t{j}", d, s, random_values(d, _size(s), rng, multiplier), nested=j % 2 == 0)
+               for j, (d, s) in enumerate(zip(("INT64", "FP32", "UINT16", "FP16"), HIGH_RANK_SHAPES))]
+    out.append(("rank4to6-several", {"id": "several", "inputs": several}))
+    return out
+
+
+def big_requests(sizes: tuple[tuple[int, str], ...], rng: np.random.Generator,
+                 multiplier: int = 2) -> list[tuple[str, dict[str, Any]]]:
+    """One request per ``(elements, datatype)``, flat, except a 65,536-element one also sent nested at rank 4
+    (16 x 16 x 16 x 16)."""
+    out = []
+    for count, datatype in sizes:
+        values = random_values(datatype, count, rng, multiplier)
+        out.append((f"big-{count}-{datatype}", {"inputs": [tensor("x", datatype, [count], values)]}))
+        if count == 65536:
+            out.append((f"big-{count}-{datatype}-rank4", {"inputs": [tensor("x", datatype, [16] * 4, values, True)]}))
+    return out
+
+
+def _float_steps(x: float, dtype: np.dtype, up: bool) -> float:
+    with np.errstate(over="ignore"):
+        return float(np.nextafter(dtype.type(x), dtype.type(np.inf if up else -np.inf)))
+
+
+def _finite_product(x: float, datatype: str, multiplier: int) -> bool:
+    from conformance.oracle.arithmetic import multiply
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = multiply(np.array([x], dtype=NUMPY_DTYPES[datatype]), datatype, multiplier)[0]
+    return bool(np.isfinite(value))
+
+
+def float_edge_requests(datatype: str, multiplier: int, rng: np.random.Generator,
+                        count: int = 24) -> list[tuple[str, dict[str, Any]]]:
+    """Float edges of ``datatype`` under ``multiplier``: full bit patterns; +-0.0; subnormals and their
+    boundary with the normals (also where the product crosses it); the largest value whose product still
+    rounds to a finite one and the smallest whose product overflows (a request of its own: an error is due);
+    inputs whose float64 product rounds differently from the exact one (the double-rounding trap)."""
+    dtype = np.dtype(NUMPY_DTYPES[datatype])
+    info = np.finfo(dtype)
+    tiny, normal, top = float(info.smallest_subnormal), float(info.smallest_normal), float(info.max)
+    m = abs(multiplier)
+    named: dict[str, list[float]] = {
+        "bits": random_values(datatype, count, rng, multiplier),
+        "zeros": [0.0, -0.0, 0.0],
+        "subnormals": [tiny, -tiny, normal - tiny, -(normal - tiny), normal, -normal, _float_steps(normal, dtype, False)],
+    }
+    if m:
+        near = float(dtype.type(normal / m)) if normal / m >= tiny else 0.0
+        if near:
+            named["product-at-normal-boundary"] = [near, _float_steps(near, dtype, False), _float_steps(near, dtype, True)]
+        with np.errstate(over="ignore"):
+            x = float(dtype.type(top / m))
+        if x >= tiny:
+            while x > 0 and not _finite_product(x, datatype, multiplier):
+                x = _float_steps(x, dtype, False)
+            while math.isfinite(_float_steps(x, dtype, True)) and _finite_product(_float_steps(x, dtype, True), datatype, multiplier):
+                x = _float_steps(x, dtype, True)
+            if x > 0:
+                named["product-just-below-max"] = [x, -x]
+                above = _float_steps(x, dtype, True)
+                if math.isfinite(above):
+                    named["product-just-above-max"] = [above]
+        traps = _double_rounding_traps(datatype, multiplier, rng)
+        if traps:
+            named["float64-product-traps"] = traps
+    out = []
+    for kind, values in named.items():
+        values = [v for v in values if kind == "product-just-above-max" or _finite_product(v, datatype, multiplier)]
+        if values:
+            out.append((f"float-{datatype}-{kind}", {"inputs": [tensor("f", datatype, [len(values)], values)]}))
+    return out
+
+
+def _double_rounding_traps(datatype: str, multiplier: int, rng: np.random.Generator, tries: int = 400) -> list[float]:
+    """Inputs whose product computed as ``float64(x) * float64(m)`` and cast differs from the exact product
+    rounded once (none when the float64 product is always exact)."""
+    from conformance.oracle.arithmetic import multiply
+
+    dtype = np.dtype(NUMPY_DTYPES[datatype])
+    if datatype == "FP16" or multiplier.bit_length() > 1000:
+        return []
+    odd = abs(multiplier) >> max(0, (abs(multiplier) & -abs(multiplier)).bit_length() - 1)
+    if odd.bit_length() <= 53 - (int(np.finfo(dtype).nmant) + 1):
+        return []
+    candidates = np.array(random_values(datatype, tries, rng, multiplier), dtype=np.float64).astype(dtype)
+    m, x = FP32_DOUBLE_ROUNDING
+    if datatype == "FP32" and multiplier == m:
+        candidates = np.concatenate([np.array([x * 2.0**k for k in range(-60, 61, 20)], dtype=dtype),
+                                     np.array([-x], dtype=dtype), candidates])
+    with np.errstate(over="ignore", invalid="ignore"):
+        exact = multiply(candidates, datatype, multiplier)
+        twice = (candidates.astype(np.float64) * np.float64(multiplier)).astype(dtype)
+        differ = np.isfinite(exact) & np.isfinite(twice) & (exact != twice)
+    return cast(list, candidates[differ][:8].astype(np.float64).tolist())
+
+
+def integer_edge_request() -> dict[str, Any]:
+    """Every integer datatype's extremes and values around 2**(bits-1) (and 2**53 for 64 bits), one tensor
+    each, nested as [1, n] for half of them: products wrap."""
+    inputs = []
+    for i, datatype in enumerate(INTEGER_DATATYPES):
+        values = _integer_specials(datatype)
+        shape = [1, len(values)] if i % 2 else [len(values)]
+        inputs.append(tensor(datatype.lower(), datatype, shape, values, nested=bool(i % 2)))
+    return {"inputs": inputs}
+
+
+def edge_requests(multiplier: int, rng: np.random.Generator) -> list[tuple[str, dict[str, Any]]]:
+    """What runs with each staged model: integer extremes and the float edges of every FP type."""
+    out = [("int-extremes", integer_edge_request())]
+    for datatype in FLOAT_DATATYPES:
+        out += float_edge_requests(datatype, multiplier, rng)
+    return out
+
+
+def selection_requests(multiplier: int = 2) -> list[tuple[str, dict[str, Any]]]:
+    """Selections: an order other than the inputs', parameters on the selected outputs, a tensor whose product
+    overflows left out (no error is due), the same tensor selected twice (an error is due: ``outputs`` names
+    are unique)."""
+    a = tensor("a", "INT32", [2], [7, -2**31])
+    b = tensor("b", "FP64", [2, 1], [[1.5], [-0.0]])
+    c = tensor("c", "UINT8", [3], [255, 0, 128])
+    high = float(np.finfo(np.float16).max) if abs(multiplier) >= 2 else 1.0
+    hot = tensor("hot", "FP16", [2], [high, -high])
+    hot32 = tensor("hot32", "FP32", [1], [float(np.finfo(np.float32).max) if abs(multiplier) >= 2 else 1.0])
+    return [
+        ("select-reordered", {"inputs": [a, b, c], "outputs": [{"name": "c"}, {"name": "a"}]}),
+        ("select-with-parameters", {"id": "p", "inputs": [a, b, c],
+                                    "outputs": [{"name": "b", "parameters": {"binary_data": False, "rank": 0}},
+                                                {"name": "a", "parameters": {"note": "x"}}]}),
+        ("select-leaves-out-overflow", {"inputs": [hot, a, hot32], "outputs": [{"name": "a"}]}),
+        ("select-repeated", {"inputs": [a, b], "outputs": [{"name": "a"}, {"name": "a"}]}),
+    ]
+
+
+def misnested_requests() -> list[tuple[str, dict[str, Any]]]:
+    """Data whose element count matches the shape but whose nesting does not: each deserves an error."""
+    return [
+        ("misnested-1x4-for-2x2", {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "INT32", "data": [[1, 2, 3, 4]]}]}),
+        ("misnested-3x2-for-2x3", {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32",
+                                               "data": [[1, 2], [3, 4], [5, 6]]}]}),
+        ("misnested-mixed-for-2x2", {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "UINT8", "data": [1, [2, 3], 4]}]}),
+    ]
+
+
+#: File names predictors get wrong: shared stems and prefixes, several dots, a leading dot, names that look
+#: temporary, spaces, non-ASCII (also the same letter composed and decomposed), names differing only in case.
+ODD_FILE_NAMES = (
+    "a.json", "a.b.json", "a.b.c.json", "ab.json", "a-1.json", "a-2.json", "a-10.json", "a.json.json",
+    ".hidden.json", "..two-dots.json", "x.tmp.json", "x.part.json", "~x.json", "#x#.json", "x.swp.json",
+    "with space.json", " leading space.json", "trailing space .json", "ünïcødé.json", "名前.json",
+    "emoji-\U0001F600.json", "\u00e9.json", "e\u0301.json", "Case.json", "case.json", "CASE.json",
+    "response.json", "0.json", "00.json", "-dash.json", "a.JSON.json",
+)
+
+
+def many_small_requests(count: int) -> list[tuple[str, dict[str, Any]]]:
+    """``count`` small requests (at least the odd names), each with its own values (a mix-up shows) and its own
+    id (so that responses written under other names are paired with their requests by id, whatever order the
+    names sort in): the odd names, then ``req-0000.json``..."""
+    names = list(ODD_FILE_NAMES) + [f"req-{i:04}.json" for i in range(max(0, count - len(ODD_FILE_NAMES)))]
+    kinds = ("INT32", "FP64", "UINT16", "INT8", "FP32")
+    out = []
+    for i, name in enumerate(names):
+        datatype = kinds[i % len(kinds)]
+        body: dict[str, Any] = {"inputs": [tensor("x", datatype, [2], [i % 100, -(i % 50) if datatype[0] != "U" else i % 7])]}
+        body["id"] = f"id-{i}"
+        out.append((name, body))
+    return out
+
+
+def project_yaml(name: str, version: str) -> str:
+    """``odahuflow.project.yaml`` text; ``version`` is written as given (``2`` is a YAML number)."""
+    return f"model:\n  name: {json.dumps(name, ensure_ascii=False)}\n  version: {version}\n"
+
+
+#: Models as people write them: (id, multiplier.txt text, name, version as written in the YAML). Each
+#: staged once with :func:`edge_requests`; the kit's reading (``parse_multiplier``) accepts them all, so a
+#: candidate must too. ``+`` is accepted (``[+-]?[0-9]+``).
+MODELS = (
+    ("other-name-spaces-minus-one", "  -1 \n", "another-model", "2"),
+    ("long-name-blank-line-one", "1\n\n", "modèle-" + "long-" * 40 + "name", "'1.0.0-rc.1'"),
+    ("capitalised-name-crlf-beyond-2^32", f"{FP32_DOUBLE_ROUNDING[0]}\r\n", "Multiplier", "'1'"),
+    ("no-final-newline-beyond-2^63", str(2**63 + 1025), "mult", "10"),
+    ("plus-sign-beyond-2^64", f"+{2**64 + 2049}\n", "multiplier.v2", "'2.0'"),
+)
+
+
+@st.composite
+def model_files(draw: st.DrawFn) -> tuple[str, str, str]:
+    """A model as someone might write it: ``(multiplier.txt text, name, version as written)``: any
+    :func:`multipliers` value, an optional ``+`` on non-negative ones, surrounding spaces, tabs, blank lines,
+    CRLF or no final newline; a name and a version (sometimes a YAML number)."""
+    value = draw(multipliers())
+    digits = str(value)
+    if value >= 0 and draw(st.booleans()):
+        digits = "+" + digits
+    space = st.sampled_from(["", " ", "  ", "\t", "\n"])
+    ending = draw(st.sampled_from(["\n", "", "\r\n", "\n\n", " \n", "\r\n\r\n"]))
+    text = draw(space) + digits + ending
+    name = draw(st.one_of(st.from_regex(r"[a-z][a-z0-9\-.]{0,40}", fullmatch=True),
+                          st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
+                                  min_size=1, max_size=80).filter(lambda s: s.strip() == s and s)))
+    version = draw(st.one_of(st.integers(0, 10**6).map(str), st.from_regex(r"[0-9a-z][0-9a-z.\-]{0,12}", fullmatch=True)
+                             .map(lambda v: json.dumps(v))))
+    return text, name, version

@@ -95,10 +95,12 @@ def run_batch(
     requests: list[tuple[str, bytes]],
     multiplier: int | None = None,
     golden: dict[str, Path] | None = None,
+    model: Model | None = None,
     **run_options: Any,
 ) -> Batch:
     """Run the candidate once over ``requests`` and judge every response (against ``golden`` responses where
-    given, else the oracle) for the model with ``multiplier`` (None: the candidate's own).
+    given, else the oracle) for the model with ``multiplier`` (None: the candidate's own), or for ``model``
+    when given (a synthetic model staged with ``model_files=``, whose name and version are its own).
 
     Fail fast where nothing can be learnt: once a run has timed out and the candidate also times out on the
     three small :data:`GOOD` requests, every later run is skipped as not-checked with the reason, instead of
@@ -114,7 +116,7 @@ def run_batch(
                               f"({probe.duration:.0f} s): further runs are not made")
         if probe is not result:
             candidate.discard(probe)
-    model = candidate.model_with(multiplier)
+    model = model if model is not None else candidate.model_with(multiplier)
     judgement = judge_batch(result, staged(result, requests), model, golden)
     if result.workspace.decoys:  # read now: a workspace that is not kept is gone once the Batch exists
         env = reads_operator_variables(result, result.workspace.decoys)

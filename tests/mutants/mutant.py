@@ -169,6 +169,58 @@ def ints_as_floats(response, request):
     return response
 
 
+def rank_over_three(response, request):
+    """Assumes at most three dimensions: the trailing ones of a higher-rank tensor are merged."""
+    for tensor in _outputs(response):
+        if len(tensor["shape"]) > 3:
+            size = 1
+            for side in tensor["shape"][2:]:
+                size *= side
+            tensor["shape"] = tensor["shape"][:2] + [size]
+            tensor["data"] = _flatten(tensor["data"])
+    return response
+
+
+def chunk_boundary(response, request):
+    """Reads 65,536 elements at a time and repeats the last of a chunk as the first of the next."""
+    for tensor in _outputs(response):
+        flat = _flatten(tensor["data"])
+        if len(flat) > 65536:
+            flat[65536] = flat[65535]
+            tensor["data"] = flat
+    return response
+
+
+def hardcoded_model_name(response, request):
+    """Writes the kit's model name and version whatever the model says."""
+    if "model_name" in response:
+        response["model_name"], response["model_version"] = "multiplier", "1"
+    return response
+
+
+#: The staged model's multiplier (set in main for the mutants that need it).
+MULTIPLIER = 2
+
+
+def float64_product(response, request):
+    """FP16/FP32/FP64 computed as float64(x) * float64(m), then cast: rounds twice (and rounds m itself)."""
+    import numpy as np
+
+    types = {"FP16": np.float16, "FP32": np.float32, "FP64": np.float64}
+    if not request or "error" in response:
+        return response
+    inputs = {t["name"]: t for t in request["inputs"]}
+    for tensor in _outputs(response):
+        if tensor["datatype"] in types:
+            dtype = types[tensor["datatype"]]
+            x = np.array(_flatten(inputs[tensor["name"]]["data"]), dtype=np.float64).astype(dtype)
+            with np.errstate(over="ignore", invalid="ignore"):
+                product = (x.astype(np.float64) * np.float64(MULTIPLIER)).astype(dtype)
+            if np.isfinite(product).all():
+                tensor["data"] = product.astype(np.float64).tolist()
+    return response
+
+
 REWRITES = {
     "first-tensor-only": ("M-EVERY", first_tensor_only),
     "ignore-outputs": ("M-SELECT", ignore_outputs),
@@ -186,6 +238,11 @@ REWRITES = {
     "no-model-version": ("F-MODEL", no_model_version),  # the SHOULD part: fails only under --strict
     "short-data": ("F-COUNT", short_data),
     "ints-as-floats": ("F-TYPED", ints_as_floats),
+    # defects only the inputs of conformance/suite/test_inputs.py show
+    "rank-over-three": ("M-SHAPE", rank_over_three),
+    "chunk-boundary": ("M-VALUE", chunk_boundary),
+    "hardcoded-model-name": ("F-MODEL", hardcoded_model_name),
+    "float64-product": ("M-VALUE", float64_product),
 }
 
 #: Mutants that break the protocol around the run (handled in ``main``).
@@ -213,6 +270,13 @@ PROTOCOL = {
     "crashes-on-empty-request": "P-ISOLATE",
     # reads multiplier.txt with Python's int(), which also takes "1_0" and other scripts' digits
     "python-int-multiplier": "P-CONFIG",
+    # defects only the inputs of conformance/suite/test_inputs.py show
+    "caps-at-256": "P-EVERY",  # serves the first 256 files of a batch
+    "quadratic-time": "P-TIMELY",  # time grows with the square of a tensor's size
+    "strict-multiplier-regex": "P-CONFIG",  # refuses multiplier.txt with CRLF, spaces or "+"
+    "multiplier-int64": "M-VALUE",  # keeps the multiplier in a signed 64-bit integer (wraps beyond 2**63)
+    "dedupes-repeated-selection": "P-EVERY",  # answers outputs [a, a] instead of an error
+    "flattens-before-checking": "P-EVERY",  # counts elements only: answers data nested against its shape
 }
 
 MUTANTS = {name: requirement for name, (requirement, _) in REWRITES.items()} | PROTOCOL
@@ -237,6 +301,51 @@ def run_reference(model: str, inputs: str, output: str) -> int:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def rewritten_inputs(inputs: str, scratch: str, change) -> str:
+    """A copy of the request folder with ``change(request)`` applied to every request that parses."""
+    copy = os.path.join(scratch, "input")
+    os.mkdir(copy)
+    for file_name in os.listdir(inputs):
+        data = Path(inputs, file_name).read_bytes()
+        try:
+            request = json.loads(data)
+        except ValueError:
+            request = None
+        if isinstance(request, dict) and change(request):
+            data = json.dumps(request).encode()
+        Path(copy, file_name).write_bytes(data)
+    return copy
+
+
+def dedupe_outputs(request) -> bool:
+    names = [o.get("name") for o in request.get("outputs") or [] if isinstance(o, dict)]
+    if len(names) == len(set(map(str, names))):
+        return False
+    seen = set()
+    request["outputs"] = [o for o in request["outputs"] if not (str(o.get("name")) in seen or seen.add(str(o.get("name"))))]
+    return True
+
+
+def flatten_data(request) -> bool:
+    changed = False
+    for tensor in request.get("inputs") or []:
+        if isinstance(tensor, dict) and isinstance(tensor.get("data"), list) and any(isinstance(x, list) for x in tensor["data"]):
+            tensor["data"] = _flatten(tensor["data"])
+            changed = True
+    return changed
+
+
+def _largest_tensor(inputs: str) -> int:
+    largest = 0
+    for file_name in os.listdir(inputs):
+        try:
+            request = json.loads(Path(inputs, file_name).read_bytes())
+            largest = max([largest] + [len(_flatten(t["data"])) for t in request["inputs"]])
+        except (ValueError, TypeError, KeyError, AttributeError, OSError):
+            pass
+    return largest
 
 
 def model_with_two(model: str, scratch: str) -> str:
@@ -271,7 +380,34 @@ def main(name: str) -> int:
                 continue
             if isinstance(request, dict) and not request.get("inputs", ["missing"]):
                 raise KeyError(f"{file_name}: inputs")  # a traceback and exit 1, as an unguarded predictor does
+    global MULTIPLIER
+    try:
+        MULTIPLIER = int(Path(model, "multiplier.txt").read_text().strip())
+    except (OSError, ValueError):
+        pass
+    if name == "strict-multiplier-regex":
+        try:
+            text = Path(model, "multiplier.txt").read_text().rstrip("\n")
+        except OSError:
+            text = ""
+        if not re.fullmatch(r"-?[0-9]+", text):
+            print(f"mutant: multiplier.txt is not an integer: {text!r}", file=sys.stderr)
+            return 2
+    if name == "quadratic-time":
+        time.sleep((_largest_tensor(inputs) / 200_000) ** 2)  # stands for an O(n^2) loop over the elements
     with tempfile.TemporaryDirectory() as scratch:
+        kit_reads = Path(model, "multiplier.txt").is_file() and re.fullmatch(
+            r"\s*[+-]?[0-9]+\s*", Path(model, "multiplier.txt").read_text(), re.ASCII)
+        if name == "multiplier-int64" and kit_reads:
+            copy = os.path.join(scratch, "model")
+            shutil.copytree(model, copy)
+            wrapped = (MULTIPLIER + 2**63) % 2**64 - 2**63
+            Path(copy, "multiplier.txt").write_text(f"{wrapped}\n")
+            model = copy
+        if name == "dedupes-repeated-selection":
+            inputs = rewritten_inputs(inputs, scratch, dedupe_outputs)
+        if name == "flattens-before-checking":
+            inputs = rewritten_inputs(inputs, scratch, flatten_data)
         if name == "python-int-multiplier":
             try:
                 value = int(Path(model, "multiplier.txt").read_text())
@@ -313,6 +449,8 @@ def main(name: str) -> int:
         elif name != "no-makedirs":
             os.makedirs(output, exist_ok=True)
         names_out = sorted(os.listdir(raw))
+        if name == "caps-at-256":
+            names_out = names_out[:256]
         if name == "skip-last" and names_out:
             names_out = names_out[:-1]
         if name == "writes-nothing":
