@@ -207,7 +207,8 @@ def natural_key(name: str) -> list[object]:
 def pair_responses(result: RunResult, requests: dict[str, Document], read: Callable[[str], Document]) -> tuple[dict[str, str], list[Finding]]:
     """Which output file answers which request: ``NAME.json`` answers ``NAME.json``; responses written under
     other names answer the remaining requests: paired by the echoed ``id`` where it is unique in the batch, the
-    rest in natural (number-aware) order when their numbers match. Each renamed response is one P-NAME SHOULD
+    rest, when their numbers match, requests in the order a predictor lists them (by name) with responses in
+    natural (number-aware) order (``response2.json`` before ``response10.json``). Each renamed response is one P-NAME SHOULD
     finding. Entries the platform drops (not ``*.json``, or in a subfolder) whose name starts with a missing
     request's stem answer that request too: their P-NAME finding is the root cause, not a missing response.
 
@@ -232,20 +233,25 @@ def pair_responses(result: RunResult, requests: dict[str, Document], read: Calla
         rest = [name for name in missing if name not in renamed]
         unpaired = [written for written in extra if written not in renamed.values()]
         if rest and len(rest) == len(unpaired):  # then in natural (number-aware) order
-            renamed.update(zip(sorted(rest, key=natural_key), sorted(unpaired, key=natural_key)))
+            # requests in the order a predictor lists them (by name), responses by their numbers
+            renamed.update(zip(sorted(rest), sorted(unpaired, key=natural_key)))
         for name, written in sorted(renamed.items()):
             findings.append(Finding("P-NAME", name, "", f"the response is written as {written}", SHOULD))
         pairing.update(renamed)
         missing = [name for name in missing if name not in renamed]
     dropped = [e.path for e in result.entries if e.kind == "file" and ("/" in e.path or not e.path.endswith(".json"))]
-    # Each dropped file answers at most one request: the one with the longest stem it is named after.
-    for name in sorted(missing, key=len, reverse=True):
-        stem = name[: -len(".json")]
-        for path in dropped:
-            base = path.rsplit("/", 1)[-1]
-            if path not in pairing.values() and (base == stem or base.startswith(stem + ".")):
-                pairing[name] = path
-                break
+    # Each dropped file answers at most one request: first one it is named after in full (a.b.json.out answers
+    # a.b.json), then by stem, the longest stem first (a.b.txt answers a.b.json before a.json).
+    for full_name in (True, False):
+        for name in sorted(missing, key=len, reverse=True):
+            if name in pairing:
+                continue
+            stem = name if full_name else name[: -len(".json")]
+            for path in dropped:
+                base = path.rsplit("/", 1)[-1]
+                if path not in pairing.values() and (base == stem or base.startswith(stem + ".")):
+                    pairing[name] = path
+                    break
     return pairing, findings
 
 

@@ -253,6 +253,23 @@ def test_numbered_responses_are_paired_in_natural_order():
     assert judge.natural_key("response2.json") < judge.natural_key("response10.json")
 
 
+def test_numbered_responses_follow_the_order_a_predictor_lists_its_requests():
+    """A predictor numbers responses in the order it lists the requests (sorted by name: big-131071 before
+    big-65535), so requests are taken in that order and responses by their numbers."""
+    requests = {name: request(name, "same") for name in ("big-65535.json", "big-131071.json", "big-9.json")}
+    written = {f"response{n}.json": response(f"response{n}.json", "same") for n in range(3)}
+    pairing, _ = judge.pair_responses(result(files(*written)), requests, reader(written))
+    assert pairing == {"big-131071.json": "response0.json", "big-65535.json": "response1.json",
+                       "big-9.json": "response2.json"}
+
+
+def test_a_dropped_file_named_after_a_request_in_full_answers_that_request():
+    requests = {name: request(name) for name in ("a.json", "a.b.json")}
+    run = result(files("a.b.json.out", "a.json.out"))
+    pairing, _ = judge.pair_responses(run, requests, reader({}))
+    assert pairing == {"a.b.json": "a.b.json.out", "a.json": "a.json.out"}
+
+
 def test_renamed_responses_are_not_guessed_when_the_counts_differ():
     requests = {name: request(name, "same") for name in ("a.json", "b.json", "c.json")}
     written = {"out1.json": response("out1.json", "same"), "out2.json": response("out2.json", "same")}
