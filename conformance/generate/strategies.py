@@ -549,7 +549,7 @@ HIGH_RANK_SHAPES = ([2, 3, 1, 2], [1, 2, 2, 1, 3], [2, 1, 2, 1, 2, 2], [3, 0, 2,
 def high_rank_requests(rng: np.random.Generator, multiplier: int = 2) -> list[tuple[str, dict[str, Any]]]:
     """Requests holding tensors of rank 4 to 6, nested and flat, over every numeric datatype; one request
     holds several of them."""
-    out = []
+    out: list[tuple[str, dict[str, Any]]] = []
     for i, datatype in enumerate(NUMERIC_DATATYPES):
         shape = HIGH_RANK_SHAPES[i % len(HIGH_RANK_SHAPES)]
         values = random_values(datatype, _size(shape), rng, multiplier)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -41,6 +42,9 @@ from conformance.suite.shared import (
     run_batch,
 )
 from conformance.v2.strictjson import dumps
+
+if TYPE_CHECKING:
+    from conformance.plugin import Suite, Verdict
 
 #: The seed of the fixed tests' values (the drawn models get theirs from hypothesis).
 SEED = 20240613
@@ -113,7 +117,7 @@ def serves_usable_model(baseline: Batch, tried: Batch, what: str) -> list[Findin
                                          f"{result.exit_code}); output: {output_of(result)}")]
 
 
-def _model_run(conformance, verdict, text: str, name: str, version: str, seed: int) -> list[Finding]:
+def _model_run(conformance: Suite, verdict: Verdict, text: str, name: str, version: str, seed: int) -> list[Finding]:
     """Run the edge requests with a staged model; record what was checked; return the findings."""
     candidate = conformance.require_candidate()
     if candidate.model_is_embedded:
