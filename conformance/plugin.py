@@ -117,6 +117,11 @@ class Suite:
     profile: Profile
     cache: dict = field(default_factory=dict)
     generated_requests: int = 0  # requests the property tests generated and ran
+    sent: dict[str, int] = field(default_factory=dict)  # requests sent per class of input (report's stats)
+
+    def count(self, kind: str, requests: int) -> None:
+        """Count ``requests`` sent as inputs of class ``kind`` (shown in the report's summary)."""
+        self.sent[kind] = self.sent.get(kind, 0) + requests
 
     def require_candidate(self) -> Candidate:
         """The candidate, or skip the test with the reason there is none."""
@@ -354,7 +359,8 @@ def _report(config: pytest.Config, completed: bool) -> dict | None:
     made = report.build(records, kind, ref, is_strict(config), completed=completed, note=note,
                         baseline=config.stash.get(BASELINE, None))
     made["stats"] = {"predictor_runs": candidate.runs if candidate else 0,
-                     "generated_requests": suite.generated_requests if suite else 0}
+                     "generated_requests": suite.generated_requests if suite else 0,
+                     "requests_sent_by_class": dict(sorted(suite.sent.items())) if suite else {}}
     return made
 
 
@@ -431,6 +437,9 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
     stats = made.get("stats", {})
     if stats.get("predictor_runs"):
         write(f"predictor runs: {stats['predictor_runs']}; generated requests checked: {stats['generated_requests']}")
+        if stats.get("requests_sent_by_class"):
+            write("requests sent by class: " + ", ".join(f"{kind} {count}"
+                                                          for kind, count in stats["requests_sent_by_class"].items()))
     path = config.getoption("conformance_report")
     if path is not None:
         write(f"report: {path} and {Path(path).with_suffix('.md')}")

@@ -64,9 +64,13 @@ def test_rank_size_selection_and_nesting(conformance, verdict):
     candidate = conformance.require_candidate()
     rng = np.random.default_rng(SEED)
     m = candidate.model.multiplier
-    requests = (strategies.high_rank_requests(rng, m) + strategies.big_requests(conformance.profile.big, rng, m)
-                + strategies.selection_requests(m) + strategies.misnested_requests() + strategies.edge_requests(m, rng))
-    batch = run_batch(candidate, _files(requests))
+    classes = {"rank 4-6": strategies.high_rank_requests(rng, m),
+               "big tensors": strategies.big_requests(conformance.profile.big, rng, m),
+               "selections": strategies.selection_requests(m), "misnested": strategies.misnested_requests(),
+               "float and integer edges": strategies.edge_requests(m, rng)}
+    for kind, made in classes.items():
+        conformance.count(kind, len(made))
+    batch = run_batch(candidate, _files([r for made in classes.values() for r in made]))
     verdict.judge(batch.judgement, batch.evidence())
 
 
@@ -82,6 +86,7 @@ def test_one_large_request(conformance, verdict):
     count = conformance.profile.large
     values = strategies.random_values("INT32", count, rng)
     body = {"id": "large", "inputs": [strategies.tensor("x", "INT32", [count // 1000, 1000], values, nested=True)]}
+    conformance.count("large request", 1)
     batch = run_batch(candidate, [("large.json", dumps(body)), *GOOD])
     verdict.judge(batch.judgement, batch.evidence())
 
@@ -94,6 +99,7 @@ def test_many_files_with_odd_names(conformance, verdict):
     non-ASCII (the same letter composed and decomposed), names differing only in case: one NAME.json each,
     with its own values."""
     requests = strategies.many_small_requests(conformance.profile.files)
+    conformance.count("big batch, odd names", len(requests))
     batch = run_batch(conformance.require_candidate(), _files(requests))
     verdict.judge(batch.judgement, batch.evidence())
 
@@ -124,6 +130,7 @@ def _model_run(conformance: Suite, verdict: Verdict, text: str, name: str, versi
         pytest.skip("the model is inside the image: the suite cannot stage another one")
     files, model = _model(text, name, version)
     requests = _files(strategies.edge_requests(model.multiplier, np.random.default_rng(seed)))
+    conformance.count("staged models", len(requests))
     batch = run_batch(candidate, requests, model=model, model_files=files)
     judgement = batch.judgement
     findings = list(judgement.findings)

@@ -50,6 +50,7 @@ def test_generated_batches(conformance, verdict):
         requests = [(f"gen-{i:03}.json", dumps(request)) for i, request in enumerate(batch)]
         result = run_batch(candidate, requests, multiplier)
         conformance.generated_requests += len(requests)
+        conformance.count("generated", len(requests))
         verdict.ran(*result.judgement.checked_at())
         for requirement, reason in result.judgement.blocked_at().items():
             verdict.not_checked(requirement, reason)

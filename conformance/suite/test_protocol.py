@@ -167,6 +167,7 @@ def test_unservable_requests_do_not_stop_the_batch(conformance, verdict):
                                   "outputs": [{"name": "nope"}]})),
         ("b-float-in-int.json", dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1.5]}]})),
     ]
+    conformance.count("unservable", len(bad))
     _judge_among_good(conformance, verdict, bad)
 
 
@@ -178,6 +179,7 @@ def test_requests_the_platform_delivers_get_error_responses(conformance, verdict
     datatype, data nested deeper than its shape), among good ones: each gets an error response and the good
     ones their answers. A crash or an early exit shows as P-ISOLATE (decided against the good requests run
     alone) and P-EXIT."""
+    conformance.count("platform-delivered, not V2", len(DELIVERED))
     _judge_among_good(conformance, verdict, DELIVERED)
 
 
