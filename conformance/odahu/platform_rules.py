@@ -134,10 +134,17 @@ def _describe(value: object) -> str:
 # ------------------------------------------------------------------------------------------------------ bytes
 
 
+#: Documents larger than this are judged by the scanner alone (bounded memory: about twice the file), smaller
+#: ones through orjson first (faster).
+EXACT_FROM_BYTES = 16 << 20
+
+
 def accepts(raw: bytes, kind: str) -> tuple[bool, str]:
     """``(True, "")`` when the platform's validator keeps these bytes as a ``kind`` ("request" / "response")
     document, else ``(False, reason)`` (one line). Never raises for any content."""
     struct = STRUCTS[kind]
+    if len(raw) > EXACT_FROM_BYTES:
+        return _exact(raw, struct)  # the scanner holds the text once; a parse holds every value as an object
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
