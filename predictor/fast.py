@@ -19,11 +19,14 @@ not be written (disk full, permissions).
 Design notes for people copying this file:
 - One request at a time, and never a whole response in memory: memory is bounded by the largest request.
 - Fast path (``stream_response``): pysimdjson parses the file into its compact tape; everything but the tensor
-  data becomes Python objects and goes through the same checks as always, while the data is read from the tape
-  CHUNK elements at a time, converted, checked and multiplied with numpy, and written to the response file as
-  it goes (orjson serializes each chunk). Neither a Python object per element of a whole tensor nor a full copy
-  of a tensor ever exists: the peak is simdjson's parse (the file itself plus about 24 bytes per number for
-  its index and tape) on top of the interpreter.
+  data becomes Python objects and goes through the same checks as always. The data is then read again from the
+  file's text, a block (SPAN_BLOCK bytes) at a time: each block, cut at a comma, is parsed by a small second
+  simdjson parser and copied out of its tape in bulk (``as_buffer``), checked and multiplied with numpy, and
+  written to the response file as it goes (orjson serializes each chunk). Where each data array starts and ends
+  in the text is told by counting "[" and "]" bytes (``_data_spans``), which is exact when no string of the
+  envelope holds one; otherwise the data is read from the first parse's tape an element at a time (slower, same
+  answer). Neither a Python object per element nor a full copy of a tensor ever exists: the peak is simdjson's
+  parse (the file itself plus about 24 bytes per number for its index and tape) on top of the interpreter.
 - Exact path (``predict``): whenever the fast path has any doubt (a parse error, a byte order mark, a duplicate
   key, an element that is not a number of the right kind or is out of range, a product that overflows...), what
   it wrote is discarded and the request is served again from scratch: orjson parses, numpy converts and
@@ -42,7 +45,6 @@ Only the standard library, numpy, orjson, pysimdjson and PyYAML are used.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import itertools
 import json
@@ -51,7 +53,6 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from fractions import Fraction
 
 import numpy as np
 import orjson
@@ -504,6 +505,8 @@ def multiply(array: np.ndarray, multiplier: int) -> np.ndarray:
 
 def _multiply_exact(array: np.ndarray, multiplier: int) -> np.ndarray:
     """Slow path for huge multipliers: exact rational product, rounded to nearest-even in the datatype."""
+    from fractions import Fraction  # imported here: most runs never need it (it costs start-up time)
+
     result = np.empty_like(array)
     for j, x in enumerate(array.tolist()):
         if x == 0:
@@ -515,6 +518,8 @@ def _multiply_exact(array: np.ndarray, multiplier: int) -> np.ndarray:
 
 def _round_to_format(value: Fraction, dtype: np.dtype) -> float:
     """Round a non-zero rational to nearest, ties to even, in the IEEE format of ``dtype`` (inf on overflow)."""
+    from fractions import Fraction
+
     precision, min_exp, max_exp = FLOAT_FORMATS[dtype.itemsize]
     sign = -1.0 if value < 0 else 1.0
     value = abs(value)
@@ -534,8 +539,8 @@ def _round_to_format(value: Fraction, dtype: np.dtype) -> float:
 # Fast path: simdjson's tape -> numpy chunks -> the response file
 # --------------------------------------------------------------------------------------------------------------
 
-#: Elements converted, multiplied and serialized at a time: enough for numpy and orjson to run at full speed,
-#: few enough for their Python objects (about 0.3 MB) not to count next to the parse.
+#: Elements converted, multiplied and serialized at a time when they are read as Python objects (and by the exact
+#: path): enough for numpy and orjson to run at full speed, few enough not to count next to the parse.
 CHUNK = 4096
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -1039,14 +1044,9 @@ def _short(value: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="fast.py",
-        description="ODAHU batch predictor for the multiplier model (Open Inference Protocol / KServe V2 JSON): "
-        "multiplies every input tensor of every request by the integer in the model's multiplier.txt.",
-        epilog=USAGE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments:  # --help, or a usage error; without arguments argparse has nothing to do (and costs start-up time)
+        _argument_parser().parse_args(arguments)
     try:
         paths = []
         for variable in (ENV_MODEL, ENV_INPUT, ENV_OUTPUT):
@@ -1058,6 +1058,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"predictor: {_one_line(e)}", file=sys.stderr)
         return 2
+
+
+def _argument_parser():
+    import argparse
+
+    return argparse.ArgumentParser(
+        prog="fast.py",
+        description="ODAHU batch predictor for the multiplier model (Open Inference Protocol / KServe V2 JSON): "
+        "multiplies every input tensor of every request by the integer in the model's multiplier.txt.",
+        epilog=USAGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 if __name__ == "__main__":
