@@ -19,11 +19,14 @@ not be written (disk full, permissions).
 Design notes for people copying this file:
 - One request at a time, and never a whole response in memory: memory is bounded by the largest request.
 - Fast path (``stream_response``): pysimdjson parses the file into its compact tape; everything but the tensor
-  data becomes Python objects and goes through the same checks as always, while the data is read from the tape
-  CHUNK elements at a time, converted, checked and multiplied with numpy, and written to the response file as
-  it goes (orjson serializes each chunk). Neither a Python object per element of a whole tensor nor a full copy
-  of a tensor ever exists: the peak is simdjson's parse (the file itself plus about 24 bytes per number for
-  its index and tape) on top of the interpreter.
+  data becomes Python objects and goes through the same checks as always. The data is then read again from the
+  file's text, a block (SPAN_BLOCK bytes) at a time: each block, cut at a comma, is parsed by a small second
+  simdjson parser and copied out of its tape in bulk (``as_buffer``), checked and multiplied with numpy, and
+  written to the response file as it goes (orjson serializes each chunk). Where each data array starts and ends
+  in the text is told by counting "[" and "]" bytes (``_data_spans``), which is exact when no string of the
+  envelope holds one; otherwise the data is read from the first parse's tape an element at a time (slower, same
+  answer). Neither a Python object per element nor a full copy of a tensor ever exists: the peak is simdjson's
+  parse (the file itself plus about 24 bytes per number for its index and tape) on top of the interpreter.
 - Exact path (``predict``): whenever the fast path has any doubt (a parse error, a byte order mark, a duplicate
   key, an element that is not a number of the right kind or is out of range, a product that overflows...), what
   it wrote is discarded and the request is served again from scratch: orjson parses, numpy converts and
@@ -42,7 +45,6 @@ Only the standard library, numpy, orjson, pysimdjson and PyYAML are used.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import itertools
 import json
@@ -51,7 +53,6 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from fractions import Fraction
 
 import numpy as np
 import orjson
@@ -504,6 +505,8 @@ def multiply(array: np.ndarray, multiplier: int) -> np.ndarray:
 
 def _multiply_exact(array: np.ndarray, multiplier: int) -> np.ndarray:
     """Slow path for huge multipliers: exact rational product, rounded to nearest-even in the datatype."""
+    from fractions import Fraction  # imported here: most runs never need it (it costs start-up time)
+
     result = np.empty_like(array)
     for j, x in enumerate(array.tolist()):
         if x == 0:
@@ -515,6 +518,8 @@ def _multiply_exact(array: np.ndarray, multiplier: int) -> np.ndarray:
 
 def _round_to_format(value: Fraction, dtype: np.dtype) -> float:
     """Round a non-zero rational to nearest, ties to even, in the IEEE format of ``dtype`` (inf on overflow)."""
+    from fractions import Fraction
+
     precision, min_exp, max_exp = FLOAT_FORMATS[dtype.itemsize]
     sign = -1.0 if value < 0 else 1.0
     value = abs(value)
@@ -534,8 +539,8 @@ def _round_to_format(value: Fraction, dtype: np.dtype) -> float:
 # Fast path: simdjson's tape -> numpy chunks -> the response file
 # --------------------------------------------------------------------------------------------------------------
 
-#: Elements converted, multiplied and serialized at a time: enough for numpy and orjson to run at full speed,
-#: few enough for their Python objects (about 0.3 MB) not to count next to the parse.
+#: Elements converted, multiplied and serialized at a time when they are read as Python objects (and by the exact
+#: path): enough for numpy and orjson to run at full speed, few enough not to count next to the parse.
 CHUNK = 4096
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -555,26 +560,33 @@ def stream_response(
     buffers, sized for the largest request so far, are reused instead of being allocated and faulted in again.
     """
     try:
-        with open(path, "rb") as head:
-            if head.read(len(UTF8_BOM)) == UTF8_BOM:  # simdjson skips a byte order mark, strict JSON forbids it
+        raw = open(path, "rb")
+    except OSError:
+        return False
+    with raw:
+        try:
+            if raw.read(len(UTF8_BOM)) == UTF8_BOM:  # simdjson skips a byte order mark, strict JSON forbids it
                 return False
-        document = parser.load(path)
-    except Exception:  # unreadable, not JSON, or a number simdjson does not hold (beyond 64 bits, 1e400...)
-        return False
-    try:
-        request = _envelope(document)
-        inputs, selected = validate_request(request)
-        for tensor, proxy in zip(inputs, document["inputs"]):
-            tensor["data"] = proxy["data"]  # keys are unique and free of NUL (see _keys): the array just checked
-        for tensor in inputs:
-            if tensor["name"] not in selected:  # not returned, but its data must be valid all the same
-                for _ in _data_chunks(tensor):
-                    pass
-        by_name = {tensor["name"]: tensor for tensor in inputs}
-        outputs = [_output(by_name[name], _product_chunks(by_name[name], multiplier)) for name in selected]
-        write_response(f, _response(request.get("id"), model_name, model_version, outputs))
-    except (Undecided, RequestError, RecursionError):  # RecursionError: an envelope nested deeper than Python goes
-        return False
+            document = parser.load(path)
+        except Exception:  # unreadable, not JSON, or a number simdjson does not hold (beyond 64 bits, 1e400...)
+            return False
+        try:
+            request = _envelope(document)
+            inputs, selected = validate_request(request)
+            for tensor, proxy in zip(inputs, document["inputs"]):
+                tensor["data"] = proxy["data"]  # keys are unique and free of NUL (see _keys): the array just checked
+            spans = _data_spans(raw, request, inputs)
+            for tensor in inputs:
+                if tensor["name"] not in selected:  # not returned, but its data must be valid all the same
+                    for _ in _data_chunks(tensor, raw, spans):
+                        pass
+            by_name = {tensor["name"]: tensor for tensor in inputs}
+            outputs = [
+                _output(by_name[name], _product_chunks(by_name[name], multiplier, raw, spans)) for name in selected
+            ]
+            write_response(f, _response(request.get("id"), model_name, model_version, outputs))
+        except (Undecided, RequestError, RecursionError):  # RecursionError: an envelope nested deeper than Python goes
+            return False
     return True
 
 
@@ -619,10 +631,17 @@ def _keys(value: simdjson.Object) -> list[str]:
     return keys
 
 
-def _data_chunks(tensor: dict) -> Iterator[np.ndarray]:
-    """The tensor's elements (``tensor["data"]``, a simdjson array) as arrays of its datatype, CHUNK at a time;
-    raises Undecided as soon as an element or the nesting is not what the exact path accepts as is."""
+def _data_chunks(tensor: dict, raw=None, spans: dict | None = None) -> Iterator[np.ndarray]:
+    """The tensor's elements (``tensor["data"]``, a simdjson array) as arrays of its datatype, a chunk at a time;
+    raises Undecided as soon as an element or the nesting is not what the exact path accepts as is.
+
+    With the array's place in the request file (``spans``, see ``_data_spans``) the elements are read from the
+    file's text: ``_span_chunks``, without a Python object per element. Otherwise from simdjson's proxies.
+    """
     dtype = NUMERIC_DTYPES[tensor["datatype"]]
+    if spans is not None:
+        yield from _span_chunks(raw, spans[id(tensor["data"])], tensor, dtype)
+        return
     elements = _leaves(tensor["data"], tensor["shape"])
     while chunk := list(itertools.islice(elements, CHUNK)):
         array = numbers_array(chunk, dtype)
@@ -631,13 +650,170 @@ def _data_chunks(tensor: dict) -> Iterator[np.ndarray]:
         yield array
 
 
-def _product_chunks(tensor: dict, multiplier: int) -> Iterator[np.ndarray]:
+def _product_chunks(tensor: dict, multiplier: int, raw=None, spans: dict | None = None) -> Iterator[np.ndarray]:
     """``_data_chunks`` multiplied; raises Undecided when a float product overflows (the exact path names it)."""
-    for array in _data_chunks(tensor):
+    for array in _data_chunks(tensor, raw, spans):
         product = multiply(array, multiplier)
         if product.dtype.kind == "f" and not np.isfinite(product).all():
             raise Undecided
         yield product
+
+
+#: Bytes of the request file scanned at a time (``_data_spans``) and of tensor text parsed at a time
+#: (``_span_chunks``): large enough for numpy, simdjson and orjson to run at full speed, small next to the parse.
+SCAN_BLOCK = 1 << 18
+SPAN_BLOCK = 1 << 15
+OPEN, CLOSE = ord("["), ord("]")
+_CHUNK_PARSER: list = []  # one simdjson.Parser for the chunks of tensor text, made when first needed
+
+
+def _data_spans(raw, request: dict, inputs: list) -> dict | None:
+    """Where each tensor's "data" array is in the request file: {id(array): (offset of its "[", offset of its
+    "]", arrays in it)}, or None when that cannot be told from bracket counts alone (a "[" or "]" in a string
+    of the envelope); raises Undecided when the file holds arrays the checked structure has no room for.
+
+    Every "[" and "]" byte of JSON text opens or closes an array, or sits in a string (UTF-8 never uses these
+    bytes inside a multi-byte character, and escapes do not contain them). The envelope (everything but the
+    data) is known as Python objects in document order, and each data array's nesting is checked against its
+    shape with simdjson's proxies: so the n-th "[" of the file is known to open the n-th array of that
+    structure, provided the file holds exactly as many "[" and "]" bytes as the structure has arrays and no
+    string of the envelope holds one. A data array that hides an array (or a string with a bracket) in it
+    breaks the count: the exact path then decides (and refuses). Strings in the data are refused by the
+    conversion (``_span_chunks``).
+    """
+    arrays: dict[int, int] = {}
+    for tensor in inputs:
+        data, shape = tensor["data"], tensor["shape"]
+        if len(shape) < 2 or not len(data) or not isinstance(data[0], simdjson.Array):
+            if len(data) != math.prod(shape):
+                raise Undecided
+            arrays[id(data)] = 1
+        else:
+            for _ in _rows(data, shape):  # checks the nesting level by level (the innermost rows' lengths too)
+                pass
+            arrays[id(data)] = sum(math.prod(shape[:depth]) for depth in range(len(shape)))
+
+    openers: list[int] = []  # ordinal of the "[" opening each data array, in document order
+    closers: list[int] = []
+    keys: list[int] = []
+    count = [0, 0]  # "[" and "]" so far, in document order
+
+    def walk(value: object) -> bool:
+        if isinstance(value, simdjson.Array):
+            inside = arrays[id(value)]
+            keys.append(id(value))
+            openers.append(count[0])
+            count[0] += inside
+            count[1] += inside
+            closers.append(count[1] - 1)
+        elif isinstance(value, list):
+            count[0] += 1
+            if not all(map(walk, value)):
+                return False
+            count[1] += 1
+        elif isinstance(value, dict):
+            if any("[" in key or "]" in key for key in value):
+                return False
+            return all(map(walk, value.values()))
+        elif isinstance(value, str):
+            return "[" not in value and "]" not in value
+        return True
+
+    if not walk(request):
+        return None
+    raw.seek(0)
+    found = _bracket_offsets(raw, openers, closers, count)
+    if found is None:
+        raise Undecided
+    opened, closed = found
+    return {key: (start, end, arrays[key]) for key, start, end in zip(keys, opened, closed)}
+
+
+def _bracket_offsets(raw, openers: list[int], closers: list[int], totals: list[int]):
+    """Scan the file: the offsets of the "[" and "]" of the given (ascending) ordinals, or None unless the file
+    holds exactly ``totals`` of each."""
+    raw.seek(0)
+    buffer = bytearray(SCAN_BLOCK)
+    kinds = [(OPEN, openers, [], [0, 0]), (CLOSE, closers, [], [0, 0])]  # [seen, next target]
+    position = 0
+    while size := raw.readinto(buffer):
+        block = np.frombuffer(buffer, np.uint8, size)
+        for byte, wanted, offsets, state in kinds:
+            hits = block == byte
+            seen, target = state
+            here = int(np.count_nonzero(hits))
+            if target < len(wanted) and wanted[target] < seen + here:
+                where = np.flatnonzero(hits)
+                while target < len(wanted) and wanted[target] < seen + here:
+                    offsets.append(position + int(where[wanted[target] - seen]))
+                    target += 1
+            state[:] = seen + here, target
+        position += size
+    for (_, wanted, _, (seen, target)), total in zip(kinds, totals):
+        if seen != total or target != len(wanted):
+            return None
+    return kinds[0][2], kinds[1][2]
+
+
+def _span_chunks(raw, span: tuple[int, int, int], tensor: dict, dtype: np.dtype) -> Iterator[np.ndarray]:
+    """The elements of a data array read from its text in the file (``span``: see ``_data_spans``), parsed a
+    block at a time by simdjson, cut at commas (a number holds none), with the brackets of nested rows removed
+    (the nesting was checked: see ``_data_spans``), and copied out of simdjson's tape in bulk (``as_buffer``)."""
+    start, end, arrays = span
+    expected = math.prod(tensor["shape"])
+    if not expected:  # the structure and the bracket count leave no room for an element
+        return
+    if not _CHUNK_PARSER:
+        _CHUNK_PARSER.append(simdjson.Parser())
+    parser = _CHUNK_PARSER[0]
+    if dtype.kind == "f":
+        of_type, base = "d", np.float64
+    elif dtype == np.uint64:
+        of_type, base = "u", np.uint64
+    else:
+        of_type, base = "i", np.int64
+    raw.seek(start + 1)
+    remaining = end - start - 1  # the text between the brackets
+    carry = b""
+    total = 0
+    while remaining or carry:
+        block = raw.read(min(SPAN_BLOCK, remaining))
+        if len(block) != min(SPAN_BLOCK, remaining):
+            raise Undecided  # the file changed under us
+        remaining -= len(block)
+        text = carry + block if carry else block
+        if remaining:
+            cut = text.rfind(b",")
+            if cut < 0:
+                carry = text
+                continue
+            carry, text = text[cut + 1 :], text[:cut]
+        else:
+            carry = b""
+        if arrays > 1:
+            text = text.translate(None, b"[]")
+        try:
+            array = np.frombuffer(parser.parse(b"[" + text + b"]").as_buffer(of_type=of_type), base)
+        except Exception:  # not numbers of the kind (a string, true, an integer for a float...): exact path
+            raise Undecided from None
+        total += array.size
+        if total > expected:
+            raise Undecided
+        if not array.size:
+            continue
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            if int(array.min()) < info.min or int(array.max()) > info.max:
+                raise Undecided
+            array = array.astype(dtype, copy=False)
+        else:
+            with np.errstate(over="ignore"):
+                array = array.astype(dtype, copy=False)
+            if not np.isfinite(array).all():
+                raise Undecided
+        yield array
+    if total != expected:
+        raise Undecided
 
 
 def _leaves(data: simdjson.Array, shape: list) -> Iterator:
@@ -868,14 +1044,9 @@ def _short(value: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="fast.py",
-        description="ODAHU batch predictor for the multiplier model (Open Inference Protocol / KServe V2 JSON): "
-        "multiplies every input tensor of every request by the integer in the model's multiplier.txt.",
-        epilog=USAGE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments:  # --help, or a usage error; without arguments argparse has nothing to do (and costs start-up time)
+        _argument_parser().parse_args(arguments)
     try:
         paths = []
         for variable in (ENV_MODEL, ENV_INPUT, ENV_OUTPUT):
@@ -887,6 +1058,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"predictor: {_one_line(e)}", file=sys.stderr)
         return 2
+
+
+def _argument_parser():
+    import argparse
+
+    return argparse.ArgumentParser(
+        prog="fast.py",
+        description="ODAHU batch predictor for the multiplier model (Open Inference Protocol / KServe V2 JSON): "
+        "multiplies every input tensor of every request by the integer in the model's multiplier.txt.",
+        epilog=USAGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 if __name__ == "__main__":
