@@ -203,11 +203,15 @@ def golden_batch(suite: Suite) -> Batch:
 VALUE_IDS = ("M-VALUE", "M-FINITE")
 
 
-def multiplier_dependent(batch: Batch, own: Model) -> list[Finding]:
-    """``batch``'s findings (a run with another multiplier), with each value finding about a response that is
-    exactly what the model's ``own`` multiplier gives turned into M-MULTIPLIER: the candidate did not use the
-    multiplier staged for the run. Other differences keep their own IDs."""
+def multiplier_dependent(batch: Batch, own: Model, suite: Suite) -> list[Finding]:
+    """``batch``'s findings (a run with another multiplier staged), with each value finding turned into
+    M-MULTIPLIER when the candidate demonstrably does not read the multiplier (:func:`ignores_multiplier`) and
+    the response is exactly what the model's ``own`` multiplier gives. Any other difference keeps its own ID: a
+    multiplier read wrongly (off by one, wrapped) is M-VALUE or M-FINITE, even where it happens to coincide
+    with the model's own."""
     judgement = batch.judgement
+    if not any(f.requirement in VALUE_IDS for f in judgement.findings) or not ignores_multiplier(suite):
+        return list(judgement.findings)
     stale = {name for name in judgement.responses if _answers_with(judgement, name, own)}
     return [
         Finding("M-MULTIPLIER", f.file, f.pointer, f"with multiplier {short_integer(batch.model.multiplier)} the response is what "
@@ -215,6 +219,26 @@ def multiplier_dependent(batch: Batch, own: Model) -> list[Finding]:
         if f.requirement in VALUE_IDS and f.file in stale else f
         for f in judgement.findings
     ]
+
+
+#: The staged multipliers of the probe: two, so that a multiplier read wrongly cannot match the model's own at both.
+PROBE_MULTIPLIERS = (-3, 5)
+
+
+def ignores_multiplier(suite: Suite) -> bool:
+    """Whether the candidate answers the good requests (which hold non-zero values) with what the model's own
+    multiplier gives under two different staged multipliers: the evidence that it does not read the multiplier
+    at run time. Two probe runs, made once per session and only when a value difference needs explaining."""
+    if "ignores-multiplier" not in suite.cache:
+        candidate = suite.require_candidate()
+        verdicts = []
+        for multiplier in PROBE_MULTIPLIERS:
+            probe = run_batch(candidate, GOOD, multiplier)
+            answered = list(probe.judgement.responses)
+            verdicts.append(bool(answered) and all(_answers_with(probe.judgement, name, candidate.model)
+                                                   for name in answered))
+        suite.cache["ignores-multiplier"] = all(verdicts)
+    return bool(suite.cache["ignores-multiplier"])
 
 
 def _answers_with(judgement: Judgement, name: str, model: Model) -> bool:

@@ -136,7 +136,7 @@ def _model_run(conformance: Suite, verdict: Verdict, text: str, name: str, versi
     findings = list(judgement.findings)
     own = candidate.model
     if model.multiplier != own.multiplier:
-        findings = multiplier_dependent(batch, own)
+        findings = multiplier_dependent(batch, own, conformance)
         if judgement.checked_at() & {"M-VALUE", "M-FINITE"}:
             verdict.ran("M-MULTIPLIER")
     baseline = good_batch(conformance)

@@ -35,7 +35,7 @@ def test_multiplier_is_read_at_run_time(conformance, verdict, multiplier):
     else:
         verdict.not_checked("M-MULTIPLIER", f"no response could be compared under multiplier {multiplier} and the "
                                             f"model's own")
-    findings = multiplier_dependent(batch, own.model)
+    findings = multiplier_dependent(batch, own.model, conformance)
     verdict.ran(*(r for r in VALUE_IDS if r in judgement.checked_at()))
     others = tuple(r for r in {*judgement.checked_at(), *judgement.blocked_at()} if r not in VALUE_IDS)
     verdict.judge(judgement, batch.evidence(), ids=others,

@@ -68,7 +68,7 @@ def test_generated_batches(conformance, verdict):
     batch, requests, multiplier = failures[0]
     findings = batch.judgement.findings
     if multiplier is not None:
-        findings = multiplier_dependent(batch, candidate.model)
+        findings = multiplier_dependent(batch, candidate.model, conformance)
     verdict.check(findings, _reproduction(candidate, batch, requests, multiplier))
 
 
