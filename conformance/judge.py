@@ -206,9 +206,10 @@ def natural_key(name: str) -> list[object]:
 
 def pair_responses(result: RunResult, requests: dict[str, Document], read: Callable[[str], Document]) -> tuple[dict[str, str], list[Finding]]:
     """Which output file answers which request: ``NAME.json`` answers ``NAME.json``; responses written under
-    other names answer the remaining requests: paired by the echoed ``id`` where it is unique in the batch, the
-    rest, when their numbers match, requests in the order a predictor lists them (by name) with responses in
-    natural (number-aware) order (``response2.json`` before ``response10.json``). Each renamed response is one P-NAME SHOULD
+    other names answer the remaining requests: paired by the echoed ``id`` where it is unique in the batch, then
+    by a name that holds the request's (``response-a.json`` for ``a.json``, when only one does), the rest, when
+    their numbers match, requests in the order a predictor lists them (by name) with responses in natural
+    (number-aware) order (``response2.json`` before ``response10.json``). Each renamed response is one P-NAME SHOULD
     finding. Entries the platform drops (not ``*.json``, or in a subfolder) whose name starts with a missing
     request's stem answer that request too: their P-NAME finding is the root cause, not a missing response.
 
@@ -230,6 +231,13 @@ def pair_responses(result: RunResult, requests: dict[str, Document], read: Calla
             match = by_id.get(requests[name].id or "", [])
             if requests[name].id in unique and len(match) == 1:
                 renamed[name] = match[0]
+        rest = [name for name in missing if name not in renamed]
+        unpaired = [written for written in extra if written not in renamed.values()]
+        for name in sorted(rest, key=len, reverse=True):  # then a renaming that keeps the request's name in it
+            stem = name[: -len(".json")]
+            holding = [written for written in unpaired if stem in written and written not in renamed.values()]
+            if len(holding) == 1:
+                renamed[name] = holding[0]
         rest = [name for name in missing if name not in renamed]
         unpaired = [written for written in extra if written not in renamed.values()]
         if rest and len(rest) == len(unpaired):  # then in natural (number-aware) order

@@ -140,7 +140,12 @@ def _model_run(conformance: Suite, verdict: Verdict, text: str, name: str, versi
         if judgement.checked_at() & {"M-VALUE", "M-FINITE"}:
             verdict.ran("M-MULTIPLIER")
     baseline = good_batch(conformance)
-    refused = serves_usable_model(baseline, batch, f"multiplier.txt {text!r}, name {name!r}, version {version}")
+    refused: list[Finding] = []
+    if not answers(batch) and answers(baseline):
+        # The same three good requests with this model: refused there too, the model is what the candidate
+        # refuses (an edge request that stops the batch is P-ISOLATE's, not this)
+        probe = run_batch(candidate, GOOD, model=model, model_files=files)
+        refused = serves_usable_model(baseline, probe, f"multiplier.txt {text!r}, name {name!r}, version {version}")
     if answers(baseline):
         verdict.ran("P-CONFIG")
     if refused:
