@@ -25,7 +25,7 @@ from typing import Literal
 from conformance import __version__, _fs
 from conformance.contract.baseline import Baseline
 from conformance.contract.findings import Finding
-from conformance.contract.requirements import MUST, REQUIREMENTS, SHOULD
+from conformance.contract.requirements import BY_ID, MUST, REQUIREMENTS, SHOULD
 
 #: Failure lines kept per requirement.
 FAILURE_LINES = 5
@@ -74,7 +74,7 @@ class Recorder:
 def requirement_row(requirement_id: str, records: list[TestRecord], baseline: Baseline | None = None) -> dict:
     """One requirement's row of the report (see the module docstring for the statuses). A failed requirement
     whose every finding the ``baseline`` knows is marked ``baselined``: it does not fail the run."""
-    requirement = next(r for r in REQUIREMENTS if r.id == requirement_id)
+    requirement = BY_ID[requirement_id]
     mine = [r for r in records if requirement.id in r.covers or requirement.id in r.checked
             or requirement.id in r.not_checked or requirement.id in r.not_applicable]
     failures, levels, known = [], set(), True

@@ -3,8 +3,6 @@ way an InferenceJob pod does."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
@@ -197,20 +195,6 @@ def _judge_among_good(conformance: Suite, verdict: Verdict, requests: list[tuple
     verdict.judge(mixed.judgement, mixed.evidence(), extra=found, explained=("P-EVERY",))
 
 
-def _network_isolation() -> tuple[list[str] | None, str]:
-    """A command prefix that runs a program without network (``unshare``), or None and why not."""
-    if shutil.which("unshare") is None:
-        return None, "unshare is not installed"
-    for prefix in (["unshare", "--net"], ["unshare", "--map-root-user", "--net"]):
-        try:
-            done = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return None, f"unshare failed: {exc}"
-        if done.returncode == 0:
-            return prefix, ""
-    return None, f"unshare cannot make a network namespace here: {done.stderr.decode(errors='replace').strip()}"
-
-
 @pytest.mark.protocol
 @pytest.mark.requirement("P-OFFLINE")
 def test_needs_no_network(conformance, verdict):
@@ -226,12 +210,13 @@ def test_needs_no_network(conformance, verdict):
             verdict.not_checked("P-OFFLINE", "no batch was served (containers always run without network)")
         verdict.judge(online.judgement, online.evidence())
         return
-    prefix, reason = _network_isolation()
-    if prefix is None:
+    original = candidate.runner
+    cut_off = LocalRunner(original.argv, cwd=original.cwd, isolation=original.isolation, offline=True)
+    reason = cut_off.preflight()  # the runner makes the network namespace (with its PID one where it can)
+    if reason is not None:
         verdict.not_checked("P-OFFLINE", f"cannot cut a local command off the network here: {reason}")
         pytest.skip(f"cannot cut a local command off the network: {reason}")
-    original = candidate.runner
-    candidate.runner = LocalRunner([*prefix, "--", *original.argv], cwd=original.cwd)
+    candidate.runner = cut_off
     try:
         offline = run_batch(candidate, GOOD)
     finally:
