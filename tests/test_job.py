@@ -412,7 +412,7 @@ def test_container_job_reproduces_the_goldens(tmp_path, engine, variant):
         produced = buckets.responses("-embedded")
     assert code == 0, lines
     run_line = next(line for line in lines if line.startswith("[4/6]"))
-    assert engine in run_line and "python3 /opt/predictor/fast.py" in run_line
+    assert engine in run_line and "python3 /opt/predictor/predictor.py" in run_line
     assert_reproduces_goldens(produced)
     assert not workspace_of(lines).exists()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,9 +23,11 @@ from conformance.run import candidate as candidate_module
 from conformance.run import staging
 from conformance.run.container import (
     CONTAINER_PREFIX,
+    POD_DECOYS,
     ContainerRunner,
     engine_available,
 )
+from conformance.run.decoys import stage_decoys
 from conformance.run.local import LocalRunner
 from conformance.run.process import OUTPUT_LIMIT, containment, run_process
 from conformance.run.workspace import (
@@ -33,6 +36,7 @@ from conformance.run.workspace import (
     ENV_MODEL,
     ENV_OUTPUT,
     POD_INPUT,
+    POD_MODEL,
     POD_OUTPUT,
     Workspace,
 )
@@ -796,6 +800,20 @@ def test_container_describe_is_one_reproducible_line(tmp_path):
     assert f"{ws.input}:{POD_INPUT}:ro" in runner.describe(ws)
     with pytest.raises(ValueError):
         ContainerRunner("containerd", IMAGE)
+
+
+def test_container_decoys_are_mounted_and_named_by_the_docs_variables(tmp_path):
+    """P-ENV's decoys reach an image too: input and model read-only, the output path in the writable pod."""
+    ws = make_workspace(tmp_path)
+    stage_decoys(ws)
+    argv = shlex.split(ContainerRunner("podman", IMAGE).describe(ws).split(" && ")[-1])
+    variables = {argv[i + 1].split("=")[0]: argv[i + 1].split("=", 1)[1] for i, a in enumerate(argv) if a == "-e"}
+    assert variables == {"ODAHU_MODEL_PATH": POD_MODEL, "ODAHU_INPUT_PATH": POD_INPUT,
+                         "ODAHU_OUTPUT_PATH": POD_OUTPUT, **POD_DECOYS}
+    mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "-v"]
+    assert f"{ws.decoys['ODAHU_MODEL_INPUT']}:{POD_DECOYS['ODAHU_MODEL_INPUT']}:ro" in mounts
+    assert f"{ws.model}:{POD_DECOYS['ODAHU_MODEL']}:ro" in mounts
+    assert not any("decoy-output" in mount for mount in mounts)
 
 
 def test_container_reproduction_makes_its_pod_folder_and_can_be_pasted_twice(tmp_path):

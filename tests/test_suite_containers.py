@@ -74,7 +74,7 @@ def _mutant_manifest(tmp: Path) -> Path:
         f"  image: {IMAGE}\n"
         "  command: [/bin/sh]\n"
         "  args: [-c, 'ODAHU_MODEL_PATH=$ODAHU_MODEL ODAHU_INPUT_PATH=$ODAHU_MODEL_INPUT "
-        "ODAHU_OUTPUT_PATH=$ODAHU_MODEL_OUTPUT exec python3 /opt/predictor/fast.py']\n"
+        "ODAHU_OUTPUT_PATH=$ODAHU_MODEL_OUTPUT exec python3 /opt/predictor/predictor.py']\n"
         "  modelRegistry:\n    remote: {modelConnection: models, modelPath: model}\n"
     )
     return manifest

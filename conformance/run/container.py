@@ -54,6 +54,10 @@ from conformance.text import last_lines
 CONTAINER_PREFIX = "odahu-conformance-"
 #: The writable folder the pod has; the output folder is created inside it by the candidate.
 POD_WORKSPACE = str(Path(POD_OUTPUT).parent)
+#: Where a decoy (see ``conformance.run.decoys``) is mounted in the container, by the variable that names it:
+#: input and model read-only; the output path inside the writable pod folder, absent beforehand.
+POD_DECOYS = {"ODAHU_MODEL": "/decoy/model", "ODAHU_MODEL_INPUT": "/decoy/input",
+              "ODAHU_MODEL_OUTPUT": f"{POD_WORKSPACE}/decoy-output"}
 #: Container rlimits no higher than the engine's own hard limits (see the design notes on podman here).
 ULIMITS = ("nofile=20000:20000", "nproc=32768:32768")
 _ENGINE_CALL_TIMEOUT = 60.0  # inspect / kill / rm / info
@@ -108,7 +112,9 @@ class ContainerRunner:
     ``/workspace``; ``ws.input`` and ``ws.model`` are mounted read-only inside it at the pod's paths (or no model
     mount when ``ws.model`` is None: then ``ODAHU_MODEL_PATH=ws.model_in_image``). The output folder the candidate
     creates there is moved to ``ws.output`` afterwards (and an ``ws.output`` that exists beforehand is moved in
-    first), then the pod folder is removed. ``RunResult.command`` is the full engine command line.
+    first), then the pod folder is removed. Decoys (``ws.decoys``, for P-ENV) are mounted read-only at
+    ``POD_DECOYS``' paths, named by their variables; a decoy output folder written in the pod is moved to its
+    host path. ``RunResult.command`` is the full engine command line.
     """
 
     ENGINES = ("docker", "podman")
@@ -168,6 +174,11 @@ class ContainerRunner:
         if model_dir is not None:
             argv += ["-v", f"{model_dir}:{POD_MODEL}:ro"]
         argv += ["-e", f"{ENV_MODEL}={model_path}", "-e", f"{ENV_INPUT}={POD_INPUT}", "-e", f"{ENV_OUTPUT}={POD_OUTPUT}"]
+        for variable, path in sorted(ws.decoys.items()) if ws is not None else ():
+            inside = POD_DECOYS[variable]
+            if not inside.startswith(POD_WORKSPACE + "/"):
+                argv += ["-v", f"{path}:{inside}:ro"]
+            argv += ["-e", f"{variable}={inside}"]
         rest: list[str] = []
         if self.command is not None:
             argv += ["--entrypoint", self.command[0]]
@@ -238,9 +249,9 @@ class ContainerRunner:
     @staticmethod
     def _make_mounts_readable(ws: Workspace) -> str | None:
         try:
-            _make_readable(ws.input)
-            if ws.model is not None:
-                _make_readable(ws.model)
+            for folder in (ws.input, ws.model, *ws.decoys.values()):
+                if folder is not None and folder.exists():
+                    _make_readable(folder)
         except OSError as exc:
             return f"cannot make the input and model readable for the container user: {exc}"
         return None
@@ -286,6 +297,9 @@ class ContainerRunner:
 
     def _run_container(self, ws: Workspace, timeout: float, name: str, pod: Path, argv: list[str]) -> Outcome:
         inside = pod / Path(POD_OUTPUT).name
+        # decoy output folders written in the pod, and where the judge looks for them
+        decoy_outputs = {pod / Path(POD_DECOYS[variable]).name: path for variable, path in ws.decoys.items()
+                         if POD_DECOYS[variable].startswith(POD_WORKSPACE + "/")}
         try:
             pod.mkdir(parents=True)
             os.chmod(pod, 0o777)
@@ -343,5 +357,8 @@ class ContainerRunner:
             try:
                 if os.path.lexists(inside):
                     os.rename(inside, ws.output)
+                for written, path in decoy_outputs.items():
+                    if os.path.lexists(written):
+                        os.rename(written, path)
             finally:
                 shutil.rmtree(pod, ignore_errors=True)

@@ -42,17 +42,6 @@ def test_reads_the_operator_variables(conformance, verdict):
     only those. In this run alone, the names the platform's docs use (which a cluster does not set) point to
     decoys: a decoy request and a decoy output folder. Touching a decoy is the evidence of reading them."""
     candidate = conformance.require_candidate()
-    if candidate.kind != "cmd":
-        # An image runs at the pod's fixed paths, as on the platform: answering the requests staged at
-        # ODAHU_INPUT_PATH into ODAHU_OUTPUT_PATH is the evidence (decoys are given to local commands only).
-        batch = good_batch(conformance)
-        if answers(batch):
-            verdict.ran("P-ENV")
-        else:
-            verdict.not_checked("P-ENV", "the good requests were not answered: which variables the image reads "
-                                         "is unknown")
-        verdict.judge(batch.judgement, batch.evidence())
-        return
     batch = run_batch(candidate, GOOD, decoys=True)  # P-ENV is judged there (shared.run_batch)
     if "P-ENV" not in batch.judgement.checked_at():
         verdict.not_checked("P-ENV", "the batch was not answered and no decoy was touched: which variables the "
