@@ -193,18 +193,21 @@ def reject_constant(token: str) -> None:
     raise ValueError(f"{token} is not a JSON number")
 
 
-def parse(raw: bytes) -> object:
-    """Strict JSON (no NaN/Infinity, no duplicate key, valid UTF-8) or RequestError."""
+def parse(raw: bytes) -> tuple[object, bool]:
+    """(document, has a duplicate key) for strict JSON (no NaN/Infinity, valid UTF-8), or RequestError.
+    A duplicate key is refused too, but after the id is known (the last copy wins), as predictor/reference.py."""
+    seen = {"duplicate": False}
+
     def pairs(items: list) -> dict:
         result = dict(items)
-        if len(result) != len(items):
-            raise ValueError("an object has a duplicate key")
+        seen["duplicate"] |= len(result) != len(items)
         return result
 
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=reject_constant, object_pairs_hook=pairs)
+        doc = json.loads(raw.decode("utf-8"), parse_constant=reject_constant, object_pairs_hook=pairs)
     except (ValueError, RecursionError) as e:
         raise RequestError(f"request is not strict JSON: {one_line(e)}") from None
+    return doc, seen["duplicate"]
 
 
 def check_parameters(value: object, where: str) -> None:
@@ -282,9 +285,11 @@ def serve(raw: bytes, model: Model) -> dict:
     """The response (or error response) to one request file's bytes."""
     request_id = None
     try:
-        doc = parse(raw)
+        doc, duplicate = parse(raw)
         if isinstance(doc, dict) and isinstance(doc.get("id"), str):
             request_id = doc["id"]
+        if duplicate:
+            raise RequestError("request is not strict JSON: an object has a duplicate key")
         x = features(doc)
         assert isinstance(doc, dict)
         names = selected_outputs(doc)
