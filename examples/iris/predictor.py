@@ -155,7 +155,7 @@ def load_project(model_dir: str) -> tuple[str, str]:
     for key, value in (("name", name), ("version", version)):
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{path}: model.{key} must be a non-empty string, got {value!r}")
-    return name, version
+    return str(name), str(version)
 
 
 def tiny_yaml_model(text: str) -> dict | None:
@@ -363,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         missing = [name for name in variables if not os.environ.get(name)]
         if missing:
             raise ConfigError(f"{missing[0]} is not set (see --help)")
-        return run_batch(*(os.environ[name] for name in variables), variant)
+        model_dir, input_dir, output_dir = (os.environ[name] for name in variables)
+        return run_batch(model_dir, input_dir, output_dir, variant)
     except ConfigError as e:
         print(f"predictor: {one_line(e)}", file=sys.stderr)
         return 2
