@@ -6,11 +6,13 @@ imports only from its own layer or the ones listed before it:
 - :mod:`conformance.contract`: requirement IDs and levels, the :class:`~conformance.contract.findings.Finding` record.
 - :mod:`conformance.v2`: the V2 protocol read strictly: datatypes, strict JSON, schemas, tensors, documents.
 - :mod:`conformance.odahu`: the platform's side: models, archives, manifests, the platform's own validate rules.
-- :mod:`conformance.oracle`: what the multiplier model owes a request, and the comparator.
+- :mod:`conformance.oracle`: what a model owes a request (the multiplier's oracle; recorded goldens, a reference
+  function or the declared signature for other models), and the comparators.
 - :mod:`conformance.generate`: curated goldens, hypothesis strategies, random requests, the shrinker.
 - :mod:`conformance.run`: workspaces, staging, runners (local, container), what a run leaves behind, the candidate.
 - :mod:`conformance.judge`: one named check per run-level requirement, and the judging of a whole batch.
 - :mod:`conformance.report`: the requirement report (JSON, Markdown) built from the judge's findings.
+- :mod:`conformance.record`: golden pairs recorded from an approved predictor (``fixtures record``).
 - :mod:`conformance.plugin`, :mod:`conformance.cli`, :mod:`conformance.job`: the front ends.
 - :mod:`conformance.suite`: the conformance tests themselves, run by the plugin.
 """

@@ -76,6 +76,26 @@ def _parser() -> argparse.ArgumentParser:
     check_fixtures.add_argument("--fixtures", type=Path, default=None, help="fixture folder (default: the kit's)")
     check_fixtures.add_argument("--model", type=Path, default=None, help="model folder (default: FIXTURES/model, else the kit's)")
 
+    recorder = fixture_commands.add_parser(
+        "record", help="record golden pairs from an approved predictor (any model)",
+        description="Run an approved predictor twice over the requests in --requests, as the suite runs a "
+        "candidate; if both runs pass every MUST requirement they can show (P-*, F-*, B-SIGNATURE with a declared "
+        "signature) and give the same answers, write OUT/input/NAME.json and OUT/output/NAME.json (the response "
+        "as the predictor wrote it). Nothing is written otherwise, and existing files only with --force.",
+    )
+    who = recorder.add_mutually_exclusive_group(required=True)
+    who.add_argument("--cmd", metavar="CMD", help="the approved predictor is a local program")
+    who.add_argument("--image", metavar="IMAGE", help="the approved predictor is an OCI image")
+    who.add_argument("--service-manifest", metavar="FILE", type=Path, help="InferenceService manifest")
+    recorder.add_argument("--engine", choices=("docker", "podman"), default="docker")
+    recorder.add_argument("--model", metavar="PATH", type=Path, required=True, help="model folder or archive")
+    recorder.add_argument("--signature", metavar="FILE", type=Path, default=None,
+                          help="declared signature (default: the model folder's model-settings.json, if any)")
+    recorder.add_argument("--requests", metavar="DIR", type=Path, required=True, help="the requests to record (*.json)")
+    recorder.add_argument("--out", metavar="DIR", type=Path, required=True, help="fixture folder to write")
+    recorder.add_argument("--run-timeout", metavar="SECONDS", type=float, default=60.0)
+    recorder.add_argument("--force", action="store_true", help="overwrite existing files")
+
     pack = commands.add_parser("model", help="the kit's model: pack it as an archive")
     model_commands = pack.add_subparsers(dest="model_command", required=True)
     pack_command = model_commands.add_parser(
@@ -148,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             return _job(args)
         if args.fixtures_command == "generate":
             return _generate(args)
+        if args.fixtures_command == "record":
+            return _record(args)
         return _check_fixtures(args)
     except (ConformanceProblem, ModelProblem, goldens.Refused, archives.ArchiveProblem) as problem:
         print(f"odahu-conformance: {one_line(problem, limit=None)}", file=sys.stderr)
@@ -245,6 +267,41 @@ def _generate(args: argparse.Namespace) -> int:
                                     write_model=args.multiplier is not None, force=args.force,
                                     progress=_Progress(sys.stderr))
     print(f"wrote {pairs} golden pairs to {out} ({files} files, multiplier {short_integer(model.multiplier)})")
+    return OK
+
+
+def _record(args: argparse.Namespace) -> int:
+    from conformance.odahu.model import is_multiplier
+    from conformance.oracle.signature import SIGNATURE_FILE
+    from conformance.record import RecordProblem, read_request_folder, record
+    from conformance.run.candidate import from_options
+
+    requests = read_request_folder(args.requests)
+    _writable_folder(args.out, "--out")
+    model: Path = args.model
+    declared = args.signature is not None or (model.is_dir() and (model / SIGNATURE_FILE).is_file())
+    if model.is_dir() and is_multiplier(model) and not declared:
+        print("note: the multiplier model's goldens come from its oracle: `fixtures generate` (recording anyway)",
+              file=sys.stderr)
+    candidate = from_options(cmd=args.cmd, image=args.image, engine=args.engine, service_manifest=args.service_manifest,
+                             model=model, timeout=args.run_timeout, oracle="signature" if declared else "recorded",
+                             signature=args.signature)
+    cannot_start = candidate.preflight()
+    if cannot_start:
+        raise UsageProblem(f"the predictor cannot start: {cannot_start}")
+    try:
+        done = record(candidate, requests, args.out, force=args.force)
+    except RecordProblem as problem:
+        if not problem.findings:
+            raise
+        for finding in problem.findings[:20]:
+            print(finding.line())
+        if len(problem.findings) > 20:
+            print(f"... and {len(problem.findings) - 20} more")
+        print(f"odahu-conformance: {one_line(problem, limit=None)}", file=sys.stderr)
+        return FAILED
+    print(f"recorded {done.pairs} golden pairs to {done.out} (model {candidate.model.name} {candidate.model.version}, "
+          f"from {candidate.kind} {candidate.ref})")
     return OK
 
 

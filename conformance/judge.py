@@ -19,9 +19,11 @@ from pathlib import Path
 
 from conformance.contract.findings import Finding
 from conformance.contract.requirements import SHOULD
-from conformance.odahu.model import Model
+from conformance.odahu.model import Model, OtherModel
 from conformance.oracle.compare import RESPONSE_IDS, examine, explain
 from conformance.oracle.expect import Expected, expect
+from conformance.oracle.match import ANY_MODEL_RESPONSE_IDS, examine_any
+from conformance.oracle.sources import Oracle, OracleProblem, expected_of
 from conformance.run.workspace import RunResult
 from conformance.text import last_lines
 from conformance.v2.documents import ERROR, REQUEST, RESPONSE, Document, load, parse
@@ -323,10 +325,13 @@ BATCH_RUN_IDS = ("P-TIMELY", "P-READONLY", "P-NAME", "P-EXIT", "P-EVERY")
 def judge_batch(
     result: RunResult,
     requests: dict[str, bytes],
-    model: Model,
+    model: Model | OtherModel,
     golden: dict[str, Path] | None = None,
+    oracle: Oracle | None = None,
 ) -> Judgement:
-    """Judge a run over ``requests`` (file name -> bytes, exactly as staged) for a candidate running ``model``.
+    """Judge a run over ``requests`` (file name -> bytes, exactly as staged) for a candidate running ``model``
+    (the multiplier), or, when ``oracle`` is given, a model other than the multiplier whose answers come from
+    ``oracle`` (B-* instead of M-*: :func:`conformance.oracle.match.examine_any`).
 
     Run-level: P-TIMELY, P-READONLY and P-NAME on every run that started; P-EXIT and P-EVERY on runs that ended
     by themselves (a killed run's output is partial: the response checks are then blocked, not failed). Each
@@ -336,11 +341,17 @@ def judge_batch(
     names = sorted(requests)
     parsed = {name: parse(raw, REQUEST, name) for name, raw in requests.items()}
     judgement.requests = parsed
+    response_ids = RESPONSE_IDS if oracle is None else ANY_MODEL_RESPONSE_IDS
     for name in names:
-        judgement.expected[name] = _expected(parsed[name], model, golden.get(name) if golden else None)
+        golden_response = golden.get(name) if golden else None
+        if oracle is None:
+            assert isinstance(model, Model)  # without an oracle, the multiplier's
+            judgement.expected[name] = _expected(parsed[name], model, golden_response)
+        else:
+            judgement.expected[name] = _expected_of_any(parsed[name], requests[name], oracle, golden_response)
     if result.start_error:
         reason = f"the candidate did not start: {result.start_error}"
-        judgement.block((*BATCH_RUN_IDS, *RESPONSE_IDS), RUN, reason)
+        judgement.block((*BATCH_RUN_IDS, *response_ids), RUN, reason)
         return judgement
     for check in (finishes_in_time, leaves_inputs_alone, platform_keeps_every_file):
         judgement.ran(check.requirement, RUN, check(result))  # type: ignore[attr-defined]
@@ -348,7 +359,7 @@ def judge_batch(
         if result.stopped:
             judgement.ran("P-EXIT", RUN, exits_zero(result))
         why = "the run was killed at its timeout" if result.timed_out else f"the run was {result.stopped}"
-        judgement.block(("P-EXIT", "P-EVERY", *RESPONSE_IDS), RUN, f"{why}: what it wrote is partial")
+        judgement.block(("P-EXIT", "P-EVERY", *response_ids), RUN, f"{why}: what it wrote is partial")
         return judgement
     judgement.ran("P-EXIT", RUN, exits_zero(result))
     documents: dict[str, Document] = {}
@@ -365,18 +376,21 @@ def judge_batch(
     for name in names:
         written = pairing.get(name)
         if written is None:
-            judgement.block(RESPONSE_IDS, name, f"{name}: no response to examine")
+            judgement.block(response_ids, name, f"{name}: no response to examine")
             continue
         actual = _relabel(read(written), name)
         judgement.responses[name] = actual
         expected = judgement.expected[name]
-        comparison = examine(actual, expected, parsed[name])
+        if oracle is None:
+            comparison = examine(actual, expected, parsed[name])
+        else:
+            comparison = examine_any(actual, expected, parsed[name], oracle.signature, oracle.tolerance)
         for requirement in comparison.checked:
             judgement.ran(requirement, name)
         judgement.findings += comparison.findings
         for requirement, reason in comparison.blocked.items():
             judgement.block([requirement], name, reason)
-        if comparison.findings and actual.kind != ERROR and not expected.is_error:
+        if comparison.findings and actual.kind != ERROR and expected.outputs is not None:
             judgement.diffs[name] = explain(actual, expected)
     return judgement
 
@@ -404,6 +418,17 @@ def _expected(request: Document, model: Model, golden_response: Path | None) -> 
         error = golden.body.get("error") if isinstance(golden.body, dict) else None
         return Expected(request.id, model, error=str(error), requirement="P-EVERY")
     return Expected(request.id, model, outputs=golden.tensors)
+
+
+def _expected_of_any(request: Document, raw: bytes, oracle: Oracle, golden_response: Path | None) -> Expected:
+    """For a model other than the multiplier: the golden response's answer when there is one (a recorded
+    golden pair), else the oracle's (a reference function's, or unknown)."""
+    if golden_response is None:
+        return oracle.expect(request, raw)
+    golden = load(golden_response, RESPONSE, label=str(golden_response))
+    if golden.findings:
+        raise OracleProblem(f"{golden_response}: not a valid golden response: {golden.findings[0].line()} (K-GOLDEN)")
+    return expected_of(golden, request, oracle.model)
 
 
 def blocking(findings: list[Finding], strict: bool) -> list[Finding]:

@@ -63,6 +63,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # takes --fixtures as the interfaces doc says and passes it on.
     group.addoption("--conformance-fixtures-dir", "--fixtures-dir", dest="fixtures_dir", metavar="DIR", type=Path, default=None,
                     help="golden pairs: DIR/input, DIR/output (default: the kit's fixtures/)")
+    group.addoption("--conformance-oracle", "--oracle", dest="oracle", metavar="KIND", default="auto",
+                    help="where the expected answers come from: multiplier (the default for a model with "
+                         "multiplier.txt), recorded (the golden pairs of --fixtures-dir), python:MODULE:FUNCTION "
+                         "(a reference function) or signature (format and declared signature only)")
+    group.addoption("--conformance-signature", "--signature", dest="signature", metavar="FILE", type=Path,
+                    default=None, help="the model's declared inputs and outputs (MLServer's model-settings.json; "
+                                       "default: the model folder's)")
+    group.addoption("--conformance-rtol", "--rtol", dest="rtol", metavar="R", type=float, default=1e-5,
+                    help="relative tolerance for float outputs of other models (default 1e-5)")
+    group.addoption("--conformance-atol", "--atol", dest="atol", metavar="A", type=float, default=1e-8,
+                    help="absolute tolerance for float outputs of other models (default 1e-8)")
     group.addoption("--conformance-run-timeout", "--run-timeout", dest="run_timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT,
                     help=f"per predictor run (default {DEFAULT_TIMEOUT:g})")
     group.addoption("--conformance-strict", action="store_true", default=False,
@@ -112,7 +123,7 @@ class Suite:
 
     candidate: Candidate | None
     problem: str | None
-    fixtures: Path
+    fixtures: Path | None  # None: no golden pairs (a model other than the multiplier, no --fixtures-dir)
     strict: bool
     profile: Profile
     cache: dict = field(default_factory=dict)
@@ -154,6 +165,15 @@ def blank_candidate_option(config: pytest.Config) -> str | None:
     return None
 
 
+def fixtures_of(config: pytest.Config) -> Path | None:
+    """The golden pairs' folder: ``--fixtures-dir``; without it, the kit's fixtures for the multiplier model and
+    none for another model (the kit's goldens are the multiplier's)."""
+    given = config.getoption("fixtures_dir")
+    if given is not None:
+        return Path(given)
+    return kit_fixtures() if config.getoption("oracle") in ("auto", "multiplier") else None
+
+
 def _suite(config: pytest.Config) -> Suite:
     if SUITE not in config.stash:
         candidate, problem = None, None
@@ -174,21 +194,36 @@ def _suite(config: pytest.Config) -> Suite:
                     raise pytest.UsageError(f"odahu-conformance: --workspace-dir {workspace_dir}: cannot make it: "
                                             f"{exc.strerror or exc}") from None
 
+            from conformance.oracle.sources import Tolerance
+
+            if option("rtol") < 0 or option("atol") < 0:
+                raise pytest.UsageError("odahu-conformance: --rtol and --atol must not be negative")
             try:
                 candidate = from_options(
                     cmd=option("predictor_cmd"), image=option("predictor_image"), engine=option("engine"),
                     service_manifest=option("service_manifest"), model=option("model"),
                     timeout=option("run_timeout"), workspace_base=option("workspace_dir"),
+                    oracle=option("oracle"), signature=option("signature"),
+                    tolerance=Tolerance(option("rtol"), option("atol")),
                 )
             except CandidateProblem as exc:
                 raise pytest.UsageError(f"odahu-conformance: {exc}") from None
+            fixtures = fixtures_of(config)
+            if candidate.oracle is not None:
+                folder = fixtures / "input" if fixtures is not None else None
+                golden = sorted(folder.glob("*.json")) if folder is not None and folder.is_dir() else []
+                if candidate.oracle.kind == "recorded" and not golden:
+                    where = f"no golden requests in {folder}" if folder is not None else "no --fixtures-dir"
+                    raise pytest.UsageError(f"odahu-conformance: --oracle recorded: {where} (record them with "
+                                            "`odahu-conformance fixtures record`)")
+                candidate.oracle.golden_requests = [(path.name, path.read_bytes()) for path in golden[:3]]
             candidate.keep_limit = max(0, option("keep_workspaces"))
             candidate.progress = _progress_line(config)
             cannot_start = candidate.preflight() if hasattr(candidate, "preflight") else None
             if cannot_start:
                 raise pytest.UsageError(f"odahu-conformance: the candidate cannot start: {cannot_start}")
         config.stash[SUITE] = Suite(
-            candidate, problem, option("fixtures_dir") or kit_fixtures(), is_strict(config),
+            candidate, problem, fixtures_of(config), is_strict(config),
             PROFILES[option("conformance_profile")],
         )
     return config.stash[SUITE]
@@ -245,11 +280,13 @@ class Verdict:
         """``requirement`` applies but this test could not show it, because ``reason``."""
         self._record.not_checked.setdefault(requirement, reason)
 
-    def not_applicable(self, ids: tuple[str, ...] | list[str], reason: str) -> None:
-        """``ids`` cannot apply to this candidate: record why and skip the test."""
+    def not_applicable(self, ids: tuple[str, ...] | list[str], reason: str, skip: bool = True) -> None:
+        """``ids`` cannot apply to this candidate: record why and skip the test (or go on, when ``skip`` is
+        False: the test checks other requirements)."""
         for requirement in ids:
             self._record.not_applicable.setdefault(requirement, reason)
-        pytest.skip(reason)
+        if skip:
+            pytest.skip(reason)
 
     def judge(self, judgement: Judgement, details: str = "", where: str | None = None,
               ids: tuple[str, ...] | None = None, extra: list[Finding] | None = None,

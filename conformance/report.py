@@ -108,7 +108,9 @@ def requirement_row(requirement_id: str, records: list[TestRecord], baseline: Ba
         row["reason"] = reasons[0] if reasons else f"no check of it ran on evidence ({ran[0].nodeid})"
         return row
     row["status"] = "skipped"
-    skipped = [r.not_applicable.get(requirement.id) or r.skip_reason for r in mine]
+    # why it cannot apply comes first; a test's own skip reason (e.g. nothing to run it on) after
+    skipped: list[str | None] = [r.not_applicable[requirement.id] for r in mine if requirement.id in r.not_applicable]
+    skipped += [r.skip_reason for r in mine]
     row["reason"] = next((s for s in skipped if s), "no selected test covers it")
     return row
 

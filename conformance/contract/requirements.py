@@ -1,6 +1,8 @@
 """The contract's requirements: fixed IDs, levels and one-line titles.
 
-Every finding the kit reports names one of these IDs. Two requirements carry a SHOULD part beside their MUST
+Every finding the kit reports names one of these IDs. ``M-*`` are the multiplier model's behaviour; ``B-*`` are
+behaviour requirements of any model (the expected answers from recorded goldens or a reference function, the
+declared signature, determinism and batch independence). Two requirements carry a SHOULD part beside their MUST
 (``P-NAME``: same file name; ``F-MODEL``: ``model_version``); findings for those parts carry level ``SHOULD``.
 """
 
@@ -53,6 +55,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("M-FINITE", MUST, "a float product overflowing to +-inf gets an error response"),
     Requirement("M-UNSUPPORTED", MUST, "BOOL and BYTES inputs get an error response"),
     Requirement("M-MULTIPLIER", MUST, "the multiplier is read from the model at run time"),
+    Requirement("B-MATCH", MUST, "responses match the expected answers (recorded goldens or a reference function) "
+                                 "within tolerance; errors stay errors"),
+    Requirement("B-SIGNATURE", MUST, "a request following the declared input signature gets outputs following the "
+                                     "declared output signature"),
+    Requirement("B-DETERMINISTIC", MUST, "the same request gets the same response (twice in a batch, in two runs)"),
+    Requirement("B-INDEPENDENT", MUST, "a request's response does not depend on the other files in its batch"),
     Requirement("K-SERVICE", MUST, "InferenceService manifest is valid"),
     Requirement("K-JOB", MUST, "InferenceJob manifest is valid"),
     Requirement("K-META", MUST, "odahuflow.project.yaml has a non-empty model name and version"),

@@ -22,6 +22,8 @@ from conformance.odahu import platform_rules
 from conformance.odahu.model import MULTIPLIER_FILE, PROJECT_FILES, Model, load_model
 from conformance.oracle.compare import compare
 from conformance.oracle.expect import expect
+from conformance.oracle.match import examine_any
+from conformance.oracle.sources import Oracle, OracleProblem
 from conformance.paths import kit_model
 from conformance.text import integer_text
 from conformance.v2 import jsonschemas
@@ -158,9 +160,11 @@ def curated_requests() -> list[tuple[str, dict]]:
     return curated.cases()
 
 
-def check(fixtures: Path, model: Model) -> tuple[int, list[Finding]]:
+def check(fixtures: Path, model: Model | None, oracle: Oracle | None = None) -> tuple[int, list[Finding]]:
     """``K-GOLDEN``: every pair present on both sides, the request schema-valid and kept by the platform, the
-    response strictly valid and equal to what the oracle computes for ``model``. Returns (pairs, findings)."""
+    response strictly valid and equal to what the oracle computes for the multiplier ``model``; for another model
+    (``oracle`` given), valid, following the declared signature and, with a reference function, equal to its
+    answer within the tolerance. Returns (pairs, findings)."""
     inputs, outputs = fixtures / "input", fixtures / "output"
     findings: list[Finding] = []
     for folder in (inputs, outputs):
@@ -174,11 +178,11 @@ def check(fixtures: Path, model: Model) -> tuple[int, list[Finding]]:
     pairs = 0
     for name in sorted(in_names & out_names):
         pairs += 1
-        findings += _check_pair(inputs / name, outputs / name, model)
+        findings += _check_pair(inputs / name, outputs / name, model, oracle)
     return pairs, findings
 
 
-def _check_pair(request_path: Path, response_path: Path, model: Model) -> list[Finding]:
+def _check_pair(request_path: Path, response_path: Path, model: Model | None, oracle: Oracle | None) -> list[Finding]:
     golden = lambda f: Finding("K-GOLDEN", f.file, f.pointer, f"{f.requirement}: {f.message}")  # noqa: E731
     if not request_path.name.endswith(".json"):
         return [Finding("K-GOLDEN", str(request_path), "", "golden file names end in .json")]
@@ -195,4 +199,12 @@ def _check_pair(request_path: Path, response_path: Path, model: Model) -> list[F
         return problems
     request = inspect(body, REQUEST, str(request_path))
     actual = load(response_path, RESPONSE)
+    if oracle is not None:
+        try:
+            expected = oracle.expect(request, raw)
+        except OracleProblem as problem:
+            return [Finding("K-GOLDEN", str(request_path), "", str(problem))]
+        found = examine_any(actual, expected, request, oracle.signature, oracle.tolerance).findings
+        return [golden(f) for f in found]
+    assert model is not None  # the multiplier's goldens are checked against its model
     return [golden(f) for f in compare(actual, expect(request, model), request)]

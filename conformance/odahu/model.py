@@ -35,6 +35,16 @@ class Model:
         return Model(multiplier, self.name, self.version)
 
 
+@dataclass(frozen=True)
+class OtherModel:
+    """A model that is not the multiplier: its name and version (from its project file or the manifest) and
+    its folder (None when the model is inside the image)."""
+
+    name: str
+    version: str
+    folder: Path | None = None
+
+
 def parse_multiplier(text: str) -> int:
     """The integer in ``multiplier.txt`` content (surrounding whitespace allowed); ValueError otherwise."""
     stripped = text.strip()
@@ -74,6 +84,19 @@ def read_project(folder: Path) -> tuple[str, str]:
         raise ModelProblem(findings[0].line())
     model = cast(dict, _stringify_version(document))["model"]  # the schema checked its shape
     return model["name"], model["version"]
+
+
+def is_multiplier(folder: Path) -> bool:
+    """Whether the model folder holds the multiplier model (a ``multiplier.txt``)."""
+    return (folder / MULTIPLIER_FILE).exists()
+
+
+def load_other_model(folder: str | Path) -> OtherModel:
+    """A model other than the multiplier in ``folder``: its project file read; raise :class:`ModelProblem`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelProblem(f"{folder}: model folder does not exist")
+    return OtherModel(*read_project(folder), folder=folder)
 
 
 def load_model(folder: str | Path) -> Model:

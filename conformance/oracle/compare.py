@@ -222,13 +222,33 @@ def _show(value: object) -> str:
 
 def explain(actual: Document, expected: Expected, limit: int = 2000) -> str:
     """A readable diff between the candidate's response and the expected one (deepdiff), for failure output."""
-    want = expected.document()
+    want = _clipped(expected.document())
     got = actual.body if isinstance(actual.body, dict) else {"<not an object>": actual.body}
     if not expected.is_error and actual.kind != ERROR:
         got = {**got, "outputs": [_as_expected_layout(t) for t in actual.tensors] if actual.tensors else got.get("outputs")}
+    got = _clipped(got)
     text = DeepDiff(want, got, ignore_order=False, significant_digits=None, verbose_level=2,
                     exclude_paths=["root['error']"]).pretty()
     return text if len(text) <= limit else text[: limit - 4] + "\n..."
+
+
+#: Elements of each output the readable diff shows (difflib's time grows with the square of a list's length; the
+#: findings already name the differing elements of the whole tensor).
+DIFF_ELEMENTS = 64
+
+
+def _clipped(document: dict) -> dict:
+    """``document`` with each output's ``data`` cut to its first :data:`DIFF_ELEMENTS` elements."""
+    outputs = document.get("outputs")
+    if not isinstance(outputs, list):
+        return document
+    clipped = []
+    for output in outputs:
+        data = output.get("data") if isinstance(output, dict) else None
+        if isinstance(data, list) and len(data) > DIFF_ELEMENTS:
+            output = {**output, "data": data[:DIFF_ELEMENTS] + [f"... {len(data) - DIFF_ELEMENTS} more elements"]}
+        clipped.append(output)
+    return {**document, "outputs": clipped}
 
 
 def _as_expected_layout(tensor: Tensor) -> dict:

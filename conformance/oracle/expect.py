@@ -10,7 +10,7 @@ from typing import cast
 
 import numpy as np
 
-from conformance.odahu.model import Model
+from conformance.odahu.model import Model, OtherModel
 from conformance.oracle.arithmetic import multiply
 from conformance.v2.datatypes import DATATYPES
 from conformance.v2.documents import REQUEST, Document, Tensor, inspect
@@ -18,11 +18,13 @@ from conformance.v2.documents import REQUEST, Document, Tensor, inspect
 
 @dataclass
 class Expected:
-    """What a correct predictor answers. Exactly one of ``outputs`` (success) or ``error`` (an error response)
-    is set; ``requirement`` names the requirement that makes it an error."""
+    """What a correct predictor answers. At most one of ``outputs`` (success) or ``error`` (an error response)
+    is set; ``requirement`` names the requirement that makes it an error. Neither is set when the answer is not
+    known (a model other than the multiplier, a request without a recorded or reference answer): then only the
+    format and the declared signature can be checked."""
 
     request_id: str | None
-    model: Model
+    model: Model | OtherModel
     outputs: list[Tensor] | None = None
     error: str | None = None
     requirement: str | None = None
@@ -30,6 +32,10 @@ class Expected:
     @property
     def is_error(self) -> bool:
         return self.error is not None
+
+    @property
+    def is_known(self) -> bool:
+        return self.error is not None or self.outputs is not None
 
     def document(self) -> dict:
         """The expected response as a JSON-ready dict (data flat, as Python numbers)."""
@@ -61,6 +67,7 @@ def json_values(tensor: Tensor) -> list:
 
 def expect(request: Document | dict, model: Model, file: str = "request.json") -> Expected:
     """The expected answer of the multiplier ``model`` to ``request`` (a checked :class:`Document` or a dict)."""
+    assert isinstance(model, Model)
     if not isinstance(request, Document):
         request = inspect(request, REQUEST, file)
     request_id = request.id

@@ -8,6 +8,7 @@ collected result. Workspaces of runs that passed are removed; the caller keeps t
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +17,9 @@ from pathlib import Path
 
 from conformance.contract.problems import ConformanceProblem
 from conformance.odahu import manifests
-from conformance.odahu.model import Model, ModelProblem, load_model
+from conformance.odahu.model import Model, ModelProblem, OtherModel, is_multiplier, load_model, load_other_model
+from conformance.oracle.signature import SIGNATURE_FILE, Signature, SignatureProblem, read_signature
+from conformance.oracle.sources import KINDS, Oracle, OracleProblem, Tolerance, load_reference
 from conformance.paths import kit_model
 from conformance.run import DEFAULT_TIMEOUT, staging
 from conformance.run.container import ContainerRunner, engine_available
@@ -40,13 +43,14 @@ class Candidate:
     ``kind`` is ``cmd`` or ``image`` and ``ref`` the command line or image name (for the report). ``model_source``
     is the model folder or archive staged for every run; when the model is inside the image, ``model_source`` is
     None, ``model_in_image`` is its path there and ``embedded`` its name and version from the manifest.
-    ``model`` is what the oracle assumes the candidate runs (multiplier, name, version).
+    ``model`` is what the oracle assumes the candidate runs: the multiplier model (multiplier, name, version), or
+    another model, whose expected answers then come from ``oracle``.
     """
 
     kind: str
     ref: str
     runner: Runner
-    model: Model
+    model: Model | OtherModel
     model_source: Path | None
     model_in_image: str | None = None
     timeout: float = DEFAULT_TIMEOUT
@@ -59,10 +63,22 @@ class Candidate:
     not_kept: int = 0  # failed runs whose workspace was removed because of the limits
     hung: str | None = None  # why further runs are not worth waiting for (set after timeouts)
     progress: Callable[[str], None] | None = None  # told about runs that take long (one line each time)
+    oracle: Oracle | None = None  # where a model other than the multiplier gets its expected answers
 
     @property
     def model_is_embedded(self) -> bool:
         return self.model_source is None
+
+    @property
+    def is_multiplier(self) -> bool:
+        """Whether the candidate runs the multiplier model (the M-* requirements apply)."""
+        return isinstance(self.model, Model)
+
+    @property
+    def multiplier_model(self) -> Model:
+        """The multiplier model the candidate runs; only asked for where :attr:`is_multiplier` holds."""
+        assert isinstance(self.model, Model), "not the multiplier model"
+        return self.model
 
     def run(
         self,
@@ -135,7 +151,7 @@ class Candidate:
 
     def model_with(self, multiplier: int | None) -> Model:
         """The model the oracle assumes for a run with ``multiplier`` (None: the candidate's own)."""
-        return self.model if multiplier is None else self.model.with_multiplier(multiplier)
+        return self.multiplier_model if multiplier is None else self.multiplier_model.with_multiplier(multiplier)
 
     def discard(self, result: RunResult) -> None:
         """Remove a run's workspace (a run that passed)."""
@@ -167,8 +183,17 @@ def from_options(
     model: Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     workspace_base: Path | None = None,
+    oracle: str = "auto",
+    signature: Path | None = None,
+    tolerance: Tolerance | None = None,
 ) -> Candidate:
-    """Build the candidate from the suite's options (see the interfaces doc); raise :class:`CandidateProblem`."""
+    """Build the candidate from the suite's options (see the interfaces doc); raise :class:`CandidateProblem`.
+
+    ``oracle`` says where the expected answers come from: ``multiplier`` (the kit's oracle), ``recorded``,
+    ``python:MODULE:FUNCTION`` or ``signature`` (see :mod:`conformance.oracle.sources`); ``auto`` is
+    ``multiplier`` when the model folder holds ``multiplier.txt`` and a usage error otherwise (a model that lost
+    its ``multiplier.txt`` must not be gated as another model without being told). ``signature`` is the declared
+    signature (default: the model folder's ``model-settings.json`` when it has one)."""
     if bool(cmd) == bool(image or service_manifest):
         raise CandidateProblem("give exactly one candidate: --predictor-cmd CMD, or --predictor-image IMAGE "
                                "(or --service-manifest FILE)")
@@ -180,8 +205,9 @@ def from_options(
             runner: Runner = LocalRunner.from_string(cmd)
         except ValueError as exc:
             raise CandidateProblem(f"--predictor-cmd: {exc}") from None
-        return Candidate("cmd", cmd, runner, _oracle_model(model_source), model_source,
-                         timeout=timeout, workspace_base=workspace_base)
+        model_read, chosen = _model_and_oracle(model_source, oracle, signature, tolerance)
+        return Candidate("cmd", cmd, runner, model_read, model_source,
+                         timeout=timeout, workspace_base=workspace_base, oracle=chosen)
     if engine not in ("docker", "podman"):
         raise CandidateProblem(f"--engine must be docker or podman, got {engine!r}")
     command = args = None
@@ -200,28 +226,58 @@ def from_options(
         raise CandidateProblem(f"--engine {engine}: cannot run containers here: {reason}")
     assert image is not None  # checked first: without a command, an image or a manifest (which names one)
     runner = ContainerRunner(engine, image, command=command, args=args)
+    model_read, chosen = _model_and_oracle(model_source, oracle, signature, tolerance)
     if embedded is not None:
-        # The multiplier inside the image is not visible from outside: the oracle assumes --model's (default:
-        # the kit's model, which the kit's embedded image bakes in); name and version come from the manifest.
-        multiplier = _oracle_model(model_source).multiplier
-        return Candidate("image", image, runner, Model(multiplier, *embedded), None, model_in_image,
-                         timeout=timeout, workspace_base=workspace_base)
-    return Candidate("image", image, runner, _oracle_model(model_source), model_source,
-                     timeout=timeout, workspace_base=workspace_base)
+        # The model inside the image is not visible from outside: the oracle assumes --model's (default: the
+        # kit's model, which the kit's embedded image bakes in); name and version come from the manifest.
+        if isinstance(model_read, Model):
+            model_read = Model(model_read.multiplier, *embedded)
+        else:
+            model_read = OtherModel(*embedded, folder=model_read.folder)
+            if chosen is not None:
+                chosen.model = model_read
+        return Candidate("image", image, runner, model_read, None, model_in_image,
+                         timeout=timeout, workspace_base=workspace_base, oracle=chosen)
+    return Candidate("image", image, runner, model_read, model_source,
+                     timeout=timeout, workspace_base=workspace_base, oracle=chosen)
 
 
-def _oracle_model(source: Path) -> Model:
-    """Load the model the candidate will be given (a folder, or an archive unpacked into a scratch workspace)."""
+def _model_and_oracle(source: Path, oracle: str, signature: Path | None,
+                      tolerance: Tolerance | None) -> tuple[Model | OtherModel, Oracle | None]:
+    """Read the model the candidate will be given (a folder, or an archive unpacked into a scratch folder that
+    lives as long as the process) and set up the oracle ``oracle`` names (None for the multiplier's)."""
+    kind = oracle.split(":", 1)[0]
+    if kind not in ("auto", "multiplier", *KINDS):
+        raise CandidateProblem(f"--oracle {oracle}: expected multiplier, recorded, python:MODULE:FUNCTION or signature")
     try:
-        if source.is_dir():
-            return load_model(source)
-        ws = staging.new_workspace()
-        try:
-            return load_model(staging.stage_model(ws, source))
-        finally:
-            staging.remove_workspace(ws)
+        folder = source if source.is_dir() else _unpacked(source)
+        if kind == "auto":
+            if not is_multiplier(folder):
+                raise CandidateProblem(
+                    f"--model {source}: no multiplier.txt, so not the multiplier model: say where its expected answers "
+                    "come from with --oracle recorded, --oracle python:MODULE:FUNCTION or --oracle signature")
+            kind = "multiplier"
+        if kind == "multiplier":
+            return load_model(folder), None
+        model = load_other_model(folder)
+        declared = signature or (folder / SIGNATURE_FILE if (folder / SIGNATURE_FILE).exists() else None)
+        read = read_signature(declared) if declared is not None else None
+        if kind == "signature" and read is None:
+            raise CandidateProblem(f"--oracle signature: no signature: {folder / SIGNATURE_FILE} is missing and no "
+                                   "--signature FILE is given")
+        reference = load_reference(oracle) if kind == "python" else None
+        return model, Oracle(kind, oracle, model, read, tolerance or Tolerance(), reference)
     except (ModelProblem, staging.StagingProblem) as problem:
         raise CandidateProblem(f"--model: {problem}") from None
+    except (SignatureProblem, OracleProblem) as problem:
+        raise CandidateProblem(str(problem)) from None
+
+
+def _unpacked(archive: Path) -> Path:
+    """The model archive unpacked into a scratch workspace removed when the process exits."""
+    ws = staging.new_workspace()
+    atexit.register(staging.remove_workspace, ws)
+    return staging.stage_model(ws, archive)
 
 
 def _service_spec(path: Path) -> dict:

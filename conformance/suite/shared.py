@@ -16,7 +16,8 @@ from conformance.judge import (
     judge_batch,
     reads_operator_variables,
 )
-from conformance.odahu.model import Model, ModelProblem
+from conformance.generate import fromsignature
+from conformance.odahu.model import Model, ModelProblem, OtherModel
 from conformance.oracle.compare import differing_elements
 from conformance.oracle.expect import expect
 from conformance.report import NOT_CHECKED_SKIP
@@ -26,12 +27,57 @@ from conformance.text import short_integer
 from conformance.v2.strictjson import dumps
 
 if TYPE_CHECKING:
-    from conformance.plugin import Suite
+    from conformance.plugin import Suite, Verdict
 
 #: Requirements every golden comparison checks (the response's format and the multiplier behaviour).
 FORMAT_IDS = ("F-JSON", "F-SCHEMA", "F-COUNT", "F-TYPED")
 BEHAVIOUR_IDS = ("F-ID", "F-MODEL", "M-EVERY", "M-SELECT", "M-SHAPE", "M-DTYPE", "M-VALUE", "M-LAYOUT",
                  "M-EMPTY", "M-FINITE", "M-UNSUPPORTED")
+#: What a response to a golden or generated request shows for a model other than the multiplier.
+ANY_BEHAVIOUR_IDS = ("F-ID", "F-MODEL", "B-SIGNATURE", "B-MATCH")
+#: The multiplier model's own requirements.
+MULTIPLIER_IDS = (*BEHAVIOUR_IDS[2:], "M-MULTIPLIER")
+
+
+def inapplicable(candidate: Candidate, ids: tuple[str, ...], expected_answers: bool = True) -> dict[str, str]:
+    """Which of ``ids`` cannot apply to ``candidate``'s model, with why: the M-* requirements to a model other
+    than the multiplier; B-MATCH and B-SIGNATURE to the multiplier (whose answers the M-* requirements check
+    exactly, and which declares no signature); B-SIGNATURE to a model without a declared signature; B-MATCH where
+    no expected answers exist (``--oracle signature``, or requests without recorded answers:
+    ``expected_answers`` False)."""
+    reasons: dict[str, str] = {}
+    oracle = candidate.oracle
+    for requirement in ids:
+        if oracle is None and requirement in ("B-MATCH", "B-SIGNATURE"):
+            reasons[requirement] = ("the multiplier model: its answers are checked exactly (M-*)" if requirement == "B-MATCH"
+                                    else "the multiplier model declares no signature (its outputs follow its inputs: M-*)")
+        elif oracle is not None and requirement.startswith("M-"):
+            reasons[requirement] = f"not the multiplier model (--oracle {oracle.spec})"
+        elif oracle is not None and requirement == "B-SIGNATURE" and oracle.signature is None:
+            reasons[requirement] = "the model declares no signature (model-settings.json in the model folder, or --signature)"
+        elif oracle is not None and requirement == "B-MATCH" and (oracle.kind == "signature" or not expected_answers):
+            reasons[requirement] = ("--oracle signature: no expected answers" if oracle.kind == "signature"
+                                    else "no expected answers for these requests (recorded goldens only)")
+    return reasons
+
+
+def set_aside(verdict: Verdict, candidate: Candidate, ids: tuple[str, ...], expected_answers: bool = True) -> tuple[str, ...]:
+    """Record the requirements of ``ids`` that cannot apply to ``candidate`` (:func:`inapplicable`) and return
+    the rest, the ones the test goes on to check."""
+    reasons = inapplicable(candidate, ids, expected_answers)
+    for requirement, reason in reasons.items():
+        verdict.not_applicable([requirement], reason, skip=False)
+    return tuple(r for r in ids if r not in reasons)
+
+
+def multiplier_only(verdict: Verdict, candidate: Candidate, ids: tuple[str, ...] | list[str]) -> None:
+    """Skip a test made of the multiplier model's requests for another model, recording why for ``ids`` (the M-*
+    ones cannot apply; the others are shown by the tests of any model)."""
+    if candidate.oracle is not None:
+        verdict.not_applicable(list(ids), f"not the multiplier model (--oracle {candidate.oracle.spec}): this test's "
+                                          "requests and expected answers are the multiplier's")
+
+
 #: Requirements every batch run shows (timeout, read-only input and model, names in the output folder, exit,
 #: one response per request).
 RUN_IDS = BATCH_RUN_IDS
@@ -60,7 +106,7 @@ class Batch:
     run's workspace is kept (within the candidate's limits) with ``expected/`` beside ``raw-output/``: the
     answers the kit expected, one file per request, so ``diff -r expected raw-output`` shows the problem."""
 
-    def __init__(self, candidate: Candidate, result: RunResult, judgement: Judgement, model: Model):
+    def __init__(self, candidate: Candidate, result: RunResult, judgement: Judgement, model: Model | OtherModel):
         self.candidate, self.result, self.judgement, self.model = candidate, result, judgement, model
         self.kept: Path | None = None
         if judgement.findings:
@@ -87,7 +133,8 @@ class Batch:
 def _write_expected(folder: Path, judgement: Judgement) -> None:
     folder.mkdir(exist_ok=True)
     for name, expected in judgement.expected.items():
-        (folder / name).write_bytes(dumps(expected.document()) + b"\n")
+        if expected.is_known:
+            (folder / name).write_bytes(dumps(expected.document()) + b"\n")
 
 
 def run_batch(
@@ -100,7 +147,8 @@ def run_batch(
 ) -> Batch:
     """Run the candidate once over ``requests`` and judge every response (against ``golden`` responses where
     given, else the oracle) for the model with ``multiplier`` (None: the candidate's own), or for ``model``
-    when given (a synthetic model staged with ``model_files=``, whose name and version are its own).
+    when given (a synthetic model staged with ``model_files=``, whose name and version are its own). A model
+    other than the multiplier is judged with the candidate's oracle (B-* instead of M-*).
 
     Fail fast where nothing can be learnt: once a run has timed out and the candidate also times out on the
     three small :data:`GOOD` requests, every later run is skipped as not-checked with the reason, instead of
@@ -109,20 +157,26 @@ def run_batch(
         pytest.skip(NOT_CHECKED_SKIP + candidate.hung)
     result = candidate.run(requests, multiplier=multiplier, **run_options)
     if result.timed_out:
-        small = len(requests) <= len(GOOD)
-        probe = result if small else candidate.run(GOOD)
+        good = good_for(candidate)
+        small = len(requests) <= len(good)
+        probe = result if small else candidate.run(good)
         if probe.timed_out:
-            candidate.hung = (f"the candidate did not finish {len(GOOD)} small requests within the run's timeout "
+            candidate.hung = (f"the candidate did not finish {len(good)} small requests within the run's timeout "
                               f"({probe.duration:.0f} s): further runs are not made")
         if probe is not result:
             candidate.discard(probe)
-    model = model if model is not None else candidate.model_with(multiplier)
-    judgement = judge_batch(result, staged(result, requests), model, golden)
+    judged: Model | OtherModel
+    if candidate.oracle is None:
+        judged = model if model is not None else candidate.model_with(multiplier)
+        judgement = judge_batch(result, staged(result, requests), judged, golden)
+    else:
+        judged = candidate.model
+        judgement = judge_batch(result, staged(result, requests), judged, golden, oracle=candidate.oracle)
     if result.workspace.decoys:  # read now: a workspace that is not kept is gone once the Batch exists
         env = reads_operator_variables(result, result.workspace.decoys)
         if env or judgement.pairing:
             judgement.ran("P-ENV", RUN, env)
-    return Batch(candidate, result, judgement, model)
+    return Batch(candidate, result, judgement, judged)
 
 
 def request(name: str, datatype: str = "INT32", data: tuple = (10, 20), **extra: object) -> tuple[str, bytes]:
@@ -164,11 +218,28 @@ DELIVERED: list[tuple[str, bytes]] = [
 ]
 
 
+def good_for(candidate: Candidate) -> list[tuple[str, bytes]]:
+    """Three small requests the candidate's model serves: :data:`GOOD` for the multiplier; for another model,
+    three made from its declared signature, else its first three golden requests (recorded goldens), else
+    :data:`GOOD` (a model that declares nothing: then they may well get error responses)."""
+    oracle = candidate.oracle
+    if oracle is None:
+        return GOOD
+    if oracle.signature is not None:
+        return fromsignature.good_requests(oracle.signature)
+    return oracle.golden_requests[:3] or GOOD
+
+
+def good_requests(suite: Suite) -> list[tuple[str, bytes]]:
+    """:func:`good_for` the suite's candidate."""
+    return good_for(suite.require_candidate())
+
+
 def good_batch(suite: Suite) -> Batch:
-    """The one run of the candidate over :data:`GOOD` alone, as the platform runs it: the baseline the
-    differential protocol checks compare with."""
+    """The one run of the candidate over its good requests (:func:`good_requests`) alone, as the platform runs
+    it: the baseline the differential protocol checks compare with."""
     if "good" not in suite.cache:
-        suite.cache["good"] = run_batch(suite.require_candidate(), GOOD)
+        suite.cache["good"] = run_batch(suite.require_candidate(), good_requests(suite))
     return suite.cache["good"]
 
 
@@ -183,13 +254,19 @@ def golden_batch(suite: Suite) -> Batch:
     if "golden" not in suite.cache:
         candidate = suite.require_candidate()
         fixtures = suite.fixtures
+        if fixtures is None:
+            pytest.skip("no golden pairs for this model: record some (fixtures record) and give --fixtures-dir")
         names = golden_names(fixtures)
+        if not candidate.is_multiplier:  # recorded answers, compared within the tolerance
+            golden = {name: fixtures / "output" / name for name in names if (fixtures / "output" / name).is_file()}
+            suite.cache["golden"] = run_batch(candidate, read_requests(fixtures / "input", names), golden=golden)
+            return suite.cache["golden"]
         try:
             fixture_model = model_for(fixtures)
         except ModelProblem as problem:
             raise RuntimeError(f"--fixtures {fixtures}: {problem}") from None
         multiplier = None
-        if fixture_model.multiplier != candidate.model.multiplier:
+        if fixture_model.multiplier != candidate.multiplier_model.multiplier:
             if candidate.model_is_embedded:
                 pytest.skip(f"the fixtures need multiplier {short_integer(fixture_model.multiplier)}; the model inside the image "
                             f"cannot be changed")
@@ -213,6 +290,7 @@ def multiplier_dependent(batch: Batch, own: Model, suite: Suite) -> list[Finding
     if not any(f.requirement in VALUE_IDS for f in judgement.findings) or not ignores_multiplier(suite):
         return list(judgement.findings)
     stale = {name for name in judgement.responses if _answers_with(judgement, name, own)}
+    assert isinstance(batch.model, Model)  # a run with another multiplier staged: the multiplier model
     return [
         Finding("M-MULTIPLIER", f.file, f.pointer, f"with multiplier {short_integer(batch.model.multiplier)} the response is what "
                 f"multiplier {short_integer(own.multiplier)} gives ({f.requirement}: {f.message})")
@@ -235,7 +313,7 @@ def ignores_multiplier(suite: Suite) -> bool:
         for multiplier in PROBE_MULTIPLIERS:
             probe = run_batch(candidate, GOOD, multiplier)
             answered = list(probe.judgement.responses)
-            verdicts.append(bool(answered) and all(_answers_with(probe.judgement, name, candidate.model)
+            verdicts.append(bool(answered) and all(_answers_with(probe.judgement, name, candidate.multiplier_model)
                                                    for name in answered))
         suite.cache["ignores-multiplier"] = all(verdicts)
     return bool(suite.cache["ignores-multiplier"])

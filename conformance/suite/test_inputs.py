@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pytest
@@ -30,7 +30,9 @@ from conformance.contract.findings import Finding
 from conformance.generate import strategies
 from conformance.judge import RUN, ended, output_of
 from conformance.odahu.model import Model, load_model
+from conformance.generate import fromsignature
 from conformance.suite.shared import (
+    ANY_BEHAVIOUR_IDS,
     BEHAVIOUR_IDS,
     FORMAT_IDS,
     GOOD,
@@ -38,10 +40,13 @@ from conformance.suite.shared import (
     Batch,
     answers,
     good_batch,
+    good_requests,
     multiplier_dependent,
+    multiplier_only,
     run_batch,
+    set_aside,
 )
-from conformance.v2.strictjson import dumps
+from conformance.v2.strictjson import dumps, loads
 
 if TYPE_CHECKING:
     from conformance.plugin import Suite, Verdict
@@ -62,8 +67,9 @@ def test_rank_size_selection_and_nesting(conformance, verdict):
     (reordered, with parameters, leaving out a tensor that overflows, the same tensor twice: an error is due),
     data nested other than its shape says (an error is due), and the float edges of the model's own multiplier."""
     candidate = conformance.require_candidate()
+    multiplier_only(verdict, candidate, (*FORMAT_IDS, *BEHAVIOUR_IDS, *RUN_IDS))
     rng = np.random.default_rng(SEED)
-    m = candidate.model.multiplier
+    m = candidate.multiplier_model.multiplier
     classes = {"rank 4-6": strategies.high_rank_requests(rng, m),
                "big tensors": strategies.big_requests(conformance.profile.big, rng, m),
                "selections": strategies.selection_requests(m), "misnested": strategies.misnested_requests(),
@@ -75,33 +81,50 @@ def test_rank_size_selection_and_nesting(conformance, verdict):
 
 
 @pytest.mark.property
-@pytest.mark.requirement(*FORMAT_IDS, *BEHAVIOUR_IDS, *RUN_IDS)
+@pytest.mark.requirement(*FORMAT_IDS, *BEHAVIOUR_IDS, *ANY_BEHAVIOUR_IDS, *RUN_IDS)
 def test_one_large_request(conformance, verdict):
     """About a million INT32 elements in one request (nested rows of 1,000), within the ordinary run timeout:
     a predictor whose time grows with the square of a tensor's size fails P-TIMELY here. The three small GOOD
     requests go beside it, so that a timeout here is told from a hung candidate (``run_batch`` then runs them
     alone before it gives up on the candidate)."""
     candidate = conformance.require_candidate()
+    ids = set_aside(verdict, candidate, (*FORMAT_IDS, *BEHAVIOUR_IDS, *ANY_BEHAVIOUR_IDS[2:], *RUN_IDS))
     rng = np.random.default_rng(SEED)
     count = conformance.profile.large
-    values = strategies.random_values("INT32", count, rng)
-    body = {"id": "large", "inputs": [strategies.tensor("x", "INT32", [count // 1000, 1000], values, nested=True)]}
+    if candidate.oracle is None:
+        values = strategies.random_values("INT32", count, rng)
+        body = {"id": "large", "inputs": [strategies.tensor("x", "INT32", [count // 1000, 1000], values, nested=True)]}
+        large = ("large.json", dumps(body))
+    else:  # the model's own inputs, with the variable dimension (the batch) as large as it takes
+        if candidate.oracle.signature is None:
+            verdict.not_applicable(ids, "the model declares no signature: no large request can be made for it")
+        made = fromsignature.large_request(candidate.oracle.signature, count)
+        if made is None:
+            verdict.not_applicable(ids, "the model's signature has no variable dimension: its requests have a fixed size")
+            return
+        large = ("large.json", made)
     conformance.count("large request", 1)
-    batch = run_batch(candidate, [("large.json", dumps(body)), *GOOD])
-    verdict.judge(batch.judgement, batch.evidence())
+    batch = run_batch(candidate, [large, *good_requests(conformance)])
+    verdict.judge(batch.judgement, batch.evidence(), ids=ids)
 
 
 @pytest.mark.protocol
-@pytest.mark.requirement(*RUN_IDS, "F-ID", "M-VALUE")
+@pytest.mark.requirement(*RUN_IDS, "F-ID", "M-VALUE", "B-MATCH")
 def test_many_files_with_odd_names(conformance, verdict):
     """Several hundred small requests in one run (a predictor that caps or paginates its batch loses some),
     named with shared stems and prefixes, several dots, a leading dot, temporary-looking names, spaces,
     non-ASCII (the same letter composed and decomposed), names differing only in case: one NAME.json each,
-    with its own values."""
+    with its own values (for a model other than the multiplier: its good requests in turn, each with its own
+    id)."""
+    candidate = conformance.require_candidate()
     requests = strategies.many_small_requests(conformance.profile.files)
+    if candidate.oracle is not None:
+        good = [cast(dict, loads(raw)) for _, raw in good_requests(conformance)]
+        requests = [(name, {**good[i % len(good)], "id": f"odd-{i}"}) for i, (name, _) in enumerate(requests)]
+    ids = set_aside(verdict, candidate, (*RUN_IDS, "F-ID", "M-VALUE", "B-MATCH"))
     conformance.count("big batch, odd names", len(requests))
-    batch = run_batch(conformance.require_candidate(), _files(requests))
-    verdict.judge(batch.judgement, batch.evidence())
+    batch = run_batch(candidate, _files(requests))
+    verdict.judge(batch.judgement, batch.evidence(), ids=ids)
 
 
 def _model(text: str, name: str, version: str) -> tuple[dict[str, str], Model]:
@@ -126,6 +149,7 @@ def serves_usable_model(baseline: Batch, tried: Batch, what: str) -> list[Findin
 def _model_run(conformance: Suite, verdict: Verdict, text: str, name: str, version: str, seed: int) -> list[Finding]:
     """Run the edge requests with a staged model; record what was checked; return the findings."""
     candidate = conformance.require_candidate()
+    multiplier_only(verdict, candidate, (*FORMAT_IDS, *BEHAVIOUR_IDS, *RUN_IDS, "M-MULTIPLIER", "P-CONFIG"))
     if candidate.model_is_embedded:
         pytest.skip("the model is inside the image: the suite cannot stage another one")
     files, model = _model(text, name, version)
@@ -134,7 +158,7 @@ def _model_run(conformance: Suite, verdict: Verdict, text: str, name: str, versi
     batch = run_batch(candidate, requests, model=model, model_files=files)
     judgement = batch.judgement
     findings = list(judgement.findings)
-    own = candidate.model
+    own = candidate.multiplier_model
     if model.multiplier != own.multiplier:
         findings = multiplier_dependent(batch, own, conformance)
         if judgement.checked_at() & {"M-VALUE", "M-FINITE"}:
@@ -144,7 +168,7 @@ def _model_run(conformance: Suite, verdict: Verdict, text: str, name: str, versi
     if not answers(batch) and answers(baseline):
         # The same three good requests with this model: refused there too, the model is what the candidate
         # refuses (an edge request that stops the batch is P-ISOLATE's, not this)
-        probe = run_batch(candidate, GOOD, model=model, model_files=files)
+        probe = run_batch(candidate, GOOD, model=model, model_files=files)  # (the multiplier's: see _model_run)
         refused = serves_usable_model(baseline, probe, f"multiplier.txt {text!r}, name {name!r}, version {version}")
     if answers(baseline):
         verdict.ran("P-CONFIG")
@@ -174,6 +198,8 @@ def test_models_as_people_write_them(conformance, verdict, case):
 def test_drawn_models(conformance, verdict):
     """Models hypothesis draws afresh per seed (any multiplier, written with optional sign, spaces, blank lines,
     CRLF or no final newline; any name; a version that may be a YAML number): as above."""
+    multiplier_only(verdict, conformance.require_candidate(),
+                    (*FORMAT_IDS, *BEHAVIOUR_IDS, *RUN_IDS, "M-MULTIPLIER", "P-CONFIG"))
     if conformance.require_candidate().model_is_embedded:
         pytest.skip("the model is inside the image: the suite cannot stage another one")
     failures: list[list[Finding]] = []

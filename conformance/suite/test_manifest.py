@@ -72,7 +72,19 @@ def test_model_metadata(conformance, verdict):
 @pytest.mark.manifest
 @pytest.mark.requirement("K-GOLDEN")
 def test_golden_fixtures(conformance, verdict):
-    """Every golden pair is valid and equals what the oracle computes for the fixtures' model."""
+    """Every golden pair is valid and equals what the oracle computes for the fixtures' model (for a model other
+    than the multiplier: valid, following the declared signature, equal to the reference function's answer
+    within the tolerance when there is one)."""
+    candidate = conformance.candidate
+    if candidate is not None and candidate.oracle is not None:
+        if conformance.fixtures is None:
+            verdict.not_applicable(["K-GOLDEN"], "no golden pairs for this model (--fixtures-dir)")
+            return
+        pairs, findings = goldens.check(conformance.fixtures, None, candidate.oracle)
+        verdict.ran("K-GOLDEN")
+        verdict.check(findings or ([] if pairs else [Finding("K-GOLDEN", str(conformance.fixtures), "", "no golden pairs")]))
+        return
+    assert conformance.fixtures is not None  # the multiplier's: the kit's fixtures by default
     try:
         model = goldens.model_for(conformance.fixtures)
     except ModelProblem as problem:

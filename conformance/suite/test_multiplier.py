@@ -12,6 +12,7 @@ from conformance.suite.shared import (
     golden_batch,
     golden_names,
     multiplier_dependent,
+    multiplier_only,
     read_requests,
     run_batch,
 )
@@ -22,6 +23,7 @@ MULTIPLIERS = (-3, 0)
 @pytest.mark.parametrize("multiplier", MULTIPLIERS, ids=[f"M-MULTIPLIER={m}" for m in MULTIPLIERS])
 def test_multiplier_is_read_at_run_time(conformance, verdict, multiplier):
     candidate = conformance.require_candidate()
+    multiplier_only(verdict, candidate, ["M-MULTIPLIER"])
     if candidate.model_is_embedded:
         verdict.not_applicable(["M-MULTIPLIER"], "the model is inside the image: the suite cannot stage another multiplier")
     own = golden_batch(conformance)
@@ -35,7 +37,7 @@ def test_multiplier_is_read_at_run_time(conformance, verdict, multiplier):
     else:
         verdict.not_checked("M-MULTIPLIER", f"no response could be compared under multiplier {multiplier} and the "
                                             f"model's own")
-    findings = multiplier_dependent(batch, own.model, conformance)
+    findings = multiplier_dependent(batch, candidate.multiplier_model, conformance)
     verdict.ran(*(r for r in VALUE_IDS if r in judgement.checked_at()))
     others = tuple(r for r in {*judgement.checked_at(), *judgement.blocked_at()} if r not in VALUE_IDS)
     verdict.judge(judgement, batch.evidence(), ids=others,

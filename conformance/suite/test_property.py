@@ -13,16 +13,19 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conformance.generate import strategies
+from conformance.generate import fromsignature, strategies
 from conformance.generate.shrink import shrink
 from conformance.run.candidate import Candidate
 from conformance.suite.shared import (
+    ANY_BEHAVIOUR_IDS,
     BEHAVIOUR_IDS,
     FORMAT_IDS,
     RUN_IDS,
     Batch,
     multiplier_dependent,
+    multiplier_only,
     run_batch,
+    set_aside,
 )
 from conformance.text import short_integer
 from conformance.v2.strictjson import dumps
@@ -37,6 +40,7 @@ def test_generated_batches(conformance, verdict):
     """Batches of generated requests over all 13 datatypes, scalar and zero-size shapes, nested and flat data,
     64-bit extremes, ids, parameters and output selections: every response equals the oracle's answer."""
     candidate = conformance.require_candidate()
+    multiplier_only(verdict, candidate, (*FORMAT_IDS, *BEHAVIOUR_IDS, *RUN_IDS))
     profile = conformance.profile
     multipliers = st.just(None) if candidate.model_is_embedded else st.sampled_from((None, None, *OTHER_MULTIPLIERS))
     failures = []
@@ -70,6 +74,56 @@ def test_generated_batches(conformance, verdict):
     if multiplier is not None:
         findings = multiplier_dependent(batch, candidate.model, conformance)
     verdict.check(findings, _reproduction(candidate, batch, requests, multiplier))
+
+
+@pytest.mark.property
+@pytest.mark.requirement(*FORMAT_IDS, *ANY_BEHAVIOUR_IDS, *RUN_IDS)
+def test_generated_from_the_signature(conformance, verdict):
+    """For a model other than the multiplier: batches of requests generated from its declared signature (every
+    input, variable dimensions from 0 to 64, values in the declared range, flat or nested, ids, parameters,
+    output selections). Every response is strict V2, follows the output signature (B-SIGNATURE) and, with a
+    reference function, matches its answer within the tolerance (B-MATCH)."""
+    candidate = conformance.require_candidate()
+    oracle = candidate.oracle
+    if oracle is None:
+        verdict.not_applicable([*ANY_BEHAVIOUR_IDS[2:]], "the multiplier model: test_generated_batches sends its requests")
+        return  # (not_applicable skips)
+    if oracle.signature is None:
+        verdict.not_applicable([*FORMAT_IDS, *ANY_BEHAVIOUR_IDS, *RUN_IDS], "the model declares no signature "
+                               "(model-settings.json in the model folder, or --signature): no requests can be generated")
+        return
+    ids = set_aside(verdict, candidate, (*FORMAT_IDS, *ANY_BEHAVIOUR_IDS, *RUN_IDS), expected_answers=oracle.reference is not None)
+    signature = oracle.signature
+    profile = conformance.profile
+    failures = []
+
+    @settings(max_examples=profile.runs, deadline=None, database=None, derandomize=False,
+              phases=(Phase.explicit, Phase.generate), suppress_health_check=list(HealthCheck))
+    @given(batch=fromsignature.batches(signature, profile.batch))
+    def one_run(batch):
+        requests = [(f"gen-{i:03}.json", dumps(request)) for i, request in enumerate(batch)]
+        result = run_batch(candidate, requests)
+        conformance.generated_requests += len(requests)
+        conformance.count("generated", len(requests))
+        verdict.ran(*(r for r in result.judgement.checked_at() if r in ids))
+        for requirement, reason in result.judgement.blocked_at().items():
+            if requirement in ids:
+                verdict.not_checked(requirement, reason)
+        if result.judgement.findings:
+            failures.append(result)
+            raise AssertionError("found")
+
+    try:
+        one_run()
+    except AssertionError:
+        pass
+    if not failures:
+        verdict.check([])
+        return
+    batch = failures[0]
+    failing = sorted({f.file for f in batch.judgement.findings if f.file in batch.judgement.requests})
+    # the kept workspace holds the failing requests (input/) beside the responses and expected/
+    verdict.check(batch.judgement.findings, batch.evidence(failing[0] if failing else None))
 
 
 def _reproduction(candidate: Candidate, batch: Batch, requests: dict[str, bytes], multiplier: int | None) -> str:

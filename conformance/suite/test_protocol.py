@@ -3,6 +3,7 @@ way an InferenceJob pod does."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,11 +19,12 @@ from conformance.judge import (
     works_offline,
 )
 from conformance.run.local import LocalRunner
+from conformance.odahu.model import PROJECT_FILES
 from conformance.suite.shared import (
     DELIVERED,
-    GOOD,
     answers,
     good_batch,
+    good_requests,
     request,
     run_batch,
 )
@@ -42,7 +44,7 @@ def test_reads_the_operator_variables(conformance, verdict):
     only those. In this run alone, the names the platform's docs use (which a cluster does not set) point to
     decoys: a decoy request and a decoy output folder. Touching a decoy is the evidence of reading them."""
     candidate = conformance.require_candidate()
-    batch = run_batch(candidate, GOOD, decoys=True)  # P-ENV is judged there (shared.run_batch)
+    batch = run_batch(candidate, good_requests(conformance), decoys=True)  # P-ENV is judged there (shared.run_batch)
     if "P-ENV" not in batch.judgement.checked_at():
         verdict.not_checked("P-ENV", "the batch was not answered and no decoy was touched: which variables the "
                                      f"candidate reads is unknown; output: {output_of(batch.result)}")
@@ -59,13 +61,13 @@ def test_output_folder(conformance, verdict, case):
     if case == "P-OUTDIR-parents" and candidate.kind != "cmd":
         pytest.skip("an image's output path is fixed by the pod layout (its parent exists); checked for commands")
     absent = good_batch(conformance)  # the platform's case: the folder does not exist beforehand
-    present = run_batch(candidate, GOOD, output_exists=True)
+    present = run_batch(candidate, good_requests(conformance), output_exists=True)
     if case == "P-OUTDIR-absent":
         baseline, tried = present, absent
     elif case == "P-OUTDIR-present":
         baseline, tried = absent, present
     else:
-        baseline, tried = present, run_batch(candidate, GOOD, output_parents_missing=True)
+        baseline, tried = present, run_batch(candidate, good_requests(conformance), output_parents_missing=True)
     found = []
     if not answers(baseline):
         verdict.not_checked("P-OUTDIR", "the batch is not answered in the comparison case either: the output "
@@ -124,9 +126,51 @@ def test_unusable_model(conformance, verdict, model):
     odahuflow.project.yaml): non-zero exit, a one-line reason, no response files. Only shown for a candidate
     that answers the same batch with a good model (else refusing says nothing)."""
     candidate = conformance.require_candidate()
+    if candidate.oracle is not None:
+        verdict.not_applicable(["P-CONFIG"], "not the multiplier model: test_unusable_other_model stages its broken models")
+    _refuses(conformance, verdict, BAD_MODELS[model], model)
+
+
+#: How a model other than the multiplier is broken: its files (all but the project file) left out, emptied, or
+#: replaced by text that is no model.
+OTHER_BAD_MODELS = ("model-files-missing", "model-files-emptied", "model-files-garbage")
+
+
+@pytest.mark.protocol
+@pytest.mark.requirement("P-CONFIG")
+@pytest.mark.parametrize("model", OTHER_BAD_MODELS, ids=[f"P-CONFIG-{m}" for m in OTHER_BAD_MODELS])
+def test_unusable_other_model(conformance, verdict, model):
+    """For a model other than the multiplier: its folder with only the project file, or with every other file
+    emptied or replaced by a line of text: non-zero exit, a one-line reason, no response files (decided against
+    the same good requests answered with the real model)."""
+    candidate = conformance.require_candidate()
+    if candidate.oracle is None:
+        verdict.not_applicable(["P-CONFIG"], "the multiplier model: test_unusable_model stages its broken models")
+    folder = candidate.model.folder if not candidate.is_multiplier else None
+    if candidate.model_is_embedded or folder is None:
+        verdict.not_applicable(["P-CONFIG"], "the model is inside the image: the suite cannot stage a broken one")
+        return
+    files: dict[str, str | bytes] = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if not path.is_file() or path.is_symlink():
+            continue
+        if relative in PROJECT_FILES:
+            files[relative] = path.read_bytes()
+        elif model == "model-files-emptied":
+            files[relative] = b""
+        elif model == "model-files-garbage":
+            files[relative] = b"this is not a model\n"
+    _refuses(conformance, verdict, files, model)
+
+
+def _refuses(conformance: Suite, verdict: Verdict, files: Mapping[str, str | bytes], model: str) -> None:
+    """Run the good requests with the broken model ``files``: P-CONFIG, shown only for a candidate that answers
+    them with its real model."""
+    candidate = conformance.require_candidate()
     if candidate.model_is_embedded:
         verdict.not_applicable(["P-CONFIG"], "the model is inside the image: the suite cannot stage a broken one")
-    result = candidate.run(GOOD, model_files=BAD_MODELS[model])
+    result = candidate.run(good_requests(conformance), model_files=dict(files))
     findings = finishes_in_time(result) + leaves_inputs_alone(result)
     verdict.ran("P-TIMELY", "P-READONLY")
     if result.start_error:
@@ -179,11 +223,11 @@ def _judge_among_good(conformance: Suite, verdict: Verdict, requests: list[tuple
     """Run ``requests`` among the good ones and judge the run: P-ISOLATE against the good requests run alone,
     P-EVERY (and the rest) on the mixed batch."""
     alone = good_batch(conformance)
-    mixed = run_batch(conformance.require_candidate(), requests + GOOD)
+    mixed = run_batch(conformance.require_candidate(), requests + good_requests(conformance))
     found = []
     if answers(alone):
         verdict.ran("P-ISOLATE")
-        found = isolates_unservable_requests(alone.result, mixed.result, [n for n, _ in GOOD])
+        found = isolates_unservable_requests(alone.result, mixed.result, [n for n, _ in good_requests(conformance)])
     else:
         verdict.not_checked("P-ISOLATE", "the good requests are not answered even alone")
     verdict.judge(mixed.judgement, mixed.evidence(), extra=found, explained=("P-EVERY",))
@@ -212,7 +256,7 @@ def test_needs_no_network(conformance, verdict):
         pytest.skip(f"cannot cut a local command off the network: {reason}")
     candidate.runner = cut_off
     try:
-        offline = run_batch(candidate, GOOD)
+        offline = run_batch(candidate, good_requests(conformance))
     finally:
         candidate.runner = original
     found = []

@@ -1,0 +1,174 @@
+"""Requests for any model, from its declared signature (:mod:`conformance.oracle.signature`): a hypothesis
+strategy for valid requests, and three fixed good requests the protocol tests run.
+
+Every generated request follows the input signature: each declared input once (in the declared order or
+shuffled), its datatype, its shape with each variable dimension drawn (one size per position, shared by all
+inputs: the batch size), values inside the declared range, data flat or nested, sometimes an ``id``, sometimes
+``parameters``, sometimes a selection of the declared outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+from hypothesis import strategies as st
+
+from conformance.oracle.signature import VARIABLE, Signature, TensorSpec
+from conformance.v2.datatypes import DATATYPES
+from conformance.v2.strictjson import dumps
+
+#: The largest size drawn for a variable dimension (a batch of this many rows is a "big batch" for most models).
+MAX_VARIABLE = 64
+
+
+def _bounds(spec: TensorSpec) -> tuple[float, float]:
+    """The range values of ``spec`` are drawn from: the declared range clipped to the datatype's."""
+    kind = DATATYPES[spec.datatype]
+    if kind.kind == "int":
+        low, high = float(kind.minimum), float(kind.maximum)
+    elif kind.kind == "float":
+        finfo = np.finfo(kind.dtype)
+        low, high = -float(finfo.max), float(finfo.max)
+    else:
+        low, high = 0.0, 1.0
+    if spec.minimum is not None:
+        low = max(low, spec.minimum)
+    if spec.maximum is not None:
+        high = min(high, spec.maximum)
+    return low, high
+
+
+def _inside(bound: float, dtype: np.dtype, towards: float) -> float:
+    """``bound`` as a value of ``dtype``, moved towards ``towards`` when rounding took it outside the range."""
+    rounded = dtype.type(bound)
+    if (towards > bound and float(rounded) < bound) or (towards < bound and float(rounded) > bound):
+        rounded = np.nextafter(rounded, dtype.type(towards))
+    return float(rounded)
+
+
+def _values(spec: TensorSpec, count: int) -> st.SearchStrategy[list]:
+    kind = DATATYPES[spec.datatype]
+    low, high = _bounds(spec)
+    element: st.SearchStrategy[Any]
+    if kind.kind == "bool":
+        element = st.booleans()
+    elif kind.kind == "bytes":
+        element = st.text(max_size=8)
+    elif kind.kind == "int":
+        element = st.integers(max(kind.minimum, math.ceil(low)), min(kind.maximum, math.floor(high)))
+    else:
+        width: Literal[16, 32, 64] = 16 if kind.dtype.itemsize == 2 else 32 if kind.dtype.itemsize == 4 else 64
+        low, high = _inside(low, kind.dtype, np.inf), _inside(high, kind.dtype, -np.inf)
+        element = st.floats(low, high, width=width, allow_nan=False, allow_infinity=False)
+    return st.lists(element, min_size=count, max_size=count)
+
+
+def _nest(flat: list, shape: list[int]) -> list:
+    if len(shape) <= 1:
+        return flat
+    step = len(flat) // shape[0] if shape[0] else 0
+    return [_nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+@st.composite
+def requests(draw: st.DrawFn, signature: Signature, max_variable: int = MAX_VARIABLE) -> dict:
+    """One valid request following ``signature`` (see the module's docstring)."""
+    sizes: dict[int, int] = {}
+    inputs = []
+    for spec in signature.inputs:
+        shape = []
+        for position, declared in enumerate(spec.shape):
+            if declared == VARIABLE:
+                if position not in sizes:
+                    sizes[position] = draw(st.one_of(st.integers(1, 4), st.integers(0, max_variable)))
+                shape.append(sizes[position])
+            else:
+                shape.append(declared)
+        count = math.prod(shape)
+        flat = draw(_values(spec, count))
+        data = _nest(flat, shape) if len(shape) > 1 and draw(st.booleans()) else flat
+        inputs.append({"name": spec.name, "shape": shape, "datatype": spec.datatype, "data": data})
+    if draw(st.booleans()):
+        inputs = draw(st.permutations(inputs))
+    request: dict = {}
+    if draw(st.booleans()):
+        request["id"] = draw(st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12))
+    if draw(st.integers(0, 4)) == 0:
+        request["parameters"] = {"content_type": "np"}
+    request["inputs"] = inputs
+    if draw(st.integers(0, 3)) == 0:
+        names = [spec.name for spec in signature.outputs]
+        chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=len(names), unique=True))
+        request["outputs"] = [{"name": name} for name in chosen]
+    return request
+
+
+def batches(signature: Signature, size: int) -> st.SearchStrategy[list[dict]]:
+    """``size`` generated requests (one predictor run)."""
+    return st.lists(requests(signature), min_size=size, max_size=size)
+
+
+def good_requests(signature: Signature) -> list[tuple[str, bytes]]:
+    """Three fixed requests following ``signature``: ``a.json`` (with an id, two rows), ``b.json`` (one row,
+    nested data), ``c.json`` (three rows); values spread over the declared range."""
+    made = []
+    for name, rows, nested, request_id in (("a.json", 2, False, "a"), ("b.json", 1, True, None), ("c.json", 3, False, None)):
+        inputs = []
+        for number, spec in enumerate(signature.inputs):
+            shape = [rows if declared == VARIABLE else declared for declared in spec.shape]
+            count = math.prod(shape)
+            flat = _spread(spec, count, number)
+            inputs.append({"name": spec.name, "shape": shape, "datatype": spec.datatype,
+                           "data": _nest(flat, shape) if nested else flat})
+        body: dict = {"id": request_id} if request_id else {}
+        body["inputs"] = inputs
+        made.append((name, dumps(body)))
+    return made
+
+
+def _spread(spec: TensorSpec, count: int, salt: int) -> list:
+    """``count`` values spread over the range of ``spec`` (deterministic, not all equal)."""
+    kind = DATATYPES[spec.datatype]
+    if kind.kind == "bool":
+        return [(i + salt) % 2 == 0 for i in range(count)]
+    if kind.kind == "bytes":
+        return [f"v{i}" for i in range(count)]
+    low, high = _bounds(spec)
+    if spec.minimum is None or spec.maximum is None:  # no declared range: small values around zero
+        low, high = max(low, -8.0), min(high, 8.0)
+    fractions = [((i * 7 + salt * 3) % 11 + 0.5) / 11 for i in range(count)]
+    values = [low + f * (high - low) for f in fractions]
+    if kind.kind == "int":
+        return [int(round(v)) for v in values]
+    return [float(kind.dtype.type(round(v, 3))) for v in values]
+
+
+def large_request(signature: Signature, elements: int) -> bytes | None:
+    """One request following ``signature`` with about ``elements`` elements in all: the first variable dimension
+    (the batch) as large as it takes, values spread over the declared range; None when nothing is variable."""
+    per_row = sum(math.prod(d for d in spec.shape if d != VARIABLE) for spec in signature.inputs)
+    if not any(VARIABLE in spec.shape for spec in signature.inputs) or per_row == 0:
+        return None
+    rows = max(1, elements // per_row)
+    inputs = []
+    for number, spec in enumerate(signature.inputs):
+        shape = [rows if declared == VARIABLE else declared for declared in spec.shape]
+        inputs.append({"name": spec.name, "shape": shape, "datatype": spec.datatype,
+                       "data": _spread(spec, math.prod(shape), number)})
+    return dumps({"id": "large", "inputs": inputs})
+
+
+def crowd(signature: Signature, count: int) -> list[tuple[str, bytes]]:
+    """``count`` fixed requests following ``signature``, of 1 to 8 rows, each with other values and its own id:
+    the other files of a batch (``crowd-000.json``...)."""
+    made = []
+    for i in range(count):
+        inputs = []
+        for number, spec in enumerate(signature.inputs):
+            shape = [1 + (i % 8) if declared == VARIABLE else declared for declared in spec.shape]
+            inputs.append({"name": spec.name, "shape": shape, "datatype": spec.datatype,
+                           "data": _spread(spec, math.prod(shape), number + 5 * i + 1)})
+        made.append((f"crowd-{i:03}.json", dumps({"id": f"crowd-{i}", "inputs": inputs})))
+    return made

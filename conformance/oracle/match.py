@@ -1,0 +1,168 @@
+"""The comparator for a model other than the multiplier: the format (F-*), the declared signature (B-SIGNATURE)
+and, where the answer is known, the expected answer within a tolerance (B-MATCH).
+
+B-MATCH compares names (in order), datatypes and shapes exactly, integer, BOOL and BYTES elements exactly,
+float elements within :class:`~conformance.oracle.sources.Tolerance`; an expected error must stay an error and
+an expected answer must not become one. One root cause, one requirement: a response that breaks the declared
+signature is B-SIGNATURE's, and B-MATCH is then not checked on it.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import numpy as np
+
+from conformance.contract.findings import Finding, join
+from conformance.contract.requirements import SHOULD
+from conformance.oracle.compare import SHOWN_DIFFERENCES, Comparison, differing_elements
+from conformance.oracle.expect import Expected
+from conformance.oracle.signature import Signature, follows_inputs, signature_findings
+from conformance.oracle.sources import Tolerance
+from conformance.v2.datatypes import DATATYPES
+from conformance.v2.documents import ERROR, Document, Tensor, response_id_findings
+
+#: The requirements a response to one request can show, for a model other than the multiplier.
+ANY_MODEL_RESPONSE_IDS = ("F-JSON", "F-SCHEMA", "F-ID", "F-MODEL", "F-COUNT", "F-TYPED", "B-SIGNATURE", "B-MATCH")
+
+
+def examine_any(actual: Document, expected: Expected, request: Document, signature: Signature | None,
+                tolerance: Tolerance) -> Comparison:
+    """Every way ``actual`` departs from the contract for a model other than the multiplier, checked as far as
+    the evidence allows (see the module's docstring)."""
+    result = Comparison()
+    file = actual.file
+    own = {requirement: [f for f in actual.findings if f.requirement == requirement]
+           for requirement in ("F-JSON", "F-SCHEMA", "F-COUNT", "F-TYPED")}
+    result.ran("F-JSON", own["F-JSON"])
+    if own["F-JSON"]:
+        result.block([r for r in ANY_MODEL_RESPONSE_IDS if r != "F-JSON"], f"{file} is not strict JSON (F-JSON)")
+        return result
+    result.ran("F-SCHEMA", own["F-SCHEMA"])
+    body = actual.body if isinstance(actual.body, dict) else {}
+    if expected.request_id is not None or "id" in body:
+        result.ran("F-ID", response_id_findings(actual, expected.request_id))
+    if actual.tensors or own["F-COUNT"] or own["F-TYPED"]:
+        result.ran("F-COUNT", own["F-COUNT"])
+        result.ran("F-TYPED", own["F-TYPED"])
+    if actual.kind != ERROR:
+        _model_findings(actual, expected, result)
+    off_signature = False
+    if signature is not None and follows_inputs(request, signature):
+        findings, checked = signature_findings(actual, request, signature, expected.is_error,
+                                               (tolerance.rtol, tolerance.atol))
+        if checked:
+            result.ran("B-SIGNATURE", findings)
+            off_signature = bool(findings)
+        else:
+            result.block(["B-SIGNATURE"], f"{file}: outputs are malformed (F-SCHEMA)")
+    if not expected.is_known:
+        return result
+    if off_signature:
+        result.block(["B-MATCH"], f"{file} does not follow the declared signature (B-SIGNATURE)")
+        return result
+    if expected.is_error:
+        wrong = [] if actual.kind == ERROR else [
+            Finding("B-MATCH", file, "", f"expected an error response ({expected.error}), got outputs")]
+        result.ran("B-MATCH", wrong)
+        return result
+    if actual.kind == ERROR:
+        result.ran("B-MATCH", [Finding("B-MATCH", file, "/error", f"error response {body.get('error')!r} where the "
+                                                                  f"expected answer has outputs")])
+        return result
+    _outputs_findings(actual, expected, tolerance, result)
+    return result
+
+
+def _model_findings(actual: Document, expected: Expected, result: Comparison) -> None:
+    body = cast(dict, actual.body)
+    if "model_name" not in body:
+        result.block(["F-MODEL"], f"{actual.file} has no model_name (F-SCHEMA)")
+        return
+    findings = []
+    if body.get("model_name") != expected.model.name:
+        findings.append(Finding("F-MODEL", actual.file, "/model_name",
+                                f"is {body.get('model_name')!r}, the model's name is {expected.model.name!r}"))
+    if body.get("model_version") != expected.model.version:
+        shown = "missing" if "model_version" not in body else f"is {body['model_version']!r}"
+        findings.append(Finding("F-MODEL", actual.file, "/model_version",
+                                f"{shown}, the model's version is {expected.model.version!r}", level=SHOULD))
+    result.ran("F-MODEL", findings)
+
+
+def _outputs_findings(actual: Document, expected: Expected, tolerance: Tolerance, result: Comparison) -> None:
+    file = actual.file
+    raw = cast(dict, actual.body).get("outputs")
+    if not isinstance(raw, list):
+        result.block(["B-MATCH"], f"{file}: outputs is not a list (F-SCHEMA)")
+        return
+    names = [o.get("name") if isinstance(o, dict) else None for o in raw]
+    wanted = [t.name for t in expected.outputs or []]
+    findings = [] if names == wanted else [
+        Finding("B-MATCH", file, "/outputs", f"output names {names} differ from the expected {wanted}")]
+    decoded = {t.name: t for t in actual.tensors}
+    compared = False
+    for want in expected.outputs or []:
+        got = decoded.get(want.name)
+        if got is None:
+            continue
+        compared = True
+        finding = tensor_difference(file, got, want, tolerance)
+        if finding is not None:
+            findings.append(finding)
+    if compared or findings:
+        result.ran("B-MATCH", findings)
+    else:
+        result.block(["B-MATCH"], f"{file}: no output could be compared (malformed outputs)")
+
+
+def tensor_difference(file: str, got: Tensor, want: Tensor, tolerance: Tolerance | None) -> Finding | None:
+    """The B-MATCH finding for ``got`` against ``want`` (datatype, shape, then elements: floats within
+    ``tolerance``, everything else exactly; ``tolerance`` None: floats bit for bit too); None when they match."""
+    if got.datatype != want.datatype:
+        return Finding("B-MATCH", file, join(got.pointer, "datatype"), f"is {got.datatype}, expected {want.datatype}")
+    if list(got.shape) != list(want.shape):
+        return Finding("B-MATCH", file, join(got.pointer, "shape"), f"is {list(got.shape)}, expected {list(want.shape)}")
+    differing = _differing(got, want, tolerance)
+    if not differing.size:
+        return None
+    shown = ", ".join(f"[{int(i)}]: expected {_show(want.values[int(i)])}, got {_show(got.values[int(i)])}"
+                      for i in differing[:SHOWN_DIFFERENCES])
+    within = f" (beyond {tolerance})" if tolerance is not None and DATATYPES[got.datatype].kind == "float" else ""
+    return Finding("B-MATCH", file, join(got.pointer, "data"),
+                   f"{differing.size} of {len(want.values)} elements differ{within}: {shown}")
+
+
+def _differing(got: Tensor, want: Tensor, tolerance: Tolerance | None) -> np.ndarray:
+    if DATATYPES[got.datatype].kind == "float" and tolerance is not None:
+        a = cast(np.ndarray, got.values).astype(np.float64)
+        b = cast(np.ndarray, want.values).astype(np.float64)
+        return np.flatnonzero(~np.isclose(a, b, rtol=tolerance.rtol, atol=tolerance.atol, equal_nan=False))
+    return differing_elements(got.values, want.values, got.datatype)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    return repr(value)
+
+
+def response_difference(first: Document, second: Document) -> str | None:
+    """How two responses to the same request differ (kind, output names, datatypes, shapes, elements bit for
+    bit), or None when they are the same answer (layout, key order, float spelling and error messages aside)."""
+    if (first.kind == ERROR) != (second.kind == ERROR):
+        return f"an error response once ({(first if first.kind == ERROR else second).body!r:.80}), outputs the other time"
+    if first.kind == ERROR:
+        return None
+    a, b = first.tensors, second.tensors
+    if [t.name for t in a] != [t.name for t in b]:
+        return f"output names {[t.name for t in a]} once, {[t.name for t in b]} the other time"
+    for x, y in zip(a, b):
+        if x.datatype != y.datatype or list(x.shape) != list(y.shape):
+            return f"output {x.name!r}: {x.datatype} {list(x.shape)} once, {y.datatype} {list(y.shape)} the other time"
+        differing = differing_elements(x.values, y.values, x.datatype)
+        if differing.size:
+            i = int(differing[0])
+            return (f"output {x.name!r}: {differing.size} of {len(x.values)} elements differ, first [{i}]: "
+                    f"{_show(x.values[i])} once, {_show(y.values[i])} the other time")
+    return None

@@ -1,0 +1,100 @@
+"""B-DETERMINISTIC and B-INDEPENDENT, for every model (the multiplier too): the same request gets the same
+response twice in one batch and in two runs, and a request's response does not depend on the other files in
+its batch. Decided by comparing responses with each other, not with an oracle, so they hold where no expected
+answer exists (``--oracle signature``) and catch a difference that stays inside a tolerance.
+
+One root cause, one requirement: a difference already explained by a finding on either response (a wrong value
+against the oracle, a malformed response) is that finding's and is not counted again here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from conformance.contract.findings import Finding
+from conformance.generate import fromsignature, strategies
+from conformance.oracle.match import response_difference
+from conformance.suite.shared import Batch, good_batch, good_requests, run_batch
+from conformance.v2.strictjson import dumps
+
+if TYPE_CHECKING:
+    from conformance.plugin import Suite, Verdict
+
+#: Requests beside the good ones in the batch-independence run.
+CROWD = 40
+
+
+def compare(verdict: Verdict, requirement: str, pairs: list[tuple[str, Batch, str, Batch, str]]) -> list[Finding]:
+    """Compare each ``(request, batch, its file there, other batch, its file there)``; record what could be
+    compared; return the findings (the request named, the way it differs, and where)."""
+    findings, compared = [], 0
+    for name, one, here, other, there in pairs:
+        first, second = one.judgement.responses.get(here), other.judgement.responses.get(there)
+        if first is None or second is None or first.findings or second.findings:
+            continue  # no response, or a malformed one: its own finding says so
+        differs = response_difference(first, second)
+        compared += 1
+        if differs is None:
+            continue
+        if one.judgement.for_file(here) or other.judgement.for_file(there):
+            continue  # explained by a finding on one of them (e.g. a wrong value against the oracle)
+        findings.append(Finding(requirement, name, "/outputs", f"{differs} ({where(one, here)} vs {where(other, there)})"))
+    if compared:
+        verdict.ran(requirement)
+    else:
+        verdict.not_checked(requirement, "no two responses to the same request could be compared")
+    return findings
+
+
+def where(batch: Batch, name: str) -> str:
+    return f"{name} in a run of {len(batch.judgement.requests)}"
+
+
+def _again(name: str) -> str:
+    return name[: -len(".json")] + "-again.json"
+
+
+@pytest.mark.protocol
+@pytest.mark.requirement("B-DETERMINISTIC")
+def test_same_request_same_response(conformance: Suite, verdict: Verdict) -> None:
+    """The good requests run alone twice, and once beside a copy of each (another file name, the same bytes):
+    every pair of responses to the same request holds the same outputs (bit for bit)."""
+    good = good_requests(conformance)
+    first = good_batch(conformance)
+    second = run_batch(conformance.require_candidate(), good)
+    doubled = run_batch(conformance.require_candidate(), good + [(_again(name), raw) for name, raw in good])
+    pairs = [(name, first, name, second, name) for name, _ in good]
+    pairs += [(name, doubled, name, doubled, _again(name)) for name, _ in good]
+    verdict.check(compare(verdict, "B-DETERMINISTIC", pairs), second.evidence() or doubled.evidence())
+
+
+@pytest.mark.protocol
+@pytest.mark.requirement("B-INDEPENDENT")
+def test_response_does_not_depend_on_the_batch(conformance: Suite, verdict: Verdict) -> None:
+    """The good requests beside many others (of the same model): each response equals the one the request got
+    in a batch of its own. Only requests answered the same in two runs alone are compared (a request whose answer
+    changes from run to run is B-DETERMINISTIC's)."""
+    candidate = conformance.require_candidate()
+    good = good_requests(conformance)
+    alone = good_batch(conformance)
+    crowd: list[tuple[str, bytes]]
+    if candidate.oracle is None:
+        crowd = [(f"crowd-{i:03}.json", dumps(body)) for i, (_, body) in enumerate(strategies.many_small_requests(CROWD))]
+    elif candidate.oracle.signature is not None:
+        crowd = fromsignature.crowd(candidate.oracle.signature, CROWD)
+    else:
+        crowd = [(f"crowd-{name}", raw) for name, raw in candidate.oracle.golden_requests]
+    conformance.count("crowd", len(crowd))
+    mixed = run_batch(candidate, crowd + good)
+    again = run_batch(candidate, good)
+    steady = {name for name, _ in good
+              if name in alone.judgement.responses and name in again.judgement.responses
+              and response_difference(alone.judgement.responses[name], again.judgement.responses[name]) is None}
+    pairs = [(name, alone, name, mixed, name) for name, _ in good if name in steady]
+    if not pairs and any(name in alone.judgement.responses and name in again.judgement.responses for name, _ in good):
+        verdict.not_checked("B-INDEPENDENT", "the good requests are answered differently in two runs alone "
+                                             "(B-DETERMINISTIC): whether the batch matters cannot be told")
+        return
+    verdict.check(compare(verdict, "B-INDEPENDENT", pairs), mixed.evidence())
