@@ -40,7 +40,7 @@ from conformance.judge import (
     platform_keeps_every_file,
 )
 from conformance.odahu import manifests, platform_rules, validate
-from conformance.odahu.model import ModelProblem, load_model
+from conformance.odahu.model import ModelProblem, is_multiplier, load_model, load_other_model
 from conformance.run import staging
 from conformance.run.container import ContainerRunner
 from conformance.run.local import LocalRunner
@@ -414,6 +414,9 @@ def _model_line(plan: JobPlan, ws: Workspace) -> str:
         meta = plan.meta or {}
         return f"model: inside the image at {plan.model_path} (manifest meta: name {meta.get('name')!r}, version {meta.get('version')!r})"
     try:
+        if not is_multiplier(ws.model):  # another model: only its project file is the kit's to read
+            other = load_other_model(ws.model)
+            return f"model: name {other.name!r}, version {other.version!r} (not the multiplier model)"
         model = load_model(ws.model)
     except ModelProblem as problem:
         return f"model: staged as is, but unusable ({problem}); a conforming predictor refuses it (P-CONFIG)"
