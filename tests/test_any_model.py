@@ -19,7 +19,11 @@ from conformance.contract.requirements import REQUIREMENTS
 from conformance.odahu.model import OtherModel
 from conformance.oracle.expect import Expected
 from conformance.oracle.match import examine_any, response_difference, tensor_difference
-from conformance.oracle.signature import SignatureProblem, follows_inputs, read_signature
+from conformance.oracle.signature import (
+    SignatureProblem,
+    follows_inputs,
+    read_signature,
+)
 from conformance.oracle.sources import OracleProblem, Tolerance, load_reference
 from conformance.run.candidate import CandidateProblem, from_options
 from conformance.v2.documents import REQUEST, RESPONSE, Tensor, inspect

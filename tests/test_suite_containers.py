@@ -78,3 +78,43 @@ def _mutant_manifest(tmp: Path) -> Path:
         "  modelRegistry:\n    remote: {modelConnection: models, modelPath: model}\n"
     )
     return manifest
+
+
+IRIS_IMAGE = "localhost/odahu/iris-predictor:dev"
+
+
+@pytest.fixture(scope="module")
+def iris_model(tmp_path_factory) -> Path:
+    pytest.importorskip("sklearn", reason="the iris example needs scikit-learn (pip install -e '.[dev]')")
+    folder = tmp_path_factory.mktemp("iris-model")
+    for name in ("odahuflow.project.yaml", "model-settings.json"):
+        (folder / name).write_bytes((ROOT / "examples" / "iris" / "model" / name).read_bytes())
+    subprocess.run([sys.executable, str(ROOT / "examples" / "iris" / "train.py"), "--out", str(folder)],
+                   check=True, capture_output=True, timeout=120)
+    return folder
+
+
+@pytest.mark.parametrize("variant", ["", "label-off-by-one"])
+def test_the_iris_image_is_gated_against_its_recorded_goldens(iris_model, tmp_path, variant):
+    """Another model's image, for real under podman: the iris image passes against its recorded goldens; the
+    same image told to shift its labels by one (IRIS_VARIANT through the manifest's command) fails B-MATCH and
+    B-SIGNATURE."""
+    engine = usable_engine("podman", (IRIS_IMAGE,))
+    options = ["--predictor-image", IRIS_IMAGE, "--engine", engine, "--model", str(iris_model), "--oracle", "recorded",
+               "--fixtures-dir", str(ROOT / "examples" / "iris" / "fixtures")]
+    if variant:
+        manifest = tmp_path / "iris-variant.yaml"
+        manifest.write_text(
+            "id: iris-variant\nkind: InferenceService\nspec:\n"
+            f"  image: {IRIS_IMAGE}\n  command: [/bin/sh]\n"
+            f"  args: [-c, 'IRIS_VARIANT={variant} exec python3 /opt/iris/predictor.py']\n"
+            "  modelRegistry:\n    remote: {modelConnection: models, modelPath: model}\n")
+        options += ["--service-manifest", str(manifest)]
+    status, report, output = run_suite(tmp_path, *options)
+    statuses = {r["id"]: r["status"] for r in report["requirements"]}
+    failed = {r for r, s in statuses.items() if s == "failed"}
+    if variant:
+        assert status == 1 and failed == {"B-MATCH", "B-SIGNATURE"}, output
+    else:
+        assert status == 0 and failed == set() and "not-checked" not in statuses.values(), output
+    assert {r for r, s in statuses.items() if s == "skipped"} == {r for r in statuses if r.startswith("M-")}, statuses

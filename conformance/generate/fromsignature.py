@@ -141,7 +141,7 @@ def _spread(spec: TensorSpec, count: int, salt: int) -> list:
     fractions = [((i * 7 + salt * 3) % 11 + 0.5) / 11 for i in range(count)]
     values = [low + f * (high - low) for f in fractions]
     if kind.kind == "int":
-        return [int(round(v)) for v in values]
+        return [round(v) for v in values]
     return [float(kind.dtype.type(round(v, 3))) for v in values]
 
 

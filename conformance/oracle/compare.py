@@ -62,16 +62,10 @@ def examine(actual: Document, expected: Expected, request: Document | None = Non
     """
     result = Comparison()
     file = actual.file
-    own = {requirement: [f for f in actual.findings if f.requirement == requirement]
-           for requirement in ("F-JSON", "F-SCHEMA", "F-COUNT", "F-TYPED")}
-    result.ran("F-JSON", own["F-JSON"])
-    if own["F-JSON"]:
-        result.block([r for r in RESPONSE_IDS if r != "F-JSON"], f"{file} is not strict JSON (F-JSON)")
+    own = format_findings(actual, expected, result, RESPONSE_IDS)
+    if own is None:
         return result
-    result.ran("F-SCHEMA", own["F-SCHEMA"])
     body = actual.body if isinstance(actual.body, dict) else {}
-    if expected.request_id is not None or "id" in body:
-        result.ran("F-ID", response_id_findings(actual, expected.request_id))
     if expected.is_error:
         assert expected.requirement is not None  # an expected error always names its requirement
         wrong = [] if actual.kind == ERROR else [Finding(expected.requirement, file, "", f"expected an error response ({expected.error}), got outputs")]
@@ -85,9 +79,27 @@ def examine(actual: Document, expected: Expected, request: Document | None = Non
     if actual.tensors or own["F-COUNT"] or own["F-TYPED"]:
         result.ran("F-COUNT", own["F-COUNT"])
         result.ran("F-TYPED", own["F-TYPED"])
-    _model_findings(actual, expected, result)
+    model_findings(actual, expected, result)
     _outputs_findings(actual, expected, request, result)
     return result
+
+
+def format_findings(actual: Document, expected: Expected, result: Comparison,
+                    response_ids: tuple[str, ...]) -> dict[str, list[Finding]] | None:
+    """The format checks every response gets first: F-JSON (a response that is not strict JSON blocks every
+    other of ``response_ids`` and gives None), F-SCHEMA, F-ID (where the request or the response has an id).
+    Returns the response's own findings by requirement (F-JSON, F-SCHEMA, F-COUNT, F-TYPED) for the caller."""
+    own = {requirement: [f for f in actual.findings if f.requirement == requirement]
+           for requirement in ("F-JSON", "F-SCHEMA", "F-COUNT", "F-TYPED")}
+    result.ran("F-JSON", own["F-JSON"])
+    if own["F-JSON"]:
+        result.block([r for r in response_ids if r != "F-JSON"], f"{actual.file} is not strict JSON (F-JSON)")
+        return None
+    result.ran("F-SCHEMA", own["F-SCHEMA"])
+    body = actual.body if isinstance(actual.body, dict) else {}
+    if expected.request_id is not None or "id" in body:
+        result.ran("F-ID", response_id_findings(actual, expected.request_id))
+    return own
 
 
 def compare(actual: Document, expected: Expected, request: Document | None = None) -> list[Finding]:
@@ -129,7 +141,9 @@ def _near_overflow(expected: Expected) -> bool:
     return False
 
 
-def _model_findings(actual: Document, expected: Expected, result: Comparison) -> None:
+def model_findings(actual: Document, expected: Expected, result: Comparison) -> None:
+    """F-MODEL: ``model_name`` is the model's name (MUST) and ``model_version`` its version (SHOULD); not
+    checked when ``model_name`` is missing (F-SCHEMA's finding)."""
     body = cast(dict, actual.body)  # strict JSON by now (F-JSON passed): an object
     if "model_name" not in body:
         result.block(["F-MODEL"], f"{actual.file} has no model_name (F-SCHEMA)")

@@ -14,13 +14,18 @@ from typing import cast
 import numpy as np
 
 from conformance.contract.findings import Finding, join
-from conformance.contract.requirements import SHOULD
-from conformance.oracle.compare import SHOWN_DIFFERENCES, Comparison, differing_elements
+from conformance.oracle.compare import (
+    SHOWN_DIFFERENCES,
+    Comparison,
+    differing_elements,
+    format_findings,
+    model_findings,
+)
 from conformance.oracle.expect import Expected
 from conformance.oracle.signature import Signature, follows_inputs, signature_findings
 from conformance.oracle.sources import Tolerance
 from conformance.v2.datatypes import DATATYPES
-from conformance.v2.documents import ERROR, Document, Tensor, response_id_findings
+from conformance.v2.documents import ERROR, Document, Tensor
 
 #: The requirements a response to one request can show, for a model other than the multiplier.
 ANY_MODEL_RESPONSE_IDS = ("F-JSON", "F-SCHEMA", "F-ID", "F-MODEL", "F-COUNT", "F-TYPED", "B-SIGNATURE", "B-MATCH")
@@ -32,21 +37,15 @@ def examine_any(actual: Document, expected: Expected, request: Document, signatu
     the evidence allows (see the module's docstring)."""
     result = Comparison()
     file = actual.file
-    own = {requirement: [f for f in actual.findings if f.requirement == requirement]
-           for requirement in ("F-JSON", "F-SCHEMA", "F-COUNT", "F-TYPED")}
-    result.ran("F-JSON", own["F-JSON"])
-    if own["F-JSON"]:
-        result.block([r for r in ANY_MODEL_RESPONSE_IDS if r != "F-JSON"], f"{file} is not strict JSON (F-JSON)")
+    own = format_findings(actual, expected, result, ANY_MODEL_RESPONSE_IDS)
+    if own is None:
         return result
-    result.ran("F-SCHEMA", own["F-SCHEMA"])
     body = actual.body if isinstance(actual.body, dict) else {}
-    if expected.request_id is not None or "id" in body:
-        result.ran("F-ID", response_id_findings(actual, expected.request_id))
     if actual.tensors or own["F-COUNT"] or own["F-TYPED"]:
         result.ran("F-COUNT", own["F-COUNT"])
         result.ran("F-TYPED", own["F-TYPED"])
     if actual.kind != ERROR:
-        _model_findings(actual, expected, result)
+        model_findings(actual, expected, result)
     off_signature = False
     if signature is not None and follows_inputs(request, signature):
         findings, checked = signature_findings(actual, request, signature, expected.is_error,
@@ -72,22 +71,6 @@ def examine_any(actual: Document, expected: Expected, request: Document, signatu
         return result
     _outputs_findings(actual, expected, tolerance, result)
     return result
-
-
-def _model_findings(actual: Document, expected: Expected, result: Comparison) -> None:
-    body = cast(dict, actual.body)
-    if "model_name" not in body:
-        result.block(["F-MODEL"], f"{actual.file} has no model_name (F-SCHEMA)")
-        return
-    findings = []
-    if body.get("model_name") != expected.model.name:
-        findings.append(Finding("F-MODEL", actual.file, "/model_name",
-                                f"is {body.get('model_name')!r}, the model's name is {expected.model.name!r}"))
-    if body.get("model_version") != expected.model.version:
-        shown = "missing" if "model_version" not in body else f"is {body['model_version']!r}"
-        findings.append(Finding("F-MODEL", actual.file, "/model_version",
-                                f"{shown}, the model's version is {expected.model.version!r}", level=SHOULD))
-    result.ran("F-MODEL", findings)
 
 
 def _outputs_findings(actual: Document, expected: Expected, tolerance: Tolerance, result: Comparison) -> None:

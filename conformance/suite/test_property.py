@@ -8,6 +8,8 @@ failure shows the shrunk request, its findings and a command line that reproduce
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -30,6 +32,11 @@ from conformance.suite.shared import (
 from conformance.text import short_integer
 from conformance.v2.strictjson import dumps
 
+if TYPE_CHECKING:
+    from conformance.plugin import Suite, Verdict
+
+T = TypeVar("T")
+
 #: Besides the model's own, generated batches run with these multipliers (staged copies of the model).
 OTHER_MULTIPLIERS = (-3, 0, 7, 2**31 + 3)
 
@@ -43,36 +50,23 @@ def test_generated_batches(conformance, verdict):
     multiplier_only(verdict, candidate, (*FORMAT_IDS, *BEHAVIOUR_IDS, *RUN_IDS))
     profile = conformance.profile
     multipliers = st.just(None) if candidate.model_is_embedded else st.sampled_from((None, None, *OTHER_MULTIPLIERS))
-    failures = []
+    generated = strategies.batches(min_size=profile.batch, max_size=profile.batch, allow_unknown_output=True,
+                                   max_tensors=profile.max_tensors, max_elements=profile.max_elements)
 
-    @settings(max_examples=profile.runs, deadline=None, database=None, derandomize=False,
-              phases=(Phase.explicit, Phase.generate), suppress_health_check=list(HealthCheck))
-    @given(batch=strategies.batches(min_size=profile.batch, max_size=profile.batch, allow_unknown_output=True,
-                                    max_tensors=profile.max_tensors, max_elements=profile.max_elements),
-           multiplier=multipliers)
-    def one_run(batch, multiplier):
+    def one_run(batch: list[dict], multiplier: int | None) -> tuple[Batch, dict[str, bytes], int | None] | None:
         requests = [(f"gen-{i:03}.json", dumps(request)) for i, request in enumerate(batch)]
         result = run_batch(candidate, requests, multiplier)
-        conformance.generated_requests += len(requests)
-        conformance.count("generated", len(requests))
-        verdict.ran(*result.judgement.checked_at())
-        for requirement, reason in result.judgement.blocked_at().items():
-            verdict.not_checked(requirement, reason)
-        if result.judgement.findings:
-            failures.append((result, dict(requests), multiplier))
-            raise AssertionError("found")  # ends the search; the report is made below, outside hypothesis
+        _record(conformance, verdict, result, len(requests))
+        return (result, dict(requests), multiplier) if result.judgement.findings else None
 
-    try:
-        one_run()
-    except AssertionError:
-        pass
-    if not failures:
+    failure = first_failure(profile.runs, one_run, batch=generated, multiplier=multipliers)
+    if failure is None:
         verdict.check([])
         return
-    batch, requests, multiplier = failures[0]
+    batch, requests, multiplier = failure
     findings = batch.judgement.findings
     if multiplier is not None:
-        findings = multiplier_dependent(batch, candidate.model, conformance)
+        findings = multiplier_dependent(batch, candidate.multiplier_model, conformance)
     verdict.check(findings, _reproduction(candidate, batch, requests, multiplier))
 
 
@@ -95,35 +89,55 @@ def test_generated_from_the_signature(conformance, verdict):
     ids = set_aside(verdict, candidate, (*FORMAT_IDS, *ANY_BEHAVIOUR_IDS, *RUN_IDS), expected_answers=oracle.reference is not None)
     signature = oracle.signature
     profile = conformance.profile
-    failures = []
 
-    @settings(max_examples=profile.runs, deadline=None, database=None, derandomize=False,
-              phases=(Phase.explicit, Phase.generate), suppress_health_check=list(HealthCheck))
-    @given(batch=fromsignature.batches(signature, profile.batch))
-    def one_run(batch):
+    def one_run(batch: list[dict]) -> Batch | None:
         requests = [(f"gen-{i:03}.json", dumps(request)) for i, request in enumerate(batch)]
         result = run_batch(candidate, requests)
-        conformance.generated_requests += len(requests)
-        conformance.count("generated", len(requests))
-        verdict.ran(*(r for r in result.judgement.checked_at() if r in ids))
-        for requirement, reason in result.judgement.blocked_at().items():
-            if requirement in ids:
-                verdict.not_checked(requirement, reason)
-        if result.judgement.findings:
-            failures.append(result)
-            raise AssertionError("found")
+        _record(conformance, verdict, result, len(requests), ids)
+        return result if result.judgement.findings else None
 
-    try:
-        one_run()
-    except AssertionError:
-        pass
-    if not failures:
+    batch = first_failure(profile.runs, one_run, batch=fromsignature.batches(signature, profile.batch))
+    if batch is None:
         verdict.check([])
         return
-    batch = failures[0]
     failing = sorted({f.file for f in batch.judgement.findings if f.file in batch.judgement.requests})
     # the kept workspace holds the failing requests (input/) beside the responses and expected/
     verdict.check(batch.judgement.findings, batch.evidence(failing[0] if failing else None))
+
+
+def first_failure(examples: int, run: Callable[..., T | None], **drawn: st.SearchStrategy) -> T | None:
+    """Let hypothesis draw ``examples`` sets of arguments from the ``drawn`` strategies and call ``run`` with
+    each (one predictor run); return the first thing ``run`` returns that is not None (a failing batch, which
+    ends the search), or None. Each example is a whole batch, so there is no shrinking here: the failing
+    request is shrunk on its own afterwards."""
+    found: list[T] = []
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
+              phases=(Phase.explicit, Phase.generate), suppress_health_check=list(HealthCheck))
+    @given(**drawn)
+    def one(**arguments: object) -> None:
+        failure = run(**arguments)
+        if failure is not None:
+            found.append(failure)
+            raise AssertionError("found")  # ends the search; the report is made by the caller, outside hypothesis
+
+    try:
+        one()
+    except AssertionError:
+        if not found:
+            raise
+    return found[0] if found else None
+
+
+def _record(conformance: Suite, verdict: Verdict, batch: Batch, sent: int, ids: tuple[str, ...] | None = None) -> None:
+    """Count a generated batch and record what its judgement checked and could not check (of ``ids``, when
+    given)."""
+    conformance.generated_requests += sent
+    conformance.count("generated", sent)
+    verdict.ran(*(r for r in batch.judgement.checked_at() if ids is None or r in ids))
+    for requirement, reason in batch.judgement.blocked_at().items():
+        if ids is None or requirement in ids:
+            verdict.not_checked(requirement, reason)
 
 
 def _reproduction(candidate: Candidate, batch: Batch, requests: dict[str, bytes], multiplier: int | None) -> str:
