@@ -6,8 +6,9 @@ over its baseline, so C allocations count too) at most 4x the largest file. Prin
 
     python benchmarks/bench_validate.py [--megabytes 64] [--repeat 3] [--single-line-mb 16]
 
-``--single-line-mb M`` adds one more case (issue 10): a single file of M MiB on one line (one FP64 tensor of
-about M * 52,000 elements), whose peak memory is reported against its size with the same goal (0 skips it).
+``--single-line-mb M`` adds two more cases (issue 10): a single file of M MiB on one line (one FP64 tensor of
+about M * 52,000 elements), valid, and the same file failing (its shape one element longer than its data),
+whose peak memory is reported against its size with the same goal (0 skips them).
 """
 
 from __future__ import annotations
@@ -51,12 +52,14 @@ def make_batch(folder: Path, megabytes: int) -> list[Path]:
     return files
 
 
-def make_single_line(folder: Path, megabytes: int) -> Path:
-    """One response of about ``megabytes`` MiB on a single line: one flat FP64 tensor."""
+def make_single_line(folder: Path, megabytes: int, failing: bool = False) -> Path:
+    """One response of about ``megabytes`` MiB on a single line: one flat FP64 tensor (``failing``: its shape
+    says one element more than its data holds, an F-COUNT finding)."""
     rng = np.random.default_rng(1)
     n = megabytes * 1024 * 1024 // 20  # json.dumps writes about 20 bytes per value of this size
     body = {"model_name": "multiplier", "model_version": "1", "id": "single-line",
-            "outputs": [{"name": "x", "datatype": "FP64", "shape": [n], "data": (rng.standard_normal(n) * 1e3).tolist()}]}
+            "outputs": [{"name": "x", "datatype": "FP64", "shape": [n + failing],
+                         "data": (rng.standard_normal(n) * 1e3).tolist()}]}
     path = folder / "single-line.json"
     path.write_text(json.dumps(body))
     return path
@@ -82,10 +85,11 @@ def _rss_kib(field: str) -> int:
 
 
 def child(task: str, folder: Path, repeat: int) -> None:
-    """Run one measurement in this (fresh) process; print JSON: best time, peak RSS growth over the baseline."""
+    """Run one measurement in this (fresh) process; print JSON: best time, peak RSS growth over the baseline.
+    ``validate-failing``: the folder's files must all fail (with the kit's finding, not a crash)."""
     files = sorted(folder.glob("*.json"))
-    if task == "validate":
-        work = lambda: _validate(folder)  # noqa: E731
+    if task in ("validate", "validate-failing"):
+        work = lambda: _validate(folder, task == "validate-failing")  # noqa: E731
     else:
         parse = parsers()[task]
         def work() -> None:
@@ -102,10 +106,11 @@ def child(task: str, folder: Path, repeat: int) -> None:
     print(json.dumps({"seconds": min(times), "peak_bytes": (_rss_kib("VmHWM") - baseline) * 1024}))
 
 
-def _validate(folder: Path) -> None:
-    failed = sum(not verdict.ok for verdict in validate_folder(folder, "output"))
-    if failed:
-        raise SystemExit(f"benchmark batch unexpectedly failed validation ({failed} files)")
+def _validate(folder: Path, failing: bool = False) -> None:
+    verdicts = list(validate_folder(folder, "output"))
+    wrong = [v for v in verdicts if v.ok == failing]
+    if wrong:
+        raise SystemExit(f"benchmark files unexpectedly {'passed' if failing else 'failed'} validation: {wrong[0].line()}")
 
 
 def measure(task: str, folder: Path, repeat: int) -> dict:
@@ -143,19 +148,20 @@ def main() -> int:
     print(f"time:   {time_ratio:.2f}x the floor ({fastest} parsing the same files)   goal <= 2.00x")
     print(f"memory: {memory_ratio:.2f}x the largest file   goal <= 4.00x "
           f"(the floor's parse alone: {floors[fastest]['peak_bytes'] / largest:.2f}x)")
-    single_ratio = _single_line(args.single_line_mb) if args.single_line_mb > 0 else 0.0
-    return 0 if time_ratio <= 2.0 and memory_ratio <= 4.0 and single_ratio <= 4.0 else 1
+    single = [_single_line(args.single_line_mb, failing) for failing in (False, True)] if args.single_line_mb > 0 else [0.0]
+    return 0 if time_ratio <= 2.0 and memory_ratio <= 4.0 and max(single) <= 4.0 else 1
 
 
-def _single_line(megabytes: int) -> float:
-    """Peak memory of ``validate output`` on one single-line file, as a multiple of the file's size."""
+def _single_line(megabytes: int, failing: bool) -> float:
+    """Peak memory of ``validate output`` on one single-line file (valid, or ``failing``), as a multiple of the
+    file's size."""
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        size = make_single_line(folder, megabytes).stat().st_size
-        ours = measure("validate", folder, 1)
+        size = make_single_line(folder, megabytes, failing).stat().st_size
+        ours = measure("validate-failing" if failing else "validate", folder, 1)
     ratio = ours["peak_bytes"] / size
-    print(f"single-line file, {size / 2**20:.1f} MiB: validate {ours['seconds']:7.3f} s   "
-          f"peak +{ours['peak_bytes'] / 2**20:6.1f} MiB")
+    print(f"single-line file, {'failing' if failing else 'valid'}, {size / 2**20:.1f} MiB: validate "
+          f"{ours['seconds']:7.3f} s   peak +{ours['peak_bytes'] / 2**20:6.1f} MiB")
     print(f"memory: {ratio:.2f}x the single-line file   goal <= 4.00x")
     return ratio
 

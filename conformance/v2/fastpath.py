@@ -4,9 +4,12 @@ simdjson parses the file lazily; the envelope (everything but tensor data) becom
 through the same schema and name checks as always, while each numeric data array goes straight from simdjson's
 tape into a numpy buffer (``as_buffer``), where shape, type and range are checked as whole arrays.
 
-The fast path only ever says "valid, here are the tensors" or "undecided" (``None``). Any doubt (a parse error, a
-schema or data problem, a BOOL/BYTES tensor, a ``[`` the walk cannot account for) returns ``None`` and the caller
-runs the precise path, which names every problem exactly. So the fast path cannot change a verdict, only its cost.
+The fast path says "valid, here are the tensors", or "undecided" (``None``). Any doubt (a parse error, a schema
+problem, a BOOL/BYTES tensor, a ``[`` the walk cannot account for) returns ``None`` and the caller runs the
+precise path, which names every problem exactly. Two data faults of a big file it names itself, with the precise
+path's very finding (the whole data array checked at once, so that a failing 200 MB file is not turned into
+Python objects): an element count of flat data that does not fit the shape, and an integer out of its
+datatype's range. So the fast path cannot change a verdict, only its cost.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, Literal, cast
 
 import numpy as np
 
-from conformance.contract.findings import join
+from conformance.contract.findings import Finding, join
 from conformance.v2.datatypes import DATATYPES
 from conformance.v2.envelope import (
     ERROR,
@@ -31,7 +34,7 @@ from conformance.v2.envelope import (
     requested_output_findings,
 )
 from conformance.v2.strictjson import MAX_DEPTH
-from conformance.v2.tensors import element_count
+from conformance.v2.tensors import DataProblem, element_count, typed_problem
 
 try:  # pysimdjson is a dependency, but the kit stays correct (only slower) without it
     import simdjson
@@ -47,6 +50,14 @@ class _Undecided(Exception):
     pass
 
 
+class _Fault(Exception):
+    """A data fault named exactly as the precise path names it (its :class:`DataProblem`)."""
+
+    def __init__(self, problem: DataProblem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
 def load(path: Path, kind: DocumentKind, file: str) -> Document | None:
     """A checked :class:`Document` when the file at ``path`` is a valid ``kind`` document, else ``None``."""
     if simdjson is None or _starts_with_bom(path):
@@ -57,7 +68,11 @@ def load(path: Path, kind: DocumentKind, file: str) -> Document | None:
         _release_large_parser()
         return None
     try:
-        return _check(parsed, kind, file, path)
+        document = _check(parsed, kind, file, path)
+        if document.findings:  # the caller reads a failing file again (the platform's rules): free the buffers first
+            del parsed
+            _release_large_parser()
+        return document
     except (_Undecided, RecursionError):
         del parsed
         _release_large_parser()
@@ -121,7 +136,13 @@ def _check(parsed: object, kind: DocumentKind, file: str, path: Path) -> Documen
             raise _Undecided  # data as deep as the shape would pass the kit's nesting limit: the precise path says so
         for index, tensor in enumerate(body[tensor_key]):
             data = cast(Any, parsed[tensor_key])[index]["data"]  # the envelope passed the schema: an array of objects
-            values = _numeric_values(data, tensor["shape"], tensor["datatype"], counter)
+            where = join("", tensor_key, index)
+            try:
+                values = _numeric_values(data, tensor["shape"], tensor["datatype"], counter)
+            except _Fault as fault:  # as documents._decode_tensor records it: one finding, the tensor left out
+                problem = fault.problem
+                document.findings.append(Finding(problem.requirement, file, join(where, "data", *problem.path), problem.message))
+                continue
             document.tensors.append(
                 Tensor(tensor["name"], tensor["datatype"], list(tensor["shape"]), values,
                        bool(len(tensor["shape"]) >= 2 and len(data) and isinstance(data[0], simdjson.Array)),
@@ -182,7 +203,12 @@ def _numeric_values(data: object, shape: list[int], datatype: str, counter: list
     dt = DATATYPES[datatype]
     if not dt.numeric or not isinstance(data, simdjson.Array):
         raise _Undecided
-    counter[0] += _count_structure(data, shape)
+    try:
+        counter[0] += _count_structure(data, shape)
+    except _Fault:
+        counter[0] += 1  # flat data: one array (the bracket count at the end still has to agree)
+        raise
+    nested = len(shape) >= 2 and len(data) > 0 and isinstance(data[0], simdjson.Array)
     if element_count(shape) == 0:
         return np.zeros(0, dtype=dt.numpy)
     kind = "f" if dt.kind == "float" else ("u" if datatype == "UINT64" else "i")
@@ -195,7 +221,12 @@ def _numeric_values(data: object, shape: list[int], datatype: str, counter: list
         raise _Undecided
     if dt.kind == "int":
         if int(flat.min()) < dt.minimum or int(flat.max()) > dt.maximum:
-            raise _Undecided
+            # every element is a JSON integer (as_buffer took them all): the first outside the range is the fault
+            index = int(np.flatnonzero((flat < dt.minimum) | (flat > dt.maximum))[0])
+            problem = typed_problem(index, int(flat[index]), dt, f"out of {dt.name}'s range [{dt.minimum}, {dt.maximum}]")
+            if nested:
+                problem.path = tuple(int(i) for i in np.unravel_index(index, shape))
+            raise _Fault(problem)
         return flat.astype(dt.numpy, copy=False)
     with np.errstate(over="ignore"):
         values = flat.astype(dt.numpy, copy=False)
@@ -208,7 +239,7 @@ def _count_structure(data: simdjson.Array, shape: list[int]) -> int:
     """Check nested data level by level against ``shape``; return how many arrays it is made of."""
     if not (len(shape) >= 2 and len(data) and isinstance(data[0], simdjson.Array)):
         if len(data) != element_count(shape):
-            raise _Undecided
+            raise _Fault(DataProblem("F-COUNT", (), f"{len(data)} elements, but shape {shape} needs {element_count(shape)}"))
         return 1
     arrays, level = 1, [data]
     for depth, side in enumerate(shape[:-1]):

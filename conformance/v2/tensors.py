@@ -91,19 +91,19 @@ def _convert(flat: list, dt: Datatype, may_hold_booleans: bool) -> np.ndarray | 
     if dt.kind == "bytes":
         for i, x in enumerate(flat):
             if type(x) is not str:
-                raise _typed(i, x, dt, "BYTES takes strings")
+                raise typed_problem(i, x, dt, "BYTES takes strings")
         return flat
     if dt.kind == "bool":
         for i, x in enumerate(flat):
             if type(x) is not bool:
-                raise _typed(i, x, dt, "BOOL takes true or false")
+                raise typed_problem(i, x, dt, "BOOL takes true or false")
         return np.array(flat, dtype=bool)
     if not flat:
         return np.zeros(0, dtype=dt.numpy)
     if may_hold_booleans:
         for i, x in enumerate(flat):
             if type(x) is bool:
-                raise _typed(i, x, dt, f"{dt.name} takes numbers, not booleans")
+                raise typed_problem(i, x, dt, f"{dt.name} takes numbers, not booleans")
     try:
         inferred = np.array(flat)
     except (ValueError, TypeError, OverflowError):
@@ -127,29 +127,30 @@ def _convert_slowly(flat: list, dt: Datatype) -> np.ndarray:
         for i, x in enumerate(flat):
             if type(x) is not int:
                 if type(x) is float and x.is_integer() and abs(x) >= 2**53:
-                    raise _typed(i, x, dt, f"not an integer within {dt.name}'s range [{dt.minimum}, {dt.maximum}]")
-                raise _typed(i, x, dt, f"{dt.name} takes JSON integers")
+                    raise typed_problem(i, x, dt, f"not an integer within {dt.name}'s range [{dt.minimum}, {dt.maximum}]")
+                raise typed_problem(i, x, dt, f"{dt.name} takes JSON integers")
             if not dt.minimum <= x <= dt.maximum:
-                raise _typed(i, x, dt, f"out of {dt.name}'s range [{dt.minimum}, {dt.maximum}]")
+                raise typed_problem(i, x, dt, f"out of {dt.name}'s range [{dt.minimum}, {dt.maximum}]")
         return np.array(flat, dtype=dt.numpy)
     doubles = np.empty(len(flat), dtype=np.float64)
     for i, x in enumerate(flat):
         if type(x) not in (int, float):
-            raise _typed(i, x, dt, f"{dt.name} takes JSON numbers")
+            raise typed_problem(i, x, dt, f"{dt.name} takes JSON numbers")
         try:
             doubles[i] = float(x)
         except OverflowError:
-            raise _typed(i, x, dt, f"out of {dt.name}'s range") from None
+            raise typed_problem(i, x, dt, f"out of {dt.name}'s range") from None
     with np.errstate(over="ignore"):
         values = doubles.astype(dt.numpy)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         i = int(bad[0])
-        raise _typed(i, flat[i], dt, f"out of {dt.name}'s range (not finite once rounded to {dt.name})")
+        raise typed_problem(i, flat[i], dt, f"out of {dt.name}'s range (not finite once rounded to {dt.name})")
     return values
 
 
-def _typed(index: int, value: object, dt: Datatype, why: str) -> DataProblem:
+def typed_problem(index: int, value: object, dt: Datatype, why: str) -> DataProblem:
+    """The F-TYPED problem of element ``index`` (flat), holding ``value``, because ``why``."""
     shown = repr(value) if not isinstance(value, (bool, int, float)) else _json_scalar(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
