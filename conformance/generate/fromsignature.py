@@ -9,6 +9,7 @@ inputs: the batch size), values inside the declared range, data flat or nested, 
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Literal
 
@@ -172,3 +173,26 @@ def crowd(signature: Signature, count: int) -> list[tuple[str, bytes]]:
                            "data": _spread(spec, math.prod(shape), number + 5 * i + 1)})
         made.append((f"crowd-{i:03}.json", dumps({"id": f"crowd-{i}", "inputs": inputs})))
     return made
+
+
+def off_signature(signature: Signature) -> list[tuple[str, bytes]]:
+    """Valid V2 requests a model with ``signature`` cannot serve (each owes an error response): the first input
+    renamed (so a declared one is missing), given one dimension fewer, or (where its shape has a fixed dimension)
+    that dimension one larger. Names ``0-off-*.json`` and ``z-off-*.json``, so they sort around the good ones."""
+    base = [json.loads(raw) for _, raw in good_requests(signature)][0]
+    first = base["inputs"][0]
+    spec = signature.inputs[0]
+    shape = list(first["shape"])
+    made: list[tuple[str, dict]] = []
+    made.append(("0-off-missing-input.json", {"inputs": [{**first, "name": f"not-{spec.name}"}, *base["inputs"][1:]]}))
+    if len(shape) >= 1:
+        fewer = shape[:-1] if len(shape) > 1 else []
+        made.append(("z-off-rank.json", {"inputs": [{**first, "shape": fewer, "data": _spread(spec, math.prod(fewer), 0)},
+                                                     *base["inputs"][1:]]}))
+    fixed = [i for i, d in enumerate(spec.shape) if d != VARIABLE]
+    if fixed:
+        wider = list(shape)
+        wider[fixed[-1]] += 1
+        made.append(("z-off-fixed-dimension.json", {"inputs": [{**first, "shape": wider, "data": _spread(spec, math.prod(wider), 0)},
+                                                                *base["inputs"][1:]]}))
+    return [(name, dumps(body)) for name, body in made]

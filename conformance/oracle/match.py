@@ -46,6 +46,11 @@ def examine_any(actual: Document, expected: Expected, request: Document, signatu
         result.ran("F-TYPED", own["F-TYPED"])
     if actual.kind != ERROR:
         model_findings(actual, expected, result)
+    if expected.is_error and expected.requirement != "B-MATCH":  # an unservable request (P-EVERY)
+        assert expected.requirement is not None
+        result.ran(expected.requirement, [] if actual.kind == ERROR else [
+            Finding(expected.requirement, file, "", f"expected an error response ({expected.error}), got outputs")])
+        return result
     off_signature = False
     if signature is not None and follows_inputs(request, signature):
         findings, checked = signature_findings(actual, request, signature, expected.is_error,

@@ -133,6 +133,21 @@ def follows_inputs(request: Document, signature: Signature) -> bool:
     return all(isinstance(w, dict) and signature.output(str(w.get("name"))) is not None for w in wanted)
 
 
+def unservable(request: Document, signature: Signature) -> str | None:
+    """Why a valid request cannot be served by a model with ``signature`` (an error response is owed: P-EVERY),
+    or None: a declared input is missing, or an input's rank or a fixed dimension differs from the declared
+    shape. (Another datatype, values out of range or extra inputs are left to the model: some accept them.)"""
+    by_name = {t.name: t for t in request.tensors}
+    for spec in signature.inputs:
+        tensor = by_name.get(spec.name)
+        if tensor is None:
+            return f"the declared input {spec.name!r} is missing"
+        problem = spec.shape_findings(tensor.shape)
+        if problem is not None:
+            return f"input {spec.name!r}: {problem}"
+    return None
+
+
 def signature_findings(actual: Document, request: Document, signature: Signature, error_expected: bool,
                        slack: tuple[float, float] = (0.0, 0.0)) -> tuple[list[Finding], bool]:
     """B-SIGNATURE: does ``actual`` (the response to ``request``, a request that follows the input signature)

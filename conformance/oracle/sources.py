@@ -24,7 +24,7 @@ from pathlib import Path
 from conformance.contract.problems import ConformanceProblem
 from conformance.odahu.model import OtherModel
 from conformance.oracle.expect import Expected
-from conformance.oracle.signature import Signature
+from conformance.oracle.signature import Signature, unservable
 from conformance.text import one_line
 from conformance.v2.documents import ERROR, RESPONSE, Document, inspect
 
@@ -66,10 +66,20 @@ class Oracle:
     golden_requests: list[tuple[str, bytes]] = field(default_factory=list)
 
     def expect(self, request: Document, raw: bytes) -> Expected:
-        """The expected answer to ``request`` (its ``raw`` bytes as staged): the reference function's (python
-        kind), else unknown (golden answers are given by the caller, who knows which requests are golden)."""
+        """The expected answer to ``request`` (its ``raw`` bytes as staged): an error response (P-EVERY) for a
+        request that is not valid V2 or that the declared signature cannot serve (:func:`unservable`); else the
+        reference function's answer (python kind), else unknown (golden answers are given by the caller, who
+        knows which requests are golden)."""
+        if request.findings:
+            first = request.findings[0]
+            where = f" {first.pointer}" if first.pointer else ""
+            return Expected(request.id, self.model, error=f"invalid request ({first.requirement}{where}): {first.message}",
+                            requirement="P-EVERY")
+        why = unservable(request, self.signature) if self.signature is not None else None
+        if why is not None:
+            return Expected(request.id, self.model, error=why, requirement="P-EVERY")
         unknown = Expected(request.id, self.model)
-        if self.reference is None or request.findings:
+        if self.reference is None:
             return unknown
         assert self.model.folder is not None  # the python kind needs the model folder (checked at setup)
         try:

@@ -19,6 +19,7 @@ from conformance.judge import (
     works_offline,
 )
 from conformance.run.local import LocalRunner
+from conformance.generate import fromsignature
 from conformance.odahu.model import PROJECT_FILES
 from conformance.suite.shared import (
     DELIVERED,
@@ -217,6 +218,22 @@ def test_requests_the_platform_delivers_get_error_responses(conformance, verdict
     alone) and P-EXIT."""
     conformance.count("platform-delivered, not V2", len(DELIVERED))
     _judge_among_good(conformance, verdict, DELIVERED)
+
+
+@pytest.mark.protocol
+@pytest.mark.requirement("P-ISOLATE", "P-EVERY")
+def test_requests_off_the_signature_get_error_responses(conformance, verdict):
+    """For a model that declares its signature: valid V2 requests it cannot serve (a declared input missing, an
+    input of another rank, a fixed dimension one larger, rows of the wrong width), among good ones: each gets an
+    error response, and the good ones their answers."""
+    candidate = conformance.require_candidate()
+    if candidate.oracle is None or candidate.oracle.signature is None:
+        verdict.not_applicable(["P-ISOLATE", "P-EVERY"], "no declared signature (the multiplier's unservable "
+                                                         "requests are test_unservable_requests_do_not_stop_the_batch's)")
+        return
+    off = fromsignature.off_signature(candidate.oracle.signature)
+    conformance.count("off the signature", len(off))
+    _judge_among_good(conformance, verdict, off)
 
 
 def _judge_among_good(conformance: Suite, verdict: Verdict, requests: list[tuple[str, bytes]]) -> None:

@@ -6,7 +6,8 @@
     ODAHU_INPUT_PATH   the requests: every regular file NAME.json directly in it (not recursive), in name order
     ODAHU_OUTPUT_PATH  the responses: created with parents if missing; one NAME.json per request
     IRIS_VARIANT       unset or empty: the correct model; else a deliberately wrong one for the kit's own tests:
-                       reordered-features, fp16-probabilities, label-off-by-one, nondeterministic, within-tolerance
+                       reordered-features, fp16-probabilities, label-off-by-one, nondeterministic, within-tolerance,
+                       any-input-name (takes the first input whatever its name)
 
 Request  {id?, parameters?, inputs: [{name: "features", datatype: FP32|FP64, shape: [N, 4], data}],
           outputs?: [{name: "probabilities"|"label", parameters?}]}
@@ -38,7 +39,8 @@ import numpy as np
 FEATURES, CLASSES = 4, 3
 INPUT_DTYPES = {"FP32": np.float32, "FP64": np.float64}
 OUTPUTS = ("probabilities", "label")
-VARIANTS = ("reordered-features", "fp16-probabilities", "label-off-by-one", "nondeterministic", "within-tolerance")
+VARIANTS = ("reordered-features", "fp16-probabilities", "label-off-by-one", "nondeterministic", "within-tolerance",
+            "any-input-name")
 MAX_DEPTH = 1024  # deepest nesting of arrays and objects accepted
 
 
@@ -218,7 +220,7 @@ def check_parameters(value: object, where: str) -> None:
             raise RequestError(f"{where}/{key}: a parameter must be a string, number or boolean")
 
 
-def features(doc: object) -> np.ndarray:
+def features(doc: object, variant: str = "") -> np.ndarray:
     """The request's features as float64 [N, 4] (after the cast to the request's datatype), or RequestError."""
     if not isinstance(doc, dict):
         raise RequestError("request must be a JSON object")
@@ -232,7 +234,7 @@ def features(doc: object) -> np.ndarray:
     tensor = inputs[0]
     if not isinstance(tensor, dict) or not {"name", "shape", "datatype", "data"} <= tensor.keys():
         raise RequestError("/inputs/0: a tensor must be an object with name, shape, datatype and data")
-    if tensor["name"] != "features":
+    if tensor["name"] != "features" and variant != "any-input-name":
         raise RequestError(f"/inputs/0/name: must be 'features', got {str(tensor['name'])[:40]!r}")
     if tensor["datatype"] not in INPUT_DTYPES:
         raise RequestError(f"/inputs/0/datatype: must be FP32 or FP64, got {str(tensor['datatype'])[:40]!r}")
@@ -290,7 +292,7 @@ def serve(raw: bytes, model: Model) -> dict:
             request_id = doc["id"]
         if duplicate:
             raise RequestError("request is not strict JSON: an object has a duplicate key")
-        x = features(doc)
+        x = features(doc, model.variant)
         assert isinstance(doc, dict)
         names = selected_outputs(doc)
         probabilities, labels = model.predict(x)
