@@ -123,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--engine", choices=("docker", "podman"), default="docker")
     run.add_argument("--model", metavar="PATH", type=Path, help="model folder or .tar.gz/.zip (default: the kit's)")
     run.add_argument("--fixtures", metavar="DIR", type=Path, help="golden pairs DIR/input, DIR/output")
+    run.add_argument("--oracle", metavar="KIND", default=None,
+                     help="multiplier (default with multiplier.txt), recorded, python:MODULE:FUNCTION or signature")
+    run.add_argument("--signature", metavar="FILE", type=Path, default=None,
+                     help="the model's declared inputs and outputs (default: the model folder's model-settings.json)")
+    run.add_argument("--rtol", metavar="R", type=float, default=None, help="relative tolerance for float outputs")
+    run.add_argument("--atol", metavar="A", type=float, default=None, help="absolute tolerance for float outputs")
+    run.add_argument("--output-tolerance", metavar="NAME=RTOL[,ATOL]", action="append", default=[],
+                     help="another tolerance for one output (repeatable)")
     run.add_argument("--run-timeout", metavar="SECONDS", type=float, default=None)
     run.add_argument("--strict", action="store_true", help="SHOULD failures fail the run too")
     run.add_argument("--report", metavar="FILE.json", type=Path, help="requirement report (and FILE.md)")
@@ -364,9 +372,13 @@ def _run(args: argparse.Namespace) -> int:
     for option, value in (("--model", args.model), ("--fixtures-dir", args.fixtures),
                           ("--run-timeout", args.run_timeout), ("--conformance-report", args.report),
                           ("--conformance-profile", args.profile), ("--workspace-dir", args.workspace_dir),
-                          ("--keep-workspaces", args.keep_workspaces), ("-m", args.select)):
+                          ("--keep-workspaces", args.keep_workspaces), ("-m", args.select),
+                          ("--oracle", args.oracle), ("--signature", args.signature), ("--rtol", args.rtol),
+                          ("--atol", args.atol)):
         if value is not None:
             argv += [option, str(value)]
+    for each in args.output_tolerance:
+        argv += ["--output-tolerance", each]
     if args.strict:
         argv.append("--conformance-strict")
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args

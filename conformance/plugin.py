@@ -74,6 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="relative tolerance for float outputs of other models (default 1e-5)")
     group.addoption("--conformance-atol", "--atol", dest="atol", metavar="A", type=float, default=1e-8,
                     help="absolute tolerance for float outputs of other models (default 1e-8)")
+    group.addoption("--conformance-output-tolerance", "--output-tolerance", dest="output_tolerance",
+                    metavar="NAME=RTOL[,ATOL]", action="append", default=[],
+                    help="another tolerance for one float output, e.g. probabilities=1e-4 (repeatable)")
     group.addoption("--conformance-run-timeout", "--run-timeout", dest="run_timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT,
                     help=f"per predictor run (default {DEFAULT_TIMEOUT:g})")
     group.addoption("--conformance-strict", action="store_true", default=False,
@@ -194,17 +197,21 @@ def _suite(config: pytest.Config) -> Suite:
                     raise pytest.UsageError(f"odahu-conformance: --workspace-dir {workspace_dir}: cannot make it: "
                                             f"{exc.strerror or exc}") from None
 
-            from conformance.oracle.sources import Tolerance
+            from conformance.oracle.sources import Tolerance, parse_output_tolerance
 
-            if option("rtol") < 0 or option("atol") < 0:
+            if not (option("rtol") >= 0 and option("atol") >= 0):
                 raise pytest.UsageError("odahu-conformance: --rtol and --atol must not be negative")
+            try:
+                per_output = tuple(parse_output_tolerance(text) for text in option("output_tolerance"))
+            except ValueError as exc:
+                raise pytest.UsageError(f"odahu-conformance: {exc}") from None
             try:
                 candidate = from_options(
                     cmd=option("predictor_cmd"), image=option("predictor_image"), engine=option("engine"),
                     service_manifest=option("service_manifest"), model=option("model"),
                     timeout=option("run_timeout"), workspace_base=option("workspace_dir"),
                     oracle=option("oracle"), signature=option("signature"),
-                    tolerance=Tolerance(option("rtol"), option("atol")),
+                    tolerance=Tolerance(option("rtol"), option("atol"), per_output),
                 )
             except CandidateProblem as exc:
                 raise pytest.UsageError(f"odahu-conformance: {exc}") from None

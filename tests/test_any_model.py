@@ -24,7 +24,7 @@ from conformance.oracle.signature import (
     follows_inputs,
     read_signature,
 )
-from conformance.oracle.sources import OracleProblem, Tolerance, load_reference
+from conformance.oracle.sources import OracleProblem, Tolerance, load_reference, parse_output_tolerance
 from conformance.run.candidate import CandidateProblem, from_options
 from conformance.v2.documents import REQUEST, RESPONSE, Tensor, inspect
 
@@ -138,6 +138,34 @@ def test_b_match_compares_within_the_tolerance_and_keeps_errors_errors():
     # off the signature: B-SIGNATURE, and B-MATCH is not checked on it (one root cause)
     result = examine_any(response(outputs(RIGHT, [3])), expected, iris_request(), SIGNATURE, Tolerance())
     assert [f.requirement for f in result.findings] == ["B-SIGNATURE"] and "B-MATCH" in result.blocked
+
+
+def test_one_output_can_have_its_own_tolerance():
+    expected = Expected(None, MODEL, outputs=response(outputs(RIGHT, [0])).tensors)
+    loose = Tolerance(1e-5, 1e-8, (("probabilities", 1e-3, 0.0),))
+    assert findings_of(response(outputs([0.5001, 0.25, 0.25], [0])), expected, loose) == []
+    assert findings_of(response(outputs([0.5001, 0.25, 0.25], [1])), expected, loose) == ["B-MATCH /outputs/1/data"]
+    assert parse_output_tolerance("probabilities=1e-3") == ("probabilities", 1e-3, 0.0)
+    assert parse_output_tolerance("p=1e-3,1e-6") == ("p", 1e-3, 1e-6)
+    for bad in ("probabilities", "=1", "p=x", "p=-1", "p=1,2,3"):
+        with pytest.raises(ValueError, match="--output-tolerance"):
+            parse_output_tolerance(bad)
+
+
+def test_a_bad_tolerance_option_is_a_usage_error(iris_model, pytester_free_run):
+    done = pytester_free_run("--predictor-cmd", PREDICTOR, "--model", str(iris_model), "--oracle", "signature",
+                             "--output-tolerance", "probabilities")
+    assert done.returncode == 4 and "--output-tolerance 'probabilities': expected NAME=RTOL" in done.stderr
+
+
+@pytest.fixture
+def pytester_free_run(tmp_path):
+    """Run the suite in a subprocess with these options (-k matching nothing: only the set-up is exercised)."""
+    def run(*options: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider",
+                               "-q", "-k", "nothing_has_this_name", *options], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120)
+    return run
 
 
 def test_float_elements_equal_bit_for_bit_without_a_tolerance():

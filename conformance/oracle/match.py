@@ -53,8 +53,7 @@ def examine_any(actual: Document, expected: Expected, request: Document, signatu
         return result
     off_signature = False
     if signature is not None and follows_inputs(request, signature):
-        findings, checked = signature_findings(actual, request, signature, expected.is_error,
-                                               (tolerance.rtol, tolerance.atol))
+        findings, checked = signature_findings(actual, request, signature, expected.is_error, tolerance)
         if checked:
             result.ran("B-SIGNATURE", findings)
             off_signature = bool(findings)
@@ -111,6 +110,8 @@ def tensor_difference(file: str, got: Tensor, want: Tensor, tolerance: Tolerance
         return Finding("B-MATCH", file, join(got.pointer, "datatype"), f"is {got.datatype}, expected {want.datatype}")
     if list(got.shape) != list(want.shape):
         return Finding("B-MATCH", file, join(got.pointer, "shape"), f"is {list(got.shape)}, expected {list(want.shape)}")
+    if tolerance is not None:
+        tolerance = tolerance.for_output(got.name)
     differing = _differing(got, want, tolerance)
     if not differing.size:
         return None

@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -27,6 +27,18 @@ from conformance.v2.documents import ERROR, Document, Tensor
 SIGNATURE_FILE = "model-settings.json"
 #: A variable dimension in a declared shape.
 VARIABLE = -1
+
+
+class Slack(Protocol):
+    """How far a float output may stray outside its declared range (a tolerance, per output)."""
+
+    @property
+    def rtol(self) -> float: ...
+
+    @property
+    def atol(self) -> float: ...
+
+    def for_output(self, name: str) -> Slack: ...
 
 
 class SignatureProblem(ConformanceProblem):
@@ -149,11 +161,11 @@ def unservable(request: Document, signature: Signature) -> str | None:
 
 
 def signature_findings(actual: Document, request: Document, signature: Signature, error_expected: bool,
-                       slack: tuple[float, float] = (0.0, 0.0)) -> tuple[list[Finding], bool]:
+                       slack: Slack | None = None) -> tuple[list[Finding], bool]:
     """B-SIGNATURE: does ``actual`` (the response to ``request``, a request that follows the input signature)
     follow the output signature? An error response is a finding unless an error is what the model owes
-    (``error_expected``). A float output's declared range is widened by ``slack`` ``(rtol, atol)`` (a probability
-    of 1 + 1e-7 is 1 within the tolerance). Returns ``(findings, checked)``: ``checked`` is False when the
+    (``error_expected``). A float output's declared range is widened by the tolerance ``slack`` (a probability
+    of 1 + 1e-7 is 1 within the tolerance; per output, see ``Tolerance.for_output``). Returns ``(findings, checked)``: ``checked`` is False when the
     response is too malformed to say (its format findings are the root cause)."""
     file = actual.file
     if actual.kind == ERROR:
@@ -188,7 +200,8 @@ def signature_findings(actual: Document, request: Document, signature: Signature
                               f"{spec.shape_findings(tensor.shape) or f'shape {list(tensor.shape)}'} "
                               f"(declared {list(spec.shape)}; the request's variable sizes {_show(batch)})")
         else:
-            where = _out_of_range(tensor, spec, slack)
+            widen = slack.for_output(tensor.name) if slack is not None else None
+            where = _out_of_range(tensor, spec, (widen.rtol, widen.atol) if widen is not None else (0.0, 0.0))
             if where is not None:
                 problem = Finding("B-SIGNATURE", file, join(tensor.pointer, "data", where[0]),
                                   f"{where[1]} is outside the declared range [{spec.minimum}, {spec.maximum}]")

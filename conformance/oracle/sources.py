@@ -43,9 +43,33 @@ class Tolerance:
 
     rtol: float = 1e-5
     atol: float = 1e-8
+    #: ``(output name, rtol, atol)``: another tolerance for these outputs
+    per_output: tuple[tuple[str, float, float], ...] = ()
+
+    def for_output(self, name: str) -> Tolerance:
+        """The tolerance of the output ``name`` (its own when given, else this one)."""
+        for output, rtol, atol in self.per_output:
+            if output == name:
+                return Tolerance(rtol, atol)
+        return Tolerance(self.rtol, self.atol) if self.per_output else self
 
     def __str__(self) -> str:
         return f"rtol {self.rtol:g}, atol {self.atol:g}"
+
+
+def parse_output_tolerance(text: str) -> tuple[str, float, float]:
+    """``NAME=RTOL`` or ``NAME=RTOL,ATOL`` (the option ``--output-tolerance``); ValueError with one line."""
+    name, _, numbers = text.partition("=")
+    parts = numbers.split(",")
+    try:
+        if not name or not 1 <= len(parts) <= 2:
+            raise ValueError
+        rtol, atol = float(parts[0]), float(parts[1]) if len(parts) == 2 else 0.0
+    except ValueError:
+        raise ValueError(f"--output-tolerance {text!r}: expected NAME=RTOL or NAME=RTOL,ATOL") from None
+    if not (rtol >= 0 and atol >= 0):
+        raise ValueError(f"--output-tolerance {text!r}: tolerances must not be negative")
+    return name, rtol, atol
 
 
 Reference = Callable[[dict, Path], dict]
