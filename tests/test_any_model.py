@@ -314,3 +314,23 @@ def test_the_iris_report_is_exactly_the_stated_one(iris_reports, case):
     assert (status == 0) == (not failed and not not_checked), output
     reasons = {row["id"]: row.get("reason", "") for row in report["requirements"]}
     assert all("not the multiplier model" in reasons[r] for r in M_IDS), reasons
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant, failed", [(None, set()), ("off-by-one-multiplier", {"B-MATCH"})])
+def test_the_multiplier_is_one_model_among_others(tmp_path, mutant, failed):
+    """The kit's own predictor gated like any model: against the kit's goldens as recorded answers (B-MATCH in
+    place of M-*); a multiplier off by one fails B-MATCH."""
+    cmd = f"{sys.executable} {ROOT / 'predictor' / 'reference.py'}" if mutant is None else \
+        f"{sys.executable} {ROOT / 'tests' / 'mutants' / 'mutant.py'} {mutant}"
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q",
+         "--predictor-cmd", cmd, "--oracle", "recorded", "--fixtures-dir", str(ROOT / "fixtures"),
+         "--conformance-profile", "dev", "--conformance-report", str(report), "--workspace-dir", str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    statuses: dict[str, set[str]] = {}
+    for row in json.loads(report.read_text())["requirements"]:
+        statuses.setdefault(row["status"], set()).add(row["id"])
+    assert statuses.get("failed", set()) == failed, (statuses, done.stdout[-2000:])
+    assert statuses.get("skipped") == M_IDS | {"B-SIGNATURE"} and "not-checked" not in statuses, statuses
