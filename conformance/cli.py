@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     check_fixtures.add_argument("--fixtures", type=Path, default=None, help="fixture folder (default: the kit's)")
     check_fixtures.add_argument("--model", type=Path, default=None, help="model folder (default: FIXTURES/model, else the kit's)")
+    check_fixtures.add_argument("--oracle", metavar="KIND", default=None,
+                                help="another model's goldens: python:MODULE:FUNCTION (each answer compared within the "
+                                     "tolerance), or recorded / signature (valid, following the declared signature)")
+    check_fixtures.add_argument("--signature", metavar="FILE", type=Path, default=None,
+                                help="the declared signature (default: the model folder's model-settings.json)")
 
     recorder = fixture_commands.add_parser(
         "record", help="record golden pairs from an approved predictor (any model)",
@@ -332,6 +337,23 @@ def _check_fixtures(args: argparse.Namespace) -> int:
     fixtures = args.fixtures if args.fixtures is not None else kit_fixtures()
     if not fixtures.is_dir():
         raise UsageProblem(f"{fixtures}: not a folder")
+    if args.oracle is not None and args.oracle != "multiplier":
+        from conformance.run.candidate import model_and_oracle
+
+        if args.model is None:
+            raise UsageProblem("--oracle needs --model (the model folder the goldens belong to)")
+        other, oracle = model_and_oracle(args.model, args.oracle, args.signature)
+        pairs, findings = goldens.check(fixtures, None, oracle)
+        for finding in findings:
+            print(finding.line())
+        print(f"{pairs} golden pairs of model {other.name} {other.version} checked (--oracle {args.oracle}): "
+              f"{'all valid' if not findings else f'{len(findings)} problems'}")
+        return FAILED if findings or pairs == 0 else OK
+    from conformance.odahu.model import is_multiplier
+
+    if args.model is not None and args.model.is_dir() and not is_multiplier(args.model):
+        raise UsageProblem(f"--model {args.model}: no multiplier.txt, so not the multiplier model: check its goldens "
+                           "with --oracle python:MODULE:FUNCTION, recorded or signature")
     model = goldens.model_for(fixtures, args.model)
     pairs, findings = goldens.check(fixtures, model)
     for finding in findings:

@@ -244,6 +244,20 @@ def test_record_refuses_a_predictor_unfit_to_record_from(iris_model, tmp_path, c
     assert not (out / "output").exists()
 
 
+def test_fixtures_check_takes_another_models_oracle(iris_model, tmp_path, capsys):
+    fixtures = str(IRIS / "fixtures")
+    assert main(["fixtures", "check", "--fixtures", fixtures, "--model", str(iris_model), "--oracle", REFERENCE]) == 0
+    assert "18 golden pairs of model iris 1 checked" in capsys.readouterr().out
+    assert main(["fixtures", "check", "--fixtures", fixtures, "--model", str(iris_model)]) == 2
+    assert "not the multiplier model: check its goldens with --oracle" in capsys.readouterr().err
+    tampered = tmp_path / "fixtures"
+    shutil.copytree(IRIS / "fixtures", tampered)
+    golden = tampered / "output" / "iris-classes.json"
+    golden.write_text(golden.read_text().replace('"data":[0,1,2]', '"data":[0,1,1]'))
+    assert main(["fixtures", "check", "--fixtures", str(tampered), "--model", str(iris_model), "--oracle", REFERENCE]) == 1
+    assert "iris-classes.json: K-GOLDEN /outputs/1/data: B-MATCH" in capsys.readouterr().out
+
+
 def test_the_committed_iris_goldens_match_the_reference_function(iris_model):
     """K-GOLDEN for another model: the recorded pairs, checked against the reference function within tolerance."""
     from conformance.generate import goldens

@@ -205,7 +205,7 @@ def from_options(
             runner: Runner = LocalRunner.from_string(cmd)
         except ValueError as exc:
             raise CandidateProblem(f"--predictor-cmd: {exc}") from None
-        model_read, chosen = _model_and_oracle(model_source, oracle, signature, tolerance)
+        model_read, chosen = model_and_oracle(model_source, oracle, signature, tolerance)
         return Candidate("cmd", cmd, runner, model_read, model_source,
                          timeout=timeout, workspace_base=workspace_base, oracle=chosen)
     if engine not in ("docker", "podman"):
@@ -226,7 +226,7 @@ def from_options(
         raise CandidateProblem(f"--engine {engine}: cannot run containers here: {reason}")
     assert image is not None  # checked first: without a command, an image or a manifest (which names one)
     runner = ContainerRunner(engine, image, command=command, args=args)
-    model_read, chosen = _model_and_oracle(model_source, oracle, signature, tolerance)
+    model_read, chosen = model_and_oracle(model_source, oracle, signature, tolerance)
     if embedded is not None:
         # The model inside the image is not visible from outside: the oracle assumes --model's (default: the
         # kit's model, which the kit's embedded image bakes in); name and version come from the manifest.
@@ -242,8 +242,8 @@ def from_options(
                      timeout=timeout, workspace_base=workspace_base, oracle=chosen)
 
 
-def _model_and_oracle(source: Path, oracle: str, signature: Path | None,
-                      tolerance: Tolerance | None) -> tuple[Model | OtherModel, Oracle | None]:
+def model_and_oracle(source: Path, oracle: str, signature: Path | None = None,
+                     tolerance: Tolerance | None = None) -> tuple[Model | OtherModel, Oracle | None]:
     """Read the model the candidate will be given (a folder, or an archive unpacked into a scratch folder that
     lives as long as the process) and set up the oracle ``oracle`` names (None for the multiplier's)."""
     kind = oracle.split(":", 1)[0]
