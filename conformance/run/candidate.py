@@ -18,7 +18,7 @@ from pathlib import Path
 from conformance.contract.problems import ConformanceProblem
 from conformance.odahu import manifests
 from conformance.odahu.model import Model, ModelProblem, OtherModel, is_multiplier, load_model, load_other_model
-from conformance.oracle.signature import SIGNATURE_FILE, Signature, SignatureProblem, read_signature
+from conformance.oracle.signature import SIGNATURE_FILE, SignatureProblem, read_signature
 from conformance.oracle.sources import KINDS, Oracle, OracleProblem, Tolerance, load_reference
 from conformance.paths import kit_model
 from conformance.run import DEFAULT_TIMEOUT, staging
