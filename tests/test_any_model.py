@@ -286,6 +286,9 @@ CASES: dict[tuple[str, str], tuple[list[str], set[str], set[str], set[str]]] = {
     ("signature", "nondeterministic"): ([], {"B-DETERMINISTIC"}, {"B-INDEPENDENT"}, M_IDS | {"B-MATCH", "K-GOLDEN"}),
     # answers a request whose only input is not 'features' (a declared input missing): an error was owed
     ("signature", "any-input-name"): ([], {"P-EVERY"}, set(), M_IDS | {"B-MATCH", "K-GOLDEN"}),
+    # a trace of the batch's mean in every answer: inside the tolerance, the same twice alone and beside copies
+    # of itself, but another answer beside other requests
+    ("python", "batch-mean"): ([], {"B-INDEPENDENT"}, set(), M_IDS | {"K-GOLDEN"}),
     # a difference inside the tolerance passes
     ("python", "within-tolerance"): (FIXTURES, set(), set(), M_IDS),
 }

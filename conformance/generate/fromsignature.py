@@ -163,7 +163,8 @@ def large_request(signature: Signature, elements: int) -> bytes | None:
 
 def crowd(signature: Signature, count: int) -> list[tuple[str, bytes]]:
     """``count`` fixed requests following ``signature``, of 1 to 8 rows, each with other values and its own id:
-    the other files of a batch (``crowd-000.json``...)."""
+    the other files of a batch, named to sort before and after the good ones (``0-crowd-000.json``...,
+    ``z-crowd-001.json``...): a predictor that carries state from file to file shows it either way."""
     made = []
     for i in range(count):
         inputs = []
@@ -171,7 +172,7 @@ def crowd(signature: Signature, count: int) -> list[tuple[str, bytes]]:
             shape = [1 + (i % 8) if declared == VARIABLE else declared for declared in spec.shape]
             inputs.append({"name": spec.name, "shape": shape, "datatype": spec.datatype,
                            "data": _spread(spec, math.prod(shape), number + 5 * i + 1)})
-        made.append((f"crowd-{i:03}.json", dumps({"id": f"crowd-{i}", "inputs": inputs})))
+        made.append((f"{'0z'[i % 2]}-crowd-{i:03}.json", dumps({"id": f"crowd-{i}", "inputs": inputs})))
     return made
 
 

@@ -73,19 +73,20 @@ def test_same_request_same_response(conformance: Suite, verdict: Verdict) -> Non
 @pytest.mark.protocol
 @pytest.mark.requirement("B-INDEPENDENT")
 def test_response_does_not_depend_on_the_batch(conformance: Suite, verdict: Verdict) -> None:
-    """The good requests beside many others (of the same model): each response equals the one the request got
-    in a batch of its own. Only requests answered the same in two runs alone are compared (a request whose answer
+    """The good requests beside many others of the same model (named to sort before and after them): each
+    response equals the one the request got in a batch of its own. Only requests answered the same in two runs alone are compared (a request whose answer
     changes from run to run is B-DETERMINISTIC's)."""
     candidate = conformance.require_candidate()
     good = good_requests(conformance)
     alone = good_batch(conformance)
     crowd: list[tuple[str, bytes]]
     if candidate.oracle is None:
-        crowd = [(f"crowd-{i:03}.json", dumps(body)) for i, (_, body) in enumerate(strategies.many_small_requests(CROWD))]
+        crowd = [(f"{'0z'[i % 2]}-crowd-{i:03}.json", dumps(body))
+                 for i, (_, body) in enumerate(strategies.many_small_requests(CROWD))]
     elif candidate.oracle.signature is not None:
         crowd = fromsignature.crowd(candidate.oracle.signature, CROWD)
     else:
-        crowd = [(f"crowd-{name}", raw) for name, raw in candidate.oracle.golden_requests]
+        crowd = [(f"{'0z'[i % 2]}-crowd-{name}", raw) for i, (name, raw) in enumerate(candidate.oracle.golden_requests)]
     conformance.count("crowd", len(crowd))
     mixed = run_batch(candidate, crowd + good)
     again = run_batch(candidate, good)

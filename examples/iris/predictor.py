@@ -7,7 +7,8 @@
     ODAHU_OUTPUT_PATH  the responses: created with parents if missing; one NAME.json per request
     IRIS_VARIANT       unset or empty: the correct model; else a deliberately wrong one for the kit's own tests:
                        reordered-features, fp16-probabilities, label-off-by-one, nondeterministic, within-tolerance,
-                       any-input-name (takes the first input whatever its name)
+                       any-input-name (takes the first input whatever its name), batch-mean (shifts every
+                       answer by a trace of the mean feature of the whole batch: answers depend on the batch)
 
 Request  {id?, parameters?, inputs: [{name: "features", datatype: FP32|FP64, shape: [N, 4], data}],
           outputs?: [{name: "probabilities"|"label", parameters?}]}
@@ -40,7 +41,7 @@ FEATURES, CLASSES = 4, 3
 INPUT_DTYPES = {"FP32": np.float32, "FP64": np.float64}
 OUTPUTS = ("probabilities", "label")
 VARIANTS = ("reordered-features", "fp16-probabilities", "label-off-by-one", "nondeterministic", "within-tolerance",
-            "any-input-name")
+            "any-input-name", "batch-mean")
 MAX_DEPTH = 1024  # deepest nesting of arrays and objects accepted
 
 
@@ -58,12 +59,15 @@ class Model:
         self.coef, self.intercept, self.classes = coef, intercept, np.array(classes, dtype=np.int64)
         self.name, self.version, self.variant = name, version, variant
         self.rng = np.random.default_rng() if variant == "nondeterministic" else None  # seeded from the OS
+        self.batch_shift = 0.0  # batch-mean: set from the whole batch before any request is answered
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities float32 [N, 3], labels int64 [N]) for features float64 [N, 4]."""
         if self.variant == "reordered-features":
             x = x[:, [1, 0, 2, 3]]
         z = x @ self.coef.T + self.intercept
+        if self.variant == "batch-mean":
+            z[:, 0] += self.batch_shift
         z -= z.max(axis=1, keepdims=True) if len(z) else 0.0
         e = np.exp(z)
         p64 = e / e.sum(axis=1, keepdims=True)
@@ -319,6 +323,16 @@ def run_batch(model_dir: str, input_dir: str, output_dir: str, variant: str) -> 
         os.makedirs(output_dir, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"{output_dir}: cannot create the output folder: {one_line(e)}") from None
+    if variant == "batch-mean":  # a look at the whole batch first (the bug: statistics across requests)
+        means = []
+        for name in names:
+            try:
+                with open(os.path.join(input_dir, name), "rb") as f:
+                    doc, _ = parse(f.read())
+                means.append(float(features(doc).mean()))
+            except Exception:  # noqa: BLE001 - a request it cannot read just does not count
+                continue
+        model.batch_shift = 1e-6 * float(np.mean(means)) if means and not any(np.isnan(means)) else 0.0
     errors = unwritten = 0
     for name in names:
         try:
