@@ -13,9 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conformance.cli import main
 from conformance.contract.requirements import REQUIREMENTS
+from conformance.generate import fromsignature
 from conformance.odahu.model import OtherModel
 from conformance.oracle.expect import Expected
 from conformance.oracle.match import examine_any, response_difference, tensor_difference
@@ -23,10 +26,17 @@ from conformance.oracle.signature import (
     SignatureProblem,
     follows_inputs,
     read_signature,
+    unservable,
 )
-from conformance.oracle.sources import OracleProblem, Tolerance, load_reference, parse_output_tolerance
+from conformance.oracle.sources import (
+    OracleProblem,
+    Tolerance,
+    load_reference,
+    parse_output_tolerance,
+)
 from conformance.run.candidate import CandidateProblem, from_options
 from conformance.v2.documents import REQUEST, RESPONSE, Tensor, inspect
+from conformance.v2.strictjson import dumps
 
 ROOT = Path(__file__).resolve().parents[1]
 IRIS = ROOT / "examples" / "iris"
@@ -351,3 +361,33 @@ def test_the_multiplier_is_one_model_among_others(tmp_path, mutant, failed):
         statuses.setdefault(row["status"], set()).add(row["id"])
     assert statuses.get("failed", set()) == failed, (statuses, done.stdout[-2000:])
     assert statuses.get("skipped") == M_IDS | {"B-SIGNATURE"} and "not-checked" not in statuses, statuses
+
+
+MIXED = {"inputs": [{"name": "ids", "datatype": "INT64", "shape": [-1], "parameters": {"min": -5, "max": 5}},
+                    {"name": "pixels", "datatype": "UINT8", "shape": [-1, 2, 2]},
+                    {"name": "text", "datatype": "BYTES", "shape": [-1]},
+                    {"name": "flags", "datatype": "BOOL", "shape": [3]},
+                    {"name": "w", "datatype": "FP16", "shape": [-1], "parameters": {"min": 0.1, "max": 0.3}}],
+         "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1]}]}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_generated_requests_follow_the_signature(tmp_path, data):
+    """Every request drawn from a signature follows it: all 13 datatype families, variable dimensions shared by
+    the inputs, declared ranges (also ones a float type cannot hold exactly)."""
+    signature = read_signature(signature_file(tmp_path, MIXED))
+    body = data.draw(fromsignature.requests(signature, max_variable=6))
+    request = inspect(json.loads(dumps(body)), REQUEST, "r.json")
+    assert request.ok and follows_inputs(request, signature), (body, request.findings)
+
+
+def test_good_large_and_off_signature_requests(tmp_path):
+    signature = read_signature(signature_file(tmp_path, MIXED))
+    for name, raw in fromsignature.good_requests(signature) + fromsignature.crowd(signature, 5):
+        assert follows_inputs(inspect(json.loads(raw), REQUEST, name), signature), name
+    large = inspect(json.loads(fromsignature.large_request(signature, 10_000)), REQUEST, "large.json")
+    assert follows_inputs(large, signature) and large.tensors[0].shape[0] > 500
+    for name, raw in fromsignature.off_signature(signature):
+        request = inspect(json.loads(raw), REQUEST, name)
+        assert request.ok and not follows_inputs(request, signature) and unservable(request, signature), name
