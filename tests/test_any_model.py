@@ -391,3 +391,16 @@ def test_good_large_and_off_signature_requests(tmp_path):
     for name, raw in fromsignature.off_signature(signature):
         request = inspect(json.loads(raw), REQUEST, name)
         assert request.ok and not follows_inputs(request, signature) and unservable(request, signature), name
+
+
+def test_the_cli_run_passes_the_any_model_options_on(iris_model, tmp_path, capsys):
+    report = tmp_path / "report.json"
+    code = main(["run", "--cmd", PREDICTOR, "--model", str(iris_model), "--oracle", "signature", "--rtol", "1e-4",
+                 "--output-tolerance", "probabilities=1e-3", "-m", "manifest", "--report", str(report),
+                 "--workspace-dir", str(tmp_path / "ws")])
+    assert code == 0, capsys.readouterr().out[-2000:]
+    rows = {row["id"]: row for row in json.loads(report.read_text())["requirements"]}
+    assert rows["K-META"]["status"] == "passed"
+    assert rows["K-GOLDEN"]["status"] == "skipped" and "no golden pairs for this model" in rows["K-GOLDEN"]["reason"]
+    assert main(["run", "--cmd", PREDICTOR, "--model", str(iris_model), "-m", "manifest"]) == 2
+    assert "no multiplier.txt, so not the multiplier model" in capsys.readouterr().err
