@@ -833,3 +833,22 @@ def test_container_reproduction_makes_its_pod_folder_and_can_be_pasted_twice(tmp
         done = subprocess.run(["bash", "-c", line], env=env, capture_output=True, text=True)
         assert done.returncode == 0, (line, done.stderr)
     assert (ws.root / "repro-pod" / "ran").is_file()
+
+
+def test_kept_workspaces_are_capped_and_a_released_one_gives_its_share_back(tmp_path):
+    """At most keep_limit failed workspaces and keep_bytes of their output; releasing one (the shrinker found a
+    smaller failure) frees its place and its bytes for the next."""
+    candidate = candidate_module.from_options(cmd=f"{sys.executable} {PREDICTOR}", workspace_base=tmp_path)
+    candidate.keep_limit, candidate.keep_bytes = 2, 1 << 20
+    runs = [candidate.run([("a.json", json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "INT32",
+                                                               "data": [i]}]}).encode())]) for i in range(3)]
+    kept = [candidate.keep(result) for result in runs]
+    assert kept[:2] == [runs[0].workspace.root, runs[1].workspace.root] and kept[2] is None
+    assert candidate.not_kept == 1 and not runs[2].workspace.root.exists() and candidate.kept_bytes > 0
+    candidate.release(runs[0])
+    assert not runs[0].workspace.root.exists() and candidate.kept == [runs[1].workspace.root]
+    again = candidate.run([("b.json", b'{"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [5]}]}')])
+    assert candidate.keep(again) == again.workspace.root
+    candidate.release(runs[1])
+    candidate.release(again)
+    assert candidate.kept == [] and candidate.kept_bytes == 0

@@ -170,6 +170,15 @@ class Candidate:
         self.kept_bytes += size
         return result.workspace.root
 
+    def release(self, result: RunResult) -> None:
+        """Remove a kept workspace after all (a smaller failure replaced it) and give back its share of the
+        limits, so that later failures can be kept."""
+        root = result.workspace.root
+        if root in self.kept:
+            self.kept.remove(root)
+            self.kept_bytes -= sum(entry.size for entry in result.entries)
+        self.discard(result)
+
     def reproduce(self, result: RunResult) -> str:
         """A command line that runs the candidate again on the kept workspace's requests."""
         return self.runner.describe(result.workspace)

@@ -159,8 +159,7 @@ def _reproduction(candidate: Candidate, batch: Batch, requests: dict[str, bytes]
         if fails:
             smallest["batch"] = alone
         if superseded is not None and superseded.kept is not None:  # keep one workspace: the smallest failure
-            candidate.discard(superseded.result)
-            candidate.kept.remove(superseded.kept)
+            candidate.release(superseded.result)
         return fails
 
     original = json.loads(requests[name])
