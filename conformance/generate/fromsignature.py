@@ -49,21 +49,56 @@ def _inside(bound: float, dtype: np.dtype, towards: float) -> float:
     return float(rounded)
 
 
-def _values(spec: TensorSpec, count: int) -> st.SearchStrategy[list]:
+#: Tensors of up to this many elements are drawn element by element by hypothesis; larger ones take a few
+#: drawn elements (the edges hypothesis likes: the bounds, zero) among values from a numpy generator seeded by
+#: hypothesis (drawing thousands of floats one by one costs seconds per batch).
+DRAWN_ELEMENTS = 16
+
+
+def _element(spec: TensorSpec) -> st.SearchStrategy[Any]:
     kind = DATATYPES[spec.datatype]
     low, high = _bounds(spec)
-    element: st.SearchStrategy[Any]
     if kind.kind == "bool":
-        element = st.booleans()
-    elif kind.kind == "bytes":
-        element = st.text(max_size=8)
-    elif kind.kind == "int":
-        element = st.integers(max(kind.minimum, math.ceil(low)), min(kind.maximum, math.floor(high)))
-    else:
-        width: Literal[16, 32, 64] = 16 if kind.dtype.itemsize == 2 else 32 if kind.dtype.itemsize == 4 else 64
-        low, high = _inside(low, kind.dtype, np.inf), _inside(high, kind.dtype, -np.inf)
-        element = st.floats(low, high, width=width, allow_nan=False, allow_infinity=False)
-    return st.lists(element, min_size=count, max_size=count)
+        return st.booleans()
+    if kind.kind == "bytes":
+        return st.text(max_size=8)
+    if kind.kind == "int":
+        return st.integers(max(kind.minimum, math.ceil(low)), min(kind.maximum, math.floor(high)))
+    width: Literal[16, 32, 64] = 16 if kind.dtype.itemsize == 2 else 32 if kind.dtype.itemsize == 4 else 64
+    low, high = _inside(low, kind.dtype, np.inf), _inside(high, kind.dtype, -np.inf)
+    return st.floats(low, high, width=width, allow_nan=False, allow_infinity=False)
+
+
+def _generated(spec: TensorSpec, count: int, rng: np.random.Generator) -> list:
+    """``count`` values of ``spec`` inside its range, from ``rng``."""
+    kind = DATATYPES[spec.datatype]
+    if kind.kind == "bool":
+        return [bool(b) for b in rng.integers(0, 2, count)]
+    if kind.kind == "bytes":
+        return [f"v{int(i)}" for i in rng.integers(0, 1000, count)]
+    low, high = _bounds(spec)
+    if kind.kind == "int":
+        low, high = max(kind.minimum, math.ceil(low)), min(kind.maximum, math.floor(high))
+        return [int(v) for v in rng.integers(low, high, count, endpoint=True, dtype=np.int64 if high < 2**63 else np.uint64)]
+    low, high = _inside(low, kind.dtype, np.inf), _inside(high, kind.dtype, -np.inf)
+    span_low, span_high = max(low, -1e6), min(high, 1e6)  # spread over a readable span of a huge range
+    if span_low > span_high:
+        span_low, span_high = low, high
+    values = rng.uniform(span_low, span_high, count).astype(kind.dtype)
+    return [float(v) for v in np.clip(values, kind.dtype.type(low), kind.dtype.type(high))]
+
+
+@st.composite
+def _values(draw: st.DrawFn, spec: TensorSpec, count: int) -> list:
+    """``count`` values of ``spec``: drawn one by one when few, else mostly from a seeded generator with a few
+    drawn ones (hypothesis's edges) at drawn places."""
+    if count <= DRAWN_ELEMENTS:
+        return draw(st.lists(_element(spec), min_size=count, max_size=count))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    values = _generated(spec, count, rng)
+    for _ in range(draw(st.integers(0, 4))):
+        values[draw(st.integers(0, count - 1))] = draw(_element(spec))
+    return values
 
 
 def _nest(flat: list, shape: list[int]) -> list:
