@@ -376,7 +376,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if result.skipped and isinstance(result.longrepr, tuple):
             record.skip_reason = str(result.longrepr[2]).removeprefix("Skipped: ")
             if record.skip_reason.startswith(report.NOT_CHECKED_SKIP):
-                for requirement_id in record.covers:
+                for requirement_id in record.covers - record.not_applicable.keys():  # (those cannot apply anyway)
                     record.not_checked.setdefault(requirement_id, record.skip_reason[len(report.NOT_CHECKED_SKIP):])
         if result.failed and call.excinfo is not None and not record.findings:
             record.error = _one_line_error(call.excinfo)

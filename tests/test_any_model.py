@@ -304,6 +304,11 @@ CASES: dict[tuple[str, str], tuple[list[str], set[str], set[str], set[str]]] = {
 }
 
 
+def test_every_b_requirement_has_a_variant_that_fails_it():
+    failing = {requirement for (_, variant), (_, failed, _, _) in CASES.items() if variant for requirement in failed}
+    assert {r.id for r in REQUIREMENTS if r.id.startswith("B-")} <= failing
+
+
 @pytest.fixture(scope="module")
 def iris_reports(iris_model, tmp_path_factory) -> dict:
     def one(case):

@@ -17,6 +17,7 @@ from conformance.contract.findings import Finding
 from conformance.generate import fromsignature, strategies
 from conformance.oracle.match import response_difference
 from conformance.suite.shared import Batch, good_batch, good_requests, run_batch
+from conformance.v2.documents import ERROR, Document
 from conformance.v2.strictjson import dumps
 
 if TYPE_CHECKING:
@@ -26,14 +27,26 @@ if TYPE_CHECKING:
 CROWD = 40
 
 
+def comparable(response: Document) -> bool:
+    """Whether a response can be compared with another: strict JSON, an error response or one whose every
+    output was decoded (a response missing only ``model_name`` still is; one whose data does not fit its shape
+    is not)."""
+    if any(f.requirement == "F-JSON" for f in response.findings) or not isinstance(response.body, dict):
+        return False
+    if response.kind == ERROR:
+        return True
+    outputs = response.body.get("outputs")
+    return isinstance(outputs, list) and len(outputs) == len(response.tensors)
+
+
 def compare(verdict: Verdict, requirement: str, pairs: list[tuple[str, Batch, str, Batch, str]]) -> list[Finding]:
     """Compare each ``(request, batch, its file there, other batch, its file there)``; record what could be
     compared; return the findings (the request named, the way it differs, and where)."""
     findings, compared = [], 0
     for name, one, here, other, there in pairs:
         first, second = one.judgement.responses.get(here), other.judgement.responses.get(there)
-        if first is None or second is None or first.findings or second.findings:
-            continue  # no response, or a malformed one: its own finding says so
+        if first is None or second is None or not comparable(first) or not comparable(second):
+            continue  # no response, or one too malformed to compare: its own finding says so
         differs = response_difference(first, second)
         compared += 1
         if differs is None:
