@@ -402,6 +402,8 @@ def _report(config: pytest.Config, completed: bool) -> dict | None:
     note = str(getattr(config, "_conformance_default_note", "") or "")
     made = report.build(records, kind, ref, is_strict(config), completed=completed, note=note,
                         baseline=config.stash.get(BASELINE, None))
+    if candidate is not None:  # where the expected answers came from: a PASSED means only what they could show
+        made["candidate"]["oracle"] = candidate.oracle.spec if candidate.oracle is not None else "multiplier"
     made["stats"] = {"predictor_runs": candidate.runs if candidate else 0,
                      "generated_requests": suite.generated_requests if suite else 0,
                      "requests_sent_by_class": dict(sorted(suite.sent.items())) if suite else {}}
@@ -437,6 +439,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 REPORT = pytest.StashKey[dict]()
 
+#: What each oracle's expected answers are, for the digest's oracle line.
+ORACLE_SAYS = {"recorded": "the recorded golden pairs only", "python": "the reference function's, for every request",
+               "signature": "none: format, declared signature, determinism and batch independence only"}
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -458,6 +464,8 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
     terminalreporter.section("odahu conformance")
     candidate = made["candidate"]
     write(f"candidate: {candidate['kind']} {candidate['ref']}" + (f" ({candidate['note']})" if candidate.get("note") else ""))
+    if candidate.get("oracle", "multiplier") != "multiplier":
+        write(f"oracle: {candidate['oracle']} (expected answers: {ORACLE_SAYS.get(candidate['oracle'].split(':')[0], '')})")
     for row in made["requirements"]:
         if row["status"] == "failed" and row.get("baselined"):
             write(f"{row['id']:<14} KNOWN ({row['failed_level']}, in the baseline): {row['failures'][0]}")

@@ -185,6 +185,7 @@ def markdown(report: dict) -> str:
         f"# Conformance report: {headline(report)}",
         "",
         f"- candidate: {candidate['kind']} `{candidate['ref']}`" + (f" ({candidate['note']})" if candidate.get("note") else ""),
+        *([f"- oracle (where the expected answers came from): `{candidate['oracle']}`"] if "oracle" in candidate else []),
         *([] if report.get("completed", True) else ["- the run was interrupted: the results below are partial"]),
         f"- kit version: {report['kit_version']}; strict: {'yes' if report['strict'] else 'no'}",
         f"- MUST failed: {summary['must_failed']}, SHOULD failed: {summary['should_failed']}, "

@@ -404,7 +404,11 @@ def test_the_cli_run_passes_the_any_model_options_on(iris_model, tmp_path, capsy
                  "--output-tolerance", "probabilities=1e-3", "-m", "manifest", "--report", str(report),
                  "--workspace-dir", str(tmp_path / "ws")])
     assert code == 0, capsys.readouterr().out[-2000:]
-    rows = {row["id"]: row for row in json.loads(report.read_text())["requirements"]}
+    made = json.loads(report.read_text())
+    assert made["candidate"]["oracle"] == "signature"
+    assert "- oracle (where the expected answers came from): `signature`" in report.with_suffix(".md").read_text()
+    assert "oracle: signature (expected answers: none: format, declared signature" in capsys.readouterr().out
+    rows = {row["id"]: row for row in made["requirements"]}
     assert rows["K-META"]["status"] == "passed"
     assert rows["K-GOLDEN"]["status"] == "skipped" and "no golden pairs for this model" in rows["K-GOLDEN"]["reason"]
     assert main(["run", "--cmd", PREDICTOR, "--model", str(iris_model), "-m", "manifest"]) == 2

@@ -41,7 +41,7 @@ def run_suite(tmp: Path, *options: str) -> tuple[int, dict, str]:
 def test_reference_image_passes_the_whole_suite(engine, tmp_path):
     status, report, output = run_suite(tmp_path, "--predictor-image", IMAGE, "--engine", engine)
     assert status == 0, output
-    assert report["candidate"] == {"kind": "image", "ref": IMAGE}
+    assert report["candidate"] == {"kind": "image", "ref": IMAGE, "oracle": "multiplier"}
     assert [r["id"] for r in report["requirements"] if r["status"] != "passed"] == sorted(MULTIPLIER_SKIPPED), output
 
 
