@@ -293,9 +293,6 @@ def _record(args: argparse.Namespace) -> int:
     _writable_folder(args.out, "--out")
     model: Path = args.model
     declared = args.signature is not None or (model.is_dir() and (model / SIGNATURE_FILE).is_file())
-    if model.is_dir() and is_multiplier(model) and not declared:
-        print("note: the multiplier model's goldens come from its oracle: `fixtures generate` (recording anyway)",
-              file=sys.stderr)
     candidate = from_options(cmd=args.cmd, image=args.image, engine=args.engine, service_manifest=args.service_manifest,
                              model=model, timeout=args.run_timeout, oracle="signature" if declared else "recorded",
                              signature=args.signature)
@@ -315,6 +312,9 @@ def _record(args: argparse.Namespace) -> int:
         return FAILED
     print(f"recorded {done.pairs} golden pairs to {done.out} (model {candidate.model.name} {candidate.model.version}, "
           f"from {candidate.kind} {candidate.ref})")
+    if model.is_dir() and is_multiplier(model):
+        print("note: the multiplier model's goldens can also come from its oracle (`fixtures generate`), never from a "
+              "predictor; recorded ones are checked with --oracle recorded")
     return OK
 
 
@@ -430,6 +430,7 @@ def _check_run_paths(args: argparse.Namespace) -> None:
             raise UsageProblem(str(problem)) from None
     if args.model is not None and not args.model.exists():
         raise UsageProblem(f"--model {args.model}: no such folder or archive")
+    _check_oracle_options(args)
     if args.fixtures is not None and not args.fixtures.is_dir():
         raise UsageProblem(f"--fixtures {args.fixtures}: not a folder")
     if args.run_timeout is not None and not args.run_timeout > 0:
@@ -438,6 +439,29 @@ def _check_run_paths(args: argparse.Namespace) -> None:
         _writable_file(args.report, "--report")
     if args.workspace_dir is not None:
         _writable_folder(args.workspace_dir, "--workspace-dir")
+
+
+def _check_oracle_options(args: argparse.Namespace) -> None:
+    """The model, the oracle, the signature and the tolerances, read as the suite will read them (one line on a
+    problem). A model inside the image is read by the suite alone (the manifest names it)."""
+    from conformance.oracle.sources import parse_output_tolerance
+    from conformance.paths import kit_model
+    from conformance.run.candidate import CandidateProblem, model_and_oracle
+
+    for name, value in (("--rtol", args.rtol), ("--atol", args.atol)):
+        if value is not None and not value >= 0:
+            raise UsageProblem(f"{name} must not be negative, got {value}")
+    for text in args.output_tolerance:
+        try:
+            parse_output_tolerance(text)
+        except ValueError as exc:
+            raise UsageProblem(str(exc)) from None
+    if args.signature is not None and not args.signature.is_file():
+        raise UsageProblem(f"--signature {args.signature}: no such file")
+    try:
+        model_and_oracle(args.model or kit_model(), args.oracle or "auto", args.signature)
+    except CandidateProblem as problem:
+        raise UsageProblem(str(problem)) from None
 
 
 def _job(args: argparse.Namespace) -> int:
