@@ -442,8 +442,8 @@ def _check_run_paths(args: argparse.Namespace) -> None:
 
 
 def _check_oracle_options(args: argparse.Namespace) -> None:
-    """The model, the oracle, the signature and the tolerances, read as the suite will read them (one line on a
-    problem). A model inside the image is read by the suite alone (the manifest names it)."""
+    """The model folder, the oracle, the signature and the tolerances, read as the suite will read them (one line
+    on a problem)."""
     from conformance.oracle.sources import parse_output_tolerance
     from conformance.paths import kit_model
     from conformance.run.candidate import CandidateProblem, model_and_oracle
@@ -458,8 +458,11 @@ def _check_oracle_options(args: argparse.Namespace) -> None:
             raise UsageProblem(str(exc)) from None
     if args.signature is not None and not args.signature.is_file():
         raise UsageProblem(f"--signature {args.signature}: no such file")
+    model = args.model or kit_model()
+    if not model.is_dir():
+        return  # an archive is unpacked and read once, by the suite (a problem there is one line too)
     try:
-        model_and_oracle(args.model or kit_model(), args.oracle or "auto", args.signature)
+        model_and_oracle(model, args.oracle or "auto", args.signature)
     except CandidateProblem as problem:
         raise UsageProblem(str(problem)) from None
 

@@ -40,7 +40,12 @@ from conformance.judge import (
     platform_keeps_every_file,
 )
 from conformance.odahu import manifests, platform_rules, validate
-from conformance.odahu.model import ModelProblem, is_multiplier, load_model, load_other_model
+from conformance.odahu.model import (
+    ModelProblem,
+    is_multiplier,
+    load_model,
+    load_other_model,
+)
 from conformance.run import staging
 from conformance.run.container import ContainerRunner
 from conformance.run.local import LocalRunner

@@ -9,7 +9,6 @@ inputs: the batch size), values inside the declared range, data flat or nested, 
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Literal
 
@@ -151,17 +150,22 @@ def good_requests(signature: Signature) -> list[tuple[str, bytes]]:
     nested data), ``c.json`` (three rows); values spread over the declared range."""
     made = []
     for name, rows, nested, request_id in (("a.json", 2, False, "a"), ("b.json", 1, True, None), ("c.json", 3, False, None)):
-        inputs = []
-        for number, spec in enumerate(signature.inputs):
-            shape = [rows if declared == VARIABLE else declared for declared in spec.shape]
-            count = math.prod(shape)
-            flat = _spread(spec, count, number)
-            inputs.append({"name": spec.name, "shape": shape, "datatype": spec.datatype,
-                           "data": _nest(flat, shape) if nested else flat})
         body: dict = {"id": request_id} if request_id else {}
-        body["inputs"] = inputs
+        body["inputs"] = _inputs(signature, rows, nested=nested)
         made.append((name, dumps(body)))
     return made
+
+
+def _inputs(signature: Signature, rows: int, salt: int = 0, nested: bool = False) -> list[dict]:
+    """Every declared input with ``rows`` for each variable dimension, its values spread over its range
+    (:func:`_spread`; ``salt`` gives other values), data flat or ``nested``."""
+    inputs = []
+    for number, spec in enumerate(signature.inputs):
+        shape = [rows if declared == VARIABLE else declared for declared in spec.shape]
+        flat = _spread(spec, math.prod(shape), number + salt)
+        inputs.append({"name": spec.name, "shape": shape, "datatype": spec.datatype,
+                       "data": _nest(flat, shape) if nested else flat})
+    return inputs
 
 
 def _spread(spec: TensorSpec, count: int, salt: int) -> list:
@@ -187,35 +191,23 @@ def large_request(signature: Signature, elements: int) -> bytes | None:
     per_row = sum(math.prod(d for d in spec.shape if d != VARIABLE) for spec in signature.inputs)
     if not any(VARIABLE in spec.shape for spec in signature.inputs) or per_row == 0:
         return None
-    rows = max(1, elements // per_row)
-    inputs = []
-    for number, spec in enumerate(signature.inputs):
-        shape = [rows if declared == VARIABLE else declared for declared in spec.shape]
-        inputs.append({"name": spec.name, "shape": shape, "datatype": spec.datatype,
-                       "data": _spread(spec, math.prod(shape), number)})
-    return dumps({"id": "large", "inputs": inputs})
+    return dumps({"id": "large", "inputs": _inputs(signature, max(1, elements // per_row))})
 
 
 def crowd(signature: Signature, count: int) -> list[tuple[str, bytes]]:
     """``count`` fixed requests following ``signature``, of 1 to 8 rows, each with other values and its own id:
     the other files of a batch, named to sort before and after the good ones (``0-crowd-000.json``...,
     ``z-crowd-001.json``...): a predictor that carries state from file to file shows it either way."""
-    made = []
-    for i in range(count):
-        inputs = []
-        for number, spec in enumerate(signature.inputs):
-            shape = [1 + (i % 8) if declared == VARIABLE else declared for declared in spec.shape]
-            inputs.append({"name": spec.name, "shape": shape, "datatype": spec.datatype,
-                           "data": _spread(spec, math.prod(shape), number + 5 * i + 1)})
-        made.append((f"{'0z'[i % 2]}-crowd-{i:03}.json", dumps({"id": f"crowd-{i}", "inputs": inputs})))
-    return made
+    return [(f"{'0z'[i % 2]}-crowd-{i:03}.json",
+             dumps({"id": f"crowd-{i}", "inputs": _inputs(signature, 1 + (i % 8), salt=5 * i + 1)}))
+            for i in range(count)]
 
 
 def off_signature(signature: Signature) -> list[tuple[str, bytes]]:
     """Valid V2 requests a model with ``signature`` cannot serve (each owes an error response): the first input
     renamed (so a declared one is missing), given one dimension fewer, or (where its shape has a fixed dimension)
     that dimension one larger. Names ``0-off-*.json`` and ``z-off-*.json``, so they sort around the good ones."""
-    base = [json.loads(raw) for _, raw in good_requests(signature)][0]
+    base = {"inputs": _inputs(signature, 2)}  # a.json's inputs (good_requests)
     first = base["inputs"][0]
     spec = signature.inputs[0]
     shape = list(first["shape"])

@@ -67,9 +67,7 @@ def examine(actual: Document, expected: Expected, request: Document | None = Non
         return result
     body = actual.body if isinstance(actual.body, dict) else {}
     if expected.is_error:
-        assert expected.requirement is not None  # an expected error always names its requirement
-        wrong = [] if actual.kind == ERROR else [Finding(expected.requirement, file, "", f"expected an error response ({expected.error}), got outputs")]
-        result.ran(expected.requirement, wrong)
+        error_owed(actual, expected, result)
         return result
     if actual.kind == ERROR:
         message = body.get("error")
@@ -100,6 +98,14 @@ def format_findings(actual: Document, expected: Expected, result: Comparison,
     if expected.request_id is not None or "id" in body:
         result.ran("F-ID", response_id_findings(actual, expected.request_id))
     return own
+
+
+def error_owed(actual: Document, expected: Expected, result: Comparison) -> None:
+    """An error response is what ``expected`` says is owed: a check of the requirement that makes it an error,
+    which finds outputs where the error belongs."""
+    assert expected.requirement is not None  # an expected error always names its requirement
+    result.ran(expected.requirement, [] if actual.kind == ERROR else [
+        Finding(expected.requirement, actual.file, "", f"expected an error response ({expected.error}), got outputs")])
 
 
 def compare(actual: Document, expected: Expected, request: Document | None = None) -> list[Finding]:

@@ -67,12 +67,11 @@ def json_values(tensor: Tensor) -> list:
 
 def expect(request: Document | dict, model: Model, file: str = "request.json") -> Expected:
     """The expected answer of the multiplier ``model`` to ``request`` (a checked :class:`Document` or a dict)."""
-    assert isinstance(model, Model)
     if not isinstance(request, Document):
         request = inspect(request, REQUEST, file)
     request_id = request.id
     if request.findings:
-        return Expected(request_id, model, error=_invalid(request), requirement="P-EVERY")
+        return Expected(request_id, model, error=invalid_request(request), requirement="P-EVERY")
     for tensor in request.tensors:
         if DATATYPES[tensor.datatype].kind in ("bool", "bytes"):
             return Expected(
@@ -95,7 +94,8 @@ def expect(request: Document | dict, model: Model, file: str = "request.json") -
     return Expected(request_id, model, outputs=outputs)
 
 
-def _invalid(request: Document) -> str:
+def invalid_request(request: Document) -> str:
+    """The reason an error response is owed to a request that is not valid V2: its first finding."""
     first = request.findings[0]
     where = f" {first.pointer}" if first.pointer else ""
     return f"invalid request ({first.requirement}{where}): {first.message}"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from conformance.contract.problems import ConformanceProblem
 from conformance.odahu.model import OtherModel
-from conformance.oracle.expect import Expected
+from conformance.oracle.expect import Expected, invalid_request
 from conformance.oracle.signature import Signature, unservable
 from conformance.text import one_line
 from conformance.v2.documents import ERROR, RESPONSE, Document, inspect
@@ -95,10 +95,7 @@ class Oracle:
         reference function's answer (python kind), else unknown (golden answers are given by the caller, who
         knows which requests are golden)."""
         if request.findings:
-            first = request.findings[0]
-            where = f" {first.pointer}" if first.pointer else ""
-            return Expected(request.id, self.model, error=f"invalid request ({first.requirement}{where}): {first.message}",
-                            requirement="P-EVERY")
+            return Expected(request.id, self.model, error=invalid_request(request), requirement="P-EVERY")
         why = unservable(request, self.signature) if self.signature is not None else None
         if why is not None:
             return Expected(request.id, self.model, error=why, requirement="P-EVERY")

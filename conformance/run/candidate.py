@@ -17,9 +17,26 @@ from pathlib import Path
 
 from conformance.contract.problems import ConformanceProblem
 from conformance.odahu import manifests
-from conformance.odahu.model import Model, ModelProblem, OtherModel, is_multiplier, load_model, load_other_model
-from conformance.oracle.signature import SIGNATURE_FILE, SignatureProblem, read_signature
-from conformance.oracle.sources import KINDS, Oracle, OracleProblem, Tolerance, load_reference
+from conformance.odahu.model import (
+    Model,
+    ModelProblem,
+    OtherModel,
+    is_multiplier,
+    load_model,
+    load_other_model,
+)
+from conformance.oracle.signature import (
+    SIGNATURE_FILE,
+    SignatureProblem,
+    read_signature,
+)
+from conformance.oracle.sources import (
+    KINDS,
+    Oracle,
+    OracleProblem,
+    Tolerance,
+    load_reference,
+)
 from conformance.paths import kit_model
 from conformance.run import DEFAULT_TIMEOUT, staging
 from conformance.run.container import ContainerRunner, engine_available
@@ -253,13 +270,15 @@ def from_options(
 
 def model_and_oracle(source: Path, oracle: str, signature: Path | None = None,
                      tolerance: Tolerance | None = None) -> tuple[Model | OtherModel, Oracle | None]:
-    """Read the model the candidate will be given (a folder, or an archive unpacked into a scratch folder that
-    lives as long as the process) and set up the oracle ``oracle`` names (None for the multiplier's)."""
+    """Read the model the candidate will be given (a folder, or an archive unpacked into a scratch folder: removed
+    at once for the multiplier, kept as long as the process for another model, whose folder is read again) and
+    set up the oracle ``oracle`` names (None for the multiplier's)."""
     kind = oracle.split(":", 1)[0]
     if kind not in ("auto", "multiplier", *KINDS):
         raise CandidateProblem(f"--oracle {oracle}: expected multiplier, recorded, python:MODULE:FUNCTION or signature")
+    scratch = None if source.is_dir() else staging.new_workspace()
     try:
-        folder = source if source.is_dir() else _unpacked(source)
+        folder = source if scratch is None else staging.stage_model(scratch, source)
         if kind == "auto":
             if not is_multiplier(folder):
                 raise CandidateProblem(
@@ -267,7 +286,7 @@ def model_and_oracle(source: Path, oracle: str, signature: Path | None = None,
                     "come from with --oracle recorded, --oracle python:MODULE:FUNCTION or --oracle signature")
             kind = "multiplier"
         if kind == "multiplier":
-            return load_model(folder), None
+            return load_model(folder), None  # (what the oracle needs is read: the scratch copy goes below)
         model = load_other_model(folder)
         declared = signature or (folder / SIGNATURE_FILE if (folder / SIGNATURE_FILE).exists() else None)
         read = read_signature(declared) if declared is not None else None
@@ -275,18 +294,17 @@ def model_and_oracle(source: Path, oracle: str, signature: Path | None = None,
             raise CandidateProblem(f"--oracle signature: no signature: {folder / SIGNATURE_FILE} is missing and no "
                                    "--signature FILE is given")
         reference = load_reference(oracle) if kind == "python" else None
+        if scratch is not None:  # another model's folder is read again (reference function, broken copies)
+            atexit.register(staging.remove_workspace, scratch)
+            scratch = None
         return model, Oracle(kind, oracle, model, read, tolerance or Tolerance(), reference)
     except (ModelProblem, staging.StagingProblem) as problem:
         raise CandidateProblem(f"--model: {problem}") from None
     except (SignatureProblem, OracleProblem) as problem:
         raise CandidateProblem(str(problem)) from None
-
-
-def _unpacked(archive: Path) -> Path:
-    """The model archive unpacked into a scratch workspace removed when the process exits."""
-    ws = staging.new_workspace()
-    atexit.register(staging.remove_workspace, ws)
-    return staging.stage_model(ws, archive)
+    finally:
+        if scratch is not None:
+            staging.remove_workspace(scratch)
 
 
 def _service_spec(path: Path) -> dict:

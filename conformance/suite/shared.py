@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conformance.contract.findings import Finding
+from conformance.generate import fromsignature
 from conformance.generate.goldens import model_for
 from conformance.judge import (
     BATCH_RUN_IDS,
@@ -16,7 +17,6 @@ from conformance.judge import (
     judge_batch,
     reads_operator_variables,
 )
-from conformance.generate import fromsignature
 from conformance.odahu.model import Model, ModelProblem, OtherModel
 from conformance.oracle.compare import differing_elements
 from conformance.oracle.expect import expect
@@ -35,8 +35,6 @@ BEHAVIOUR_IDS = ("F-ID", "F-MODEL", "M-EVERY", "M-SELECT", "M-SHAPE", "M-DTYPE",
                  "M-EMPTY", "M-FINITE", "M-UNSUPPORTED")
 #: What a response to a golden or generated request shows for a model other than the multiplier.
 ANY_BEHAVIOUR_IDS = ("F-ID", "F-MODEL", "B-SIGNATURE", "B-MATCH")
-#: The multiplier model's own requirements.
-MULTIPLIER_IDS = (*BEHAVIOUR_IDS[2:], "M-MULTIPLIER")
 
 
 def inapplicable(candidate: Candidate, ids: tuple[str, ...], expected_answers: bool = True) -> dict[str, str]:

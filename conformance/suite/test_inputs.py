@@ -27,10 +27,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from conformance.contract.findings import Finding
-from conformance.generate import strategies
+from conformance.generate import fromsignature, strategies
 from conformance.judge import RUN, ended, output_of
 from conformance.odahu.model import Model, load_model
-from conformance.generate import fromsignature
 from conformance.suite.shared import (
     ANY_BEHAVIOUR_IDS,
     BEHAVIOUR_IDS,

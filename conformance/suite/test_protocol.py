@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conformance.contract.findings import Finding
+from conformance.generate import fromsignature
 from conformance.judge import (
     creates_output_folder,
     finishes_in_time,
@@ -18,9 +19,8 @@ from conformance.judge import (
     refuses_unusable_model,
     works_offline,
 )
-from conformance.run.local import LocalRunner
-from conformance.generate import fromsignature
 from conformance.odahu.model import PROJECT_FILES
+from conformance.run.local import LocalRunner
 from conformance.suite.shared import (
     DELIVERED,
     answers,
