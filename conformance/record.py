@@ -67,6 +67,7 @@ def record(candidate: Candidate, requests: list[tuple[str, bytes]], out: Path, f
             result = candidate.run(requests)
             skipped = list(result.workspace.skipped)
             if skipped:
+                candidate.discard(result)  # (not in runs yet: the finally below would leave it)
                 raise RecordProblem(f"the platform's input filter skips {skipped[0]}: a golden request must reach the predictor")
             runs.append((result, judge_batch(result, dict(requests), candidate.model, None, oracle=candidate.oracle)))
         findings = blocking([f for _, judgement in runs for f in judgement.findings], strict=False)

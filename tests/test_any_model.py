@@ -254,6 +254,18 @@ def test_record_refuses_a_predictor_unfit_to_record_from(iris_model, tmp_path, c
     assert not (out / "output").exists()
 
 
+def test_record_refuses_a_request_the_platform_skips_and_leaves_no_workspace(iris_model, tmp_path):
+    from conformance.record import RecordProblem, record
+
+    workspaces = tmp_path / "ws"
+    workspaces.mkdir()
+    candidate = from_options(cmd=PREDICTOR, model=iris_model, oracle="signature", workspace_base=workspaces)
+    requests = [("good.json", (IRIS / "fixtures" / "input" / "good-a.json").read_bytes()), ("broken.json", b"[1,")]
+    with pytest.raises(RecordProblem, match="input filter skips broken.json"):
+        record(candidate, requests, tmp_path / "out")
+    assert list(workspaces.iterdir()) == [] and not (tmp_path / "out").exists()
+
+
 def test_fixtures_check_takes_another_models_oracle(iris_model, tmp_path, capsys):
     fixtures = str(IRIS / "fixtures")
     assert main(["fixtures", "check", "--fixtures", fixtures, "--model", str(iris_model), "--oracle", REFERENCE]) == 0
