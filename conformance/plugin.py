@@ -218,12 +218,15 @@ def _suite(config: pytest.Config) -> Suite:
             fixtures = fixtures_of(config)
             if candidate.oracle is not None:
                 folder = fixtures / "input" if fixtures is not None else None
-                golden = sorted(folder.glob("*.json")) if folder is not None and folder.is_dir() else []
+                golden = folder is not None and folder.is_dir() and any(folder.glob("*.json"))
                 if candidate.oracle.kind == "recorded" and not golden:
                     where = f"no golden requests in {folder}" if folder is not None else "no --fixtures-dir"
                     raise pytest.UsageError(f"odahu-conformance: --oracle recorded: {where} (record them with "
                                             "`odahu-conformance fixtures record`)")
-                candidate.oracle.golden_requests = [(path.name, path.read_bytes()) for path in golden[:3]]
+                if candidate.oracle.signature is None and fixtures is not None:  # its good requests
+                    from conformance.generate.goldens import answered_requests
+
+                    candidate.oracle.golden_requests = answered_requests(fixtures, 3)
             candidate.keep_limit = max(0, option("keep_workspaces"))
             candidate.progress = _progress_line(config)
             cannot_start = candidate.preflight() if hasattr(candidate, "preflight") else None

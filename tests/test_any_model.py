@@ -266,6 +266,13 @@ def test_record_refuses_a_request_the_platform_skips_and_leaves_no_workspace(iri
     assert list(workspaces.iterdir()) == [] and not (tmp_path / "out").exists()
 
 
+def test_good_requests_of_a_model_without_signature_are_goldens_answered_with_values():
+    from conformance.generate.goldens import answered_requests
+
+    chosen = [name for name, _ in answered_requests(IRIS / "fixtures", 3)]
+    assert chosen == ["fp64-features.json", "good-a.json", "good-b.json"]  # not empty-batch or the error ones
+
+
 def test_fixtures_check_takes_another_models_oracle(iris_model, tmp_path, capsys):
     fixtures = str(IRIS / "fixtures")
     assert main(["fixtures", "check", "--fixtures", fixtures, "--model", str(iris_model), "--oracle", REFERENCE]) == 0
@@ -425,3 +432,32 @@ def test_the_cli_run_passes_the_any_model_options_on(iris_model, tmp_path, capsy
     assert rows["K-GOLDEN"]["status"] == "skipped" and "no golden pairs for this model" in rows["K-GOLDEN"]["reason"]
     assert main(["run", "--cmd", PREDICTOR, "--model", str(iris_model), "-m", "manifest"]) == 2
     assert "no multiplier.txt, so not the multiplier model" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def unsigned_iris(iris_model, tmp_path_factory) -> Path:
+    """The iris model without its model-settings.json: a model known by its recorded goldens alone."""
+    folder = tmp_path_factory.mktemp("iris-unsigned")
+    for name in ("odahuflow.project.yaml", "weights.json"):
+        shutil.copy(iris_model / name, folder / name)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant, failed", [("", set()), ("batch-mean", {"B-INDEPENDENT"})])
+def test_a_model_known_by_its_goldens_alone(unsigned_iris, tmp_path, variant, failed):
+    """No declared signature: the good requests are golden ones answered with values, and the crowd of the
+    batch-independence test is the other golden requests, so an answer that depends on the batch still shows."""
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q",
+         "--predictor-cmd", PREDICTOR, "--model", str(unsigned_iris), "--oracle", "recorded", *FIXTURES,
+         "--conformance-profile", "dev", "--hypothesis-seed", "1", "--conformance-report", str(report),
+         "--workspace-dir", str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**__import__("os").environ, "IRIS_VARIANT": variant})
+    statuses: dict[str, set[str]] = {}
+    for row in json.loads(report.read_text())["requirements"]:
+        statuses.setdefault(row["status"], set()).add(row["id"])
+    assert statuses.get("failed", set()) == failed, (statuses, done.stdout[-2000:])
+    assert statuses.get("skipped") == M_IDS | {"B-SIGNATURE"} and "not-checked" not in statuses, statuses

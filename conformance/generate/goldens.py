@@ -160,6 +160,22 @@ def curated_requests() -> list[tuple[str, dict]]:
     return curated.cases()
 
 
+def answered_requests(fixtures: Path, count: int) -> list[tuple[str, bytes]]:
+    """The first ``count`` golden requests (by name) whose golden response holds outputs with at least one
+    element: requests the model serves with values (an error or an empty answer shows little), as ``(name,
+    bytes)``. Responses are read one at a time until enough are found."""
+    found: list[tuple[str, bytes]] = []
+    for request in sorted((fixtures / "input").glob("*.json")) if (fixtures / "input").is_dir() else []:
+        response = fixtures / "output" / request.name
+        if len(found) == count:
+            break
+        if response.is_file():
+            document = load(response, RESPONSE)
+            if document.ok and any(len(t.values) for t in document.tensors):
+                found.append((request.name, request.read_bytes()))
+    return found
+
+
 def check(fixtures: Path, model: Model | None, oracle: Oracle | None = None) -> tuple[int, list[Finding]]:
     """``K-GOLDEN``: every pair present on both sides, the request schema-valid and kept by the platform, the
     response strictly valid and equal to what the oracle computes for the multiplier ``model``; for another model

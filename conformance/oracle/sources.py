@@ -86,7 +86,8 @@ class Oracle:
     signature: Signature | None
     tolerance: Tolerance
     reference: Reference | None = None
-    #: a few recorded golden requests ``(name, bytes)``: the good requests of a model that declares no signature
+    #: three golden requests ``(name, bytes)`` answered with values: the good requests of a model that declares no
+    #: signature (``goldens.answered_requests``)
     golden_requests: list[tuple[str, bytes]] = field(default_factory=list)
 
     def expect(self, request: Document, raw: bytes) -> Expected:

@@ -218,7 +218,7 @@ DELIVERED: list[tuple[str, bytes]] = [
 
 def good_for(candidate: Candidate) -> list[tuple[str, bytes]]:
     """Three small requests the candidate's model serves: :data:`GOOD` for the multiplier; for another model,
-    three made from its declared signature, else its first three golden requests (recorded goldens), else
+    three made from its declared signature, else three of its golden requests answered with values, else
     :data:`GOOD` (a model that declares nothing: then they may well get error responses)."""
     oracle = candidate.oracle
     if oracle is None:

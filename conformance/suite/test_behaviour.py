@@ -16,7 +16,14 @@ import pytest
 from conformance.contract.findings import Finding
 from conformance.generate import fromsignature, strategies
 from conformance.oracle.match import response_difference
-from conformance.suite.shared import Batch, good_batch, good_requests, run_batch
+from conformance.suite.shared import (
+    Batch,
+    golden_names,
+    good_batch,
+    good_requests,
+    read_requests,
+    run_batch,
+)
 from conformance.v2.documents import ERROR, Document
 from conformance.v2.strictjson import dumps
 
@@ -105,8 +112,16 @@ def test_response_does_not_depend_on_the_batch(conformance: Suite, verdict: Verd
                  for i, (_, body) in enumerate(strategies.many_small_requests(CROWD))]
     elif candidate.oracle.signature is not None:
         crowd = fromsignature.crowd(candidate.oracle.signature, CROWD)
-    else:
-        crowd = [(f"{'0z'[i % 2]}-crowd-{name}", raw) for i, (name, raw) in enumerate(candidate.oracle.golden_requests)]
+    else:  # the model's other recorded requests
+        fixtures = conformance.fixtures
+        chosen = {name for name, _ in good}
+        names = [n for n in golden_names(fixtures) if n not in chosen][:CROWD] if fixtures is not None else []
+        crowd = [(f"{'0z'[i % 2]}-crowd-{name}", raw)
+                 for i, (name, raw) in enumerate(read_requests(fixtures / "input", names))] if fixtures and names else []
+        if not crowd:
+            verdict.not_checked("B-INDEPENDENT", "no other requests of this model to put beside the good ones "
+                                                 "(no declared signature, no other golden requests)")
+            return
     conformance.count("crowd", len(crowd))
     mixed = run_batch(candidate, crowd + good)
     again = good_batch_again(conformance)
