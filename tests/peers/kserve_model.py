@@ -1,0 +1,68 @@
+"""The multiplier as a KServe 0.21 Python model server: a ``kserve.Model`` started by ``kserve.ModelServer``.
+
+    python kserve_model.py --model_dir DIR --http_port PORT [--model_name multiplier]
+
+(DIR holds multiplier.txt.) Every input tensor comes back, under its own name and datatype, decoded with
+``InferInput.as_numpy`` and multiplied by the integer in multiplier.txt. The model checks nothing itself and
+ignores the request's ``outputs``: what the tests observe about bad requests and ``outputs`` is KServe's own doing.
+
+KServe 0.21 hard-codes its REST host (``0.0.0.0``) and its gRPC address (``[::]``). The tests' servers bind to
+loopback only, so this script makes uvicorn's Config bind 127.0.0.1 and starts no gRPC server.
+
+With ``ODAHU_PEER_NEVER_READY=1`` in its environment the model is registered ready (KServe refuses to start
+otherwise) and turns not ready in ``start``, which KServe calls right after registering it: the tests observe
+what a server with a registered but not-ready model answers."""
+
+import argparse
+import os
+from pathlib import Path
+
+import uvicorn
+
+import kserve
+from kserve import InferOutput, InferRequest, InferResponse
+
+_Config = uvicorn.Config
+
+
+def _loopback_config(*args, **kwargs):
+    kwargs["host"] = "127.0.0.1"
+    return _Config(*args, **kwargs)
+
+
+uvicorn.Config = _loopback_config  # kserve.protocol.rest.server calls uvicorn.Config(app, host="0.0.0.0", ...)
+
+
+class Multiplier(kserve.Model):
+    def __init__(self, name: str, model_dir: str):
+        super().__init__(name)
+        self.model_dir = Path(model_dir)
+        self.multiplier = 0
+
+    def load(self) -> bool:
+        self.multiplier = int((self.model_dir / "multiplier.txt").read_text())
+        self.ready = True
+        return self.ready
+
+    def start(self) -> None:
+        if os.environ.get("ODAHU_PEER_NEVER_READY") == "1":
+            self.ready = False
+
+    def predict(self, payload: InferRequest, headers=None, response_headers=None) -> InferResponse:
+        outputs = []
+        for tensor in payload.inputs:
+            product = tensor.as_numpy() * self.multiplier
+            output = InferOutput(name=tensor.name, shape=list(product.shape), datatype=tensor.datatype)
+            output.set_data_from_numpy(product, binary_data=False)
+            outputs.append(output)
+        return InferResponse(response_id=payload.id, model_name=self.name, infer_outputs=outputs)
+
+
+if __name__ == "__main__":
+    own = argparse.ArgumentParser()
+    own.add_argument("--model_dir", required=True)
+    model_dir = own.parse_known_args()[0].model_dir
+    args = kserve.model_server.args  # KServe's own options (--http_port, --model_name, ...), parsed on import
+    model = Multiplier(args.model_name, model_dir)
+    model.load()
+    kserve.ModelServer(http_port=args.http_port, enable_grpc=False, workers=1).start([model])
