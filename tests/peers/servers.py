@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import ipaddress
 import json
 import os
 import shutil
@@ -159,3 +160,35 @@ def _kserve(python: Path, workdir: Path, port: int) -> tuple[list[str], Path]:
     shutil.copy(MULTIPLIER, model / "multiplier.txt")
     return [str(python), str(HERE / "kserve_model.py"), "--model_dir", str(model), "--http_port", str(port),
             "--model_name", MODEL_NAME], workdir
+
+
+def listening_addresses(server: Server) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The local IP addresses on which the processes of ``server``'s process group listen for TCP (Linux /proc;
+    an IPv4-mapped IPv6 address is given as its IPv4 address)."""
+    inodes = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != server.process.pid:  # fields after the name: state, ppid, pgrp
+                continue
+            for fd in (stat.parent / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:  # the process ended meanwhile
+            continue
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                addresses.add(_address(fields[1].split(":")[0]))
+    return addresses
+
+
+def _address(hex_address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """/proc/net/tcp's address (32-bit words in host byte order, little-endian here)."""
+    raw = b"".join(bytes.fromhex(hex_address[i:i + 8])[::-1] for i in range(0, len(hex_address), 8))
+    address = ipaddress.ip_address(raw)
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address

@@ -115,13 +115,9 @@ def _run(command: list[str], deadline: float, what: str) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
-        raise PeerUnavailable(f"{what}: not finished after {deadline_budget(remaining)}") from None
+        raise PeerUnavailable(f"{what}: not finished after {remaining:.0f} s") from None
     if process.returncode != 0:
         raise PeerUnavailable(f"{what} failed (exit {process.returncode}): {reason(output)}")
-
-
-def deadline_budget(seconds: float) -> str:
-    return f"{seconds:.0f} s"
 
 
 def reason(output: str) -> str:
