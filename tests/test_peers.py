@@ -250,3 +250,63 @@ def test_still_healthy_after_the_bad_requests(peer):
 def test_the_server_listens_on_loopback_only(peer):
     addresses = servers.listening_addresses(peer)
     assert addresses and all(address.is_loopback for address in addresses), addresses
+
+
+# ------------------------------------------- what the server checks itself: the "echo" model decodes nothing
+
+
+def echo_request(**tensor) -> dict:
+    return {"id": "e", "inputs": [{"name": "a", "shape": [2], "datatype": "INT32", "data": [1, 2], **tensor}]}
+
+
+def echoed(**tensor) -> dict:
+    """What a peer answers with echo when it lets the tensor through as it came."""
+    return {"model_name": "echo", "id": "e", "parameters": {},
+            "outputs": [{"name": "a", "shape": [2], "datatype": "INT32", "data": [1, 2], **tensor}]}
+
+
+def test_what_the_server_checks_before_and_after_the_model(peer):
+    answers = [observed(peer, "POST", "/v2/models/echo/infer", echo_request(**tensor)) for tensor in (
+        {"datatype": "INT33"}, {"shape": [3]}, {"data": [1.5, "x"]}, {"datatype": "INT8", "data": [1, 300]})]
+    if peer.name == "mlserver":
+        # Only the datatype's name is checked (422, by the request model). A shape that does not match the data and
+        # elements that are not of the datatype come back as they came: MLServer validates no tensor.
+        assert [(status, body if status == 200 else pydantic_detail(body)) for status, _, body in answers] == [
+            (422, [("enum", ["body", "inputs", 0, "datatype"])]),
+            (200, echoed(shape=[3])),  # no "model_version": the echo model has none, and the key is left out
+            (200, echoed(data=[1.5, "x"])),
+            (200, echoed(datatype="INT8", data=[1, 300]))]
+    else:
+        # KServe decodes every output it serialises (InferResponse.to_rest -> as_numpy), so the server refuses
+        # the echoed tensor even though the model decoded nothing: 400 for the datatype, 500 for the rest.
+        assert answers == [
+            (400, JSON, {"error": "invalid datatype in the input"}),
+            (500, JSON, {"error": "ValueError : cannot reshape array of size 2 into shape (3,)"}),
+            (500, JSON, {"error": "ValueError : invalid literal for int() with base 10: 'x'"}),
+            (500, JSON, {"error": "OverflowError : Python integer 300 out of bounds for int8"})]
+
+
+def test_an_element_not_of_its_datatype(peer):
+    assert observed(peer, "POST", INFER, echo_request(data=[1.5, "x"])) == {
+        "mlserver": (500, "text/plain; charset=utf-8", b"Internal Server Error"),  # NumpyCodec's error escapes
+        "kserve": (500, JSON, {"error": "ValueError : invalid literal for int() with base 10: 'x'"}),
+    }[peer.name]
+
+
+def test_fp16_over_json(peer):
+    status, content_type, body = observed(peer, "POST", INFER, echo_request(datatype="FP16", data=[1.5, 2]))
+    if peer.name == "mlserver":
+        assert (status, body["outputs"][0]["datatype"], body["outputs"][0]["data"]) == (200, "FP16", [3.0, 4.0])
+    else:
+        # A valid V2 request refused with 400: KServe takes FP16 only as binary tensor data.
+        assert (status, content_type, body) == (400, JSON, {
+            "error": "Sending FP16 data via JSON is not supported. Please use the binary data format for input a"})
+
+
+def test_a_negative_dimension(peer):
+    status, _, body = observed(peer, "POST", INFER, echo_request(shape=[-1]))
+    # Neither refuses it: numpy's reshape reads -1 as "whatever is left", and the answer has the actual shape.
+    assert (status, body["outputs"][0]["shape"], body["outputs"][0]["data"]) == {
+        "mlserver": (200, [2, 1], [2, 4]),
+        "kserve": (200, [2], [2, 4]),
+    }[peer.name]

@@ -6,6 +6,9 @@
 ``InferInput.as_numpy`` and multiplied by the integer in multiplier.txt. The model checks nothing itself and
 ignores the request's ``outputs``: what the tests observe about bad requests and ``outputs`` is KServe's own doing.
 
+``Echo`` (the model "echo", served next to it) answers every input tensor as it came, without decoding it: what
+it is refused is what KServe itself refuses before any model code runs.
+
 KServe 0.21 hard-codes its REST host (``0.0.0.0``) and its gRPC address (``[::]``). The tests' servers bind to
 loopback only, so this script makes uvicorn's Config bind 127.0.0.1 and starts no gRPC server.
 
@@ -58,6 +61,17 @@ class Multiplier(kserve.Model):
         return InferResponse(response_id=payload.id, model_name=self.name, infer_outputs=outputs)
 
 
+class Echo(kserve.Model):
+    def load(self) -> bool:
+        self.ready = True
+        return self.ready
+
+    def predict(self, payload: InferRequest, headers=None, response_headers=None) -> InferResponse:
+        outputs = [InferOutput(name=tensor.name, shape=tensor.shape, datatype=tensor.datatype, data=tensor.data)
+                   for tensor in payload.inputs]
+        return InferResponse(response_id=payload.id, model_name=self.name, infer_outputs=outputs)
+
+
 if __name__ == "__main__":
     own = argparse.ArgumentParser()
     own.add_argument("--model_dir", required=True)
@@ -65,4 +79,6 @@ if __name__ == "__main__":
     args = kserve.model_server.args  # KServe's own options (--http_port, --model_name, ...), parsed on import
     model = Multiplier(args.model_name, model_dir)
     model.load()
-    kserve.ModelServer(http_port=args.http_port, enable_grpc=False, workers=1).start([model])
+    echo = Echo("echo")
+    echo.load()
+    kserve.ModelServer(http_port=args.http_port, enable_grpc=False, workers=1).start([model, echo])

@@ -1,6 +1,7 @@
 """Start a real V2 peer serving the multiplier on loopback, talk to it over REST, stop it.
 
-``start`` lays out the peer's model folder in ``workdir`` (multiplier.txt from the checkout's ``model/``),
+``start`` lays out the peer's models in ``workdir``: "multiplier" (multiplier.txt from the checkout's ``model/``)
+and "echo" (answers its inputs undecoded; see the model files),
 starts the server in its own process group bound to 127.0.0.1 on free ports, and waits for
 ``GET /v2/health/ready`` to answer 200 (polled every 0.1 s, at most ``timeout`` seconds); ``stop`` ends the
 whole process group. ``call`` is one HTTP exchange with the standard library.
@@ -148,6 +149,10 @@ def _mlserver(python: Path, workdir: Path, port: int) -> tuple[list[str], Path]:
     (model / "model-settings.json").write_text(json.dumps({
         "name": MODEL_NAME, "implementation": "mlserver_runtime.Multiplier",
         "parameters": {"uri": "./multiplier.txt", "version": MLSERVER_MODEL_VERSION}}))
+    echo = repository / "echo"
+    echo.mkdir()
+    shutil.copy(HERE / "mlserver_runtime.py", echo / "mlserver_runtime.py")
+    (echo / "model-settings.json").write_text(json.dumps({"name": "echo", "implementation": "mlserver_runtime.Echo"}))
     (repository / "settings.json").write_text(json.dumps({
         "host": HOST, "http_port": port, "grpc_port": free_port(), "metrics_endpoint": None,
         "parallel_workers": 0, "debug": False}))
