@@ -15,6 +15,9 @@ parameters?, outputs}``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 from peers import servers, venvs
@@ -27,7 +30,7 @@ GOOD = {"id": "r1", "inputs": [{"name": "a", "shape": [2], "datatype": "INT32", 
 INFER = "/v2/models/multiplier/infer"
 
 
-def _serve(name: str, tmp_path_factory, never_ready: bool = False):
+def _serve(name: str, tmp_path_factory: pytest.TempPathFactory, never_ready: bool = False) -> Iterator[servers.Server]:
     try:
         python = venvs.ensure(venvs.PEERS[name])
     except venvs.PeerUnavailable as error:
@@ -51,14 +54,15 @@ def unready_peer(request, tmp_path_factory):
     yield from _serve(request.param, tmp_path_factory, never_ready=True)
 
 
-def observed(server, method: str, path: str, body=None, content_type: str = JSON) -> tuple:
+def observed(server: servers.Server, method: str, path: str, body: bytes | dict | None = None,
+             content_type: str = JSON) -> tuple:
     """(status, content type, body): the body parsed as JSON when it is JSON, else its bytes."""
     reply = servers.call(server.port, method, path, body, content_type)
     document = reply.document
     return reply.status, reply.content_type, (reply.body if document is None else document)
 
 
-def pydantic_detail(body) -> list[tuple[str, list]]:
+def pydantic_detail(body: Any) -> list[tuple[str, list]]:
     """The (type, loc) pairs of a FastAPI/pydantic 422 body ``{"detail": [...]}``, whatever its messages say."""
     assert set(body) == {"detail"}, body
     return [(item["type"], item["loc"]) for item in body["detail"]]
@@ -178,7 +182,8 @@ def test_a_request_without_an_id(peer):
 
 
 def test_outputs_selection(peer):
-    request = {"id": "r2", "inputs": [GOOD["inputs"][0], {"name": "b", "shape": [1], "datatype": "FP32", "data": [0.5]}],
+    second = {"name": "b", "shape": [1], "datatype": "FP32", "data": [0.5]}
+    request = {"id": "r2", "inputs": [GOOD["inputs"][0], second],
                "outputs": [{"name": "b"}]}
     status, _, body = observed(peer, "POST", INFER, request)
     # Neither server applies "outputs": both tensors come back although only "b" was asked for (kserve#3307 holds
@@ -255,11 +260,11 @@ def test_the_server_listens_on_loopback_only(peer):
 # ------------------------------------------- what the server checks itself: the "echo" model decodes nothing
 
 
-def echo_request(**tensor) -> dict:
+def echo_request(**tensor: Any) -> dict:
     return {"id": "e", "inputs": [{"name": "a", "shape": [2], "datatype": "INT32", "data": [1, 2], **tensor}]}
 
 
-def echoed(**tensor) -> dict:
+def echoed(**tensor: Any) -> dict:
     """What a peer answers with echo when it lets the tensor through as it came."""
     return {"model_name": "echo", "id": "e", "parameters": {},
             "outputs": [{"name": "a", "shape": [2], "datatype": "INT32", "data": [1, 2], **tensor}]}

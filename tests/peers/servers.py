@@ -131,7 +131,8 @@ def _wait_for(server: Server, path: str, deadline: float) -> None:
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise ServerFailed(f"{server.name} not answering 200 on {path} (port {server.port}) in time: {_last_line(server.log)}")
+            raise ServerFailed(f"{server.name} not answering 200 on {path} (port {server.port}) in time: "
+                               f"{_last_line(server.log)}")
         time.sleep(0.1)
 
 

@@ -1,11 +1,16 @@
-"""The peers' venv cache (tests/peers/venvs.py): reused when complete, made again when not, and a failed or slow
-install is one line that the peer tests skip with."""
+"""The peers' setup: the venv cache (tests/peers/venvs.py) is reused when complete and made again when not, a
+failed or slow install is one line that the peer tests skip with; a server that exits or is not ready in time is
+one line and nothing of it is left running (tests/peers/servers.py)."""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 
-from peers import venvs
+from peers import servers, venvs
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +60,29 @@ def test_an_install_past_its_time_limit_is_stopped(cache):
     with pytest.raises(venvs.PeerUnavailable, match=r"^fake: making the venv: not finished after 0 s$"):
         venvs.ensure(peer(), timeout=0.01)
     assert not (cache / "fake-0").exists()
+
+
+def test_a_server_that_exits_before_it_is_ready_is_one_line(tmp_path):
+    with pytest.raises(servers.ServerFailed) as failure:  # this venv has no kserve
+        servers.start("kserve", Path(sys.executable), tmp_path, timeout=30)
+    assert str(failure.value).startswith("kserve exited with status 1 before it was ready: ModuleNotFoundError")
+
+
+def test_a_server_never_ready_is_stopped_at_the_deadline(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "mlserver").write_text("#!/bin/sh\necho starting\nsleep 97.25 & sleep 97.25\n")  # a child too
+    os.chmod(fake / "mlserver", 0o755)
+    with pytest.raises(servers.ServerFailed, match=r"^mlserver not answering 200 on /v2/health/ready \(port \d+\) in "
+                                                   r"time: starting$"):
+        servers.start("mlserver", fake / "python", tmp_path / "work", timeout=1)
+    leftovers = [stat for stat in Path("/proc").glob("[0-9]*/cmdline")
+                 if _reads(stat) == b"sleep\x0097.25\x00"]
+    assert not leftovers
+
+
+def _reads(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
