@@ -1,12 +1,16 @@
 """K-META and the model folder: multiplier parsing, project metadata, one-line problems."""
 
 import pytest
+import yaml
 
 from conformance.odahu.model import (
     ModelProblem,
+    OtherModel,
     load_model,
+    load_other_model,
     parse_multiplier,
     project_findings,
+    renamed_project,
 )
 
 
@@ -75,3 +79,19 @@ def test_a_multiplier_of_5000_digits_is_read_exactly_never_a_crash(tmp_path):
     assert short_integer(model.multiplier).endswith("(5000 digits)")
     request = {"inputs": [{"name": "x", "shape": [1], "datatype": "INT8", "data": [3]}]}
     assert expect(request, model).outputs[0].values.tolist() == [(3 * model.multiplier + 128) % 256 - 128]
+
+
+@pytest.mark.parametrize("file", ["odahuflow.project.yaml", "odahuflow.project.yml"])
+def test_a_renamed_project_changes_the_name_and_version_only(tmp_path, file):
+    (tmp_path / file).write_text("# notes\nmodel:\n  name: iris\n  version: 1\n  extra: [a, b]\nother: {x: 1}\n")
+    name, content = renamed_project(tmp_path, "another-model", "2.0.1")
+    assert name == file
+    (tmp_path / file).write_bytes(content)
+    assert load_other_model(tmp_path) == OtherModel("another-model", "2.0.1", tmp_path)
+    assert yaml.safe_load(content) == {"model": {"name": "another-model", "version": "2.0.1", "extra": ["a", "b"]},
+                                       "other": {"x": 1}}
+
+
+def test_renaming_a_missing_project_is_the_one_line_of_reading_it(tmp_path):
+    with pytest.raises(ModelProblem, match="odahuflow.project.yaml: missing"):
+        renamed_project(tmp_path, "x", "1")

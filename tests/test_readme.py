@@ -88,6 +88,19 @@ def test_ci_installs_and_tests_nothing_else():
     assert "set -euo pipefail" in text
 
 
+def test_ci_resolves_dependencies_as_a_newcomer_does():
+    """Before the README lines, .ci/run turns off this machine's pip configuration and local indexes, so that its
+    venv gets what a fresh install gets (and says why in its header)."""
+    text = CI_RUN.read_text(encoding="utf-8")
+    before = text[:text.index("<<'README'")]
+    code = [line.split("#")[0].strip() for line in before.splitlines() if not line.lstrip().startswith("#")]
+    assert "export PIP_CONFIG_FILE=/dev/null" in code
+    unset = next(line for line in code if line.startswith("unset "))
+    assert {"PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_NO_INDEX", "PIP_CONSTRAINT"} <= set(unset.split())
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    assert "as a newcomer's does" in header and "PIP_CONFIG_FILE=/dev/null" in header
+
+
 def runnable_blocks() -> list[tuple[int, str]]:
     return [(number, body) for number, body, marked in sh_blocks(README.read_text(encoding="utf-8")) if marked]
 

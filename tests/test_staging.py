@@ -240,6 +240,25 @@ def test_the_override_never_writes_through_a_link(ws, tmp_path):
     assert (ws.model / "data" / "real.txt").read_text() == "2\n"
 
 
+def test_replaced_files_change_the_copy_only_and_never_write_through_a_link(ws, tmp_path):
+    """Another model staged under another name: its project file replaced in the copy, every other file (and
+    the source) unchanged; a project file that is a link is replaced, not written through."""
+    source = make_model(tmp_path / "user-model")
+    (source / "data" / "project.yaml").write_bytes((source / "odahuflow.project.yaml").read_bytes())
+    (source / "odahuflow.project.yaml").unlink()
+    (source / "odahuflow.project.yaml").symlink_to("data/project.yaml")
+    before = folder_digest(source)
+    stage_model(ws, source, replaced={"odahuflow.project.yaml": b"model:\n  name: other\n  version: '2'\n"})
+    assert folder_digest(source) == before
+    assert not (ws.model / "odahuflow.project.yaml").is_symlink()
+    assert (load_model(ws.model).name, load_model(ws.model).version) == ("other", "2")
+    assert (ws.model / "data" / "project.yaml").read_bytes() == (source / "data" / "project.yaml").read_bytes()
+    assert {k: v for k, v in folder_digest(ws.model).items() if k != "odahuflow.project.yaml"} == \
+        {k: v for k, v in before.items() if k != "odahuflow.project.yaml"}
+    with pytest.raises(StagingProblem, match="not a relative path"):
+        stage_model(staging.new_workspace(tmp_path), source, replaced={"../escape": b""})
+
+
 def test_a_link_inside_the_model_is_kept_as_a_relative_link(ws, tmp_path):
     source = make_model(tmp_path / "user-model")
     (source / "data" / "alias").symlink_to(source / "multiplier.txt")  # absolute, but inside

@@ -86,6 +86,17 @@ def read_project(folder: Path) -> tuple[str, str]:
     return model["name"], model["version"]
 
 
+def renamed_project(folder: Path, name: str, version: str) -> tuple[str, bytes]:
+    """``(file name, content)`` of the model's project file with ``model.name`` and ``model.version`` set to
+    ``name`` and ``version`` (a string), everything else in it kept (comments aside); raise
+    :class:`ModelProblem` as :func:`read_project` does."""
+    read_project(folder)  # missing or invalid: the same one line
+    path = next(folder / file for file in PROJECT_FILES if (folder / file).is_file())
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["model"] = {**document["model"], "name": name, "version": version}
+    return path.name, yaml.safe_dump(document, sort_keys=False, allow_unicode=True).encode("utf-8")
+
+
 def is_multiplier(folder: Path) -> bool:
     """Whether the model folder holds the multiplier model (a ``multiplier.txt``)."""
     return (folder / MULTIPLIER_FILE).exists()

@@ -106,11 +106,13 @@ class Candidate:
         output_parents_missing: bool = False,
         timeout: float | None = None,
         decoys: bool = False,
+        model_changes: dict[str, bytes] | None = None,
     ) -> RunResult:
         """Stage a workspace and run the candidate once.
 
         ``multiplier`` stages a copy of the model with another ``multiplier.txt``; ``model_files`` stages a synthetic
-        model instead (for bad-model tests); ``output_exists`` creates the output folder beforehand;
+        model instead (for bad-model tests); ``model_changes`` (``{relative path: content}``) stages a copy of the
+        model with those files replaced (another name in its project file), the others unchanged; ``output_exists`` creates the output folder beforehand;
         ``output_parents_missing`` puts the output folder two missing folders deeper (local commands only: a
         container's output path is fixed by the pod layout).
         """
@@ -120,10 +122,12 @@ class Candidate:
             if model_files is not None:
                 staging.stage_model_text(ws, model_files)
             elif self.model_source is not None:
-                staging.stage_model(ws, self.model_source, multiplier)
+                staging.stage_model(ws, self.model_source, multiplier, model_changes)
             else:
                 if multiplier is not None:
                     raise CandidateProblem("the model is inside the image: its multiplier cannot be changed")
+                if model_changes:
+                    raise CandidateProblem("the model is inside the image: its files cannot be changed")
                 ws.model, ws.model_in_image = None, self.model_in_image
             if output_parents_missing:
                 ws.output = ws.output / "nested" / "deeper"

@@ -210,15 +210,17 @@ def _write_new(path: Path, data: bytes) -> None:
 # ---------------------------------------------------------------------------------------------------- models
 
 
-def stage_model(ws: Workspace, source: str | os.PathLike, multiplier: int | None = None) -> Path:
+def stage_model(ws: Workspace, source: str | os.PathLike, multiplier: int | None = None,
+                replaced: dict[str, bytes] | None = None) -> Path:
     """Put a copy of the model at ``ws.model`` and return that path.
 
     ``source`` is a model folder (its files and folders are copied, with modes 0644 or 0755 for executables and
     0755 for folders; a symbolic link is kept only when it points inside the model folder, and then as a relative
     link; links out and special files are refused; all or nothing) or a
     ``.tar.gz`` / ``.tgz`` / ``.tar`` / ``.zip`` archive, unpacked safely (:func:`conformance.odahu.archives.unpack`).
-    With ``multiplier``, the staged ``multiplier.txt`` is replaced by ``f"{multiplier}\\n"``; ``source`` is never
-    written to."""
+    With ``multiplier``, the staged ``multiplier.txt`` is replaced by ``f"{multiplier}\\n"``; with ``replaced``
+    (``{relative path: content}``), those files of the copy are (e.g. another name in the project file), every
+    other file unchanged; ``source`` is never written to."""
     target = _model_target(ws)
     source = Path(source)
     if source.is_dir():
@@ -234,6 +236,8 @@ def stage_model(ws: Workspace, source: str | os.PathLike, multiplier: int | None
         raise StagingProblem(f"{source}: not a model folder nor a .tar.gz, .tgz, .tar or .zip archive")
     if multiplier is not None:
         _override_multiplier(target, multiplier)
+    for name, content in (replaced or {}).items():
+        _replace_file(target, _relative_path(name), content)
     return target
 
 
@@ -292,6 +296,16 @@ def _override_multiplier(target: Path, multiplier: int) -> None:
     if os.path.lexists(path):
         path.unlink()
     _write_new(path, f"{integer_text(int(multiplier))}\n".encode("ascii"))
+
+
+def _replace_file(target: Path, relative: str, content: bytes) -> None:
+    """Replace a file of the staged copy (a link is replaced itself, never written through)."""
+    path = target / relative
+    if path.is_dir() and not path.is_symlink():
+        raise StagingProblem(f"{path}: is a folder; cannot replace it with a file")
+    if os.path.lexists(path):
+        path.unlink()
+    _write_model_file(target, relative, content)
 
 
 def _copy_model_folder(source: Path, target: Path) -> None:

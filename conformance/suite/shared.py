@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,13 +141,14 @@ def run_batch(
     requests: list[tuple[str, bytes]],
     multiplier: int | None = None,
     golden: dict[str, Path] | None = None,
-    model: Model | None = None,
+    model: Model | OtherModel | None = None,
     **run_options: Any,
 ) -> Batch:
     """Run the candidate once over ``requests`` and judge every response (against ``golden`` responses where
     given, else the oracle) for the model with ``multiplier`` (None: the candidate's own), or for ``model``
     when given (a synthetic model staged with ``model_files=``, whose name and version are its own). A model
-    other than the multiplier is judged with the candidate's oracle (B-* instead of M-*).
+    other than the multiplier is judged with the candidate's oracle (B-* instead of M-*), as ``model`` when given
+    (its copy staged under another name and version with ``model_changes=``).
 
     Fail fast where nothing can be learnt: once a run has timed out and the candidate also times out on the
     three small :data:`GOOD` requests, every later run is skipped as not-checked with the reason, instead of
@@ -168,8 +170,10 @@ def run_batch(
         judged = model if model is not None else candidate.model_with(multiplier)
         judgement = judge_batch(result, staged(result, requests), judged, golden)
     else:
-        judged = candidate.model
-        judgement = judge_batch(result, staged(result, requests), judged, golden, oracle=candidate.oracle)
+        other = model if isinstance(model, OtherModel) else None
+        oracle = candidate.oracle if other is None else replace(candidate.oracle, model=other)
+        judged = other or candidate.model
+        judgement = judge_batch(result, staged(result, requests), judged, golden, oracle=oracle)
     if result.workspace.decoys:  # read now: a workspace that is not kept is gone once the Batch exists
         env = reads_operator_variables(result, result.workspace.decoys)
         if env or judgement.pairing:

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from conformance.contract.findings import Finding
 from conformance.generate import fromsignature, strategies
 from conformance.judge import RUN, ended, output_of
-from conformance.odahu.model import Model, load_model
+from conformance.odahu.model import Model, OtherModel, load_model, renamed_project
 from conformance.suite.shared import (
     ANY_BEHAVIOUR_IDS,
     BEHAVIOUR_IDS,
@@ -218,3 +218,35 @@ def test_drawn_models(conformance, verdict):
     except AssertionError:
         pass
     verdict.check(failures[0] if failures else [])
+
+
+#: The name and version a model other than the multiplier is staged under: the first pair that differs from the
+#: model's own in both (a model can share the name of one pair and the version of another, not more).
+OTHER_NAMES = (("another-model", "2.0.1"), ("yet-another-model", "3"), ("a-third-model", "4.0"))
+
+
+@pytest.mark.property
+@pytest.mark.requirement(*FORMAT_IDS, *ANY_BEHAVIOUR_IDS, *RUN_IDS, "P-CONFIG")
+def test_another_models_name_and_version(conformance, verdict):
+    """For a model other than the multiplier: a copy of its folder staged with another name and version in its
+    project file (every other file unchanged), its good requests answered as that model's: a hard-coded model
+    name fails F-MODEL (a hard-coded version, its SHOULD part), a model refused for its name P-CONFIG."""
+    candidate = conformance.require_candidate()
+    ids: tuple[str, ...] = (*FORMAT_IDS, *ANY_BEHAVIOUR_IDS, *RUN_IDS, "P-CONFIG")
+    if candidate.oracle is None:
+        verdict.not_applicable(ids, "the multiplier model: test_models_as_people_write_them stages it under other names")
+    own = cast(OtherModel, candidate.model)
+    if candidate.model_is_embedded or own.folder is None:
+        verdict.not_applicable(ids, "the model is inside the image: the suite cannot stage another one")
+    assert own.folder is not None and candidate.oracle is not None
+    name, version = next((n, v) for n, v in OTHER_NAMES if n != own.name and v != own.version)
+    staged = OtherModel(name, version, folder=own.folder)  # the reference function reads the same model files
+    project = dict([renamed_project(own.folder, name, version)])
+    ids = set_aside(verdict, candidate, ids, expected_answers=candidate.oracle.kind == "python")
+    conformance.count("staged models", len(good_requests(conformance)))
+    batch = run_batch(candidate, good_requests(conformance), model=staged, model_changes=project)
+    baseline = good_batch(conformance)
+    refused = serves_usable_model(baseline, batch, f"{next(iter(project))} naming it {name!r}, version {version!r}")
+    if answers(baseline):
+        verdict.ran("P-CONFIG")
+    verdict.judge(batch.judgement, batch.evidence(), ids=ids, extra=refused, explained=("P-EVERY", "P-EXIT"))

@@ -8,7 +8,8 @@
     IRIS_VARIANT       unset or empty: the correct model; else a deliberately wrong one for the kit's own tests:
                        reordered-features, fp16-probabilities, label-off-by-one, nondeterministic, within-tolerance,
                        any-input-name (takes the first input whatever its name), batch-mean (shifts every
-                       answer by a trace of the mean feature of the whole batch: answers depend on the batch)
+                       answer by a trace of the mean feature of the whole batch: answers depend on the batch),
+                       hardcoded-name (model_name "iris", model_version "1", whatever the project file says)
 
 Request  {id?, parameters?, inputs: [{name: "features", datatype: FP32|FP64, shape: [N, 4], data}],
           outputs?: [{name: "probabilities"|"label", parameters?}]}
@@ -41,7 +42,7 @@ FEATURES, CLASSES = 4, 3
 INPUT_DTYPES = {"FP32": np.float32, "FP64": np.float64}
 OUTPUTS = ("probabilities", "label")
 VARIANTS = ("reordered-features", "fp16-probabilities", "label-off-by-one", "nondeterministic", "within-tolerance",
-            "any-input-name", "batch-mean")
+            "any-input-name", "batch-mean", "hardcoded-name")
 MAX_DEPTH = 1024  # deepest nesting of arrays and objects accepted
 
 
@@ -117,6 +118,8 @@ def load_model(model_dir: str, variant: str) -> Model:
         except (OSError, ValueError, RecursionError) as e:
             raise ConfigError(f"{settings}: unusable: {one_line(e)}") from None
     name, version = load_project(model_dir)
+    if variant == "hardcoded-name":  # the name and version it was written for, whatever the project file says
+        name, version = "iris", "1"
     return Model(coef, intercept, classes, name, version, variant)
 
 
