@@ -132,17 +132,18 @@ def one_response_each(result: RunResult, requests: Iterable[str], pairing: dict[
 
 @run_check("P-CONFIG")
 def refuses_unusable_model(result: RunResult, what: str) -> list[Finding]:
-    """P-CONFIG: with an unusable model (``what`` says how), a non-zero exit, a one-line reason on stderr or
-    stdout, and no response files."""
+    """P-CONFIG: with an unusable model (``what`` says how), a non-zero exit and no response files (the MUST
+    part); a one-line reason on stderr or stdout (the SHOULD part: a traceback or silence refuses the model all
+    the same, so it blocks no release)."""
     findings = []
     if result.exit_code == 0:
         findings.append(Finding("P-CONFIG", RUN, "", f"exit status 0 with an unusable model ({what})"))
     lines = [line for line in (result.stderr.strip() or result.stdout.strip()).splitlines() if line.strip()]
     if not lines:
-        findings.append(Finding("P-CONFIG", RUN, "", f"no reason given on stderr or stdout ({what})"))
+        findings.append(Finding("P-CONFIG", RUN, "", f"no reason given on stderr or stdout ({what})", SHOULD))
     elif len(lines) > 1 and result.exit_code != 0:
         findings.append(Finding("P-CONFIG", RUN, "", f"the reason takes {len(lines)} lines, not one ({what}): "
-                                                     f"{output_of(result, 2)}"))
+                                                     f"{output_of(result, 2)}", SHOULD))
     for name in sorted(result.json_files()):
         findings.append(Finding("P-CONFIG", name, "", f"response written although the model is unusable ({what})"))
     return findings

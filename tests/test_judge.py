@@ -196,6 +196,17 @@ def test_refuses_unusable_model():
     assert "takes 2 lines" in refuses(result(exit_code=2, stderr="a\nb\n"), "x")[0].message
 
 
+def test_a_refusal_without_a_one_line_reason_is_a_should_finding():
+    """Exit non-zero and nothing written is the MUST part; the one-line reason is the SHOULD part (contract)."""
+    traceback = "Traceback (most recent call last):\n  File \"p.py\", line 1\nValueError: bad multiplier\n"
+    [long] = judge.refuses_unusable_model(result(exit_code=1, stderr=traceback), "empty")
+    [silent] = judge.refuses_unusable_model(result(exit_code=1), "empty")
+    assert long.level == SHOULD and silent.level == SHOULD
+    assert judge.blocking([long, silent], strict=False) == [] and judge.blocking([long], strict=True) == [long]
+    served = judge.refuses_unusable_model(result(files("a.json"), exit_code=1, stderr="one line\n"), "empty")
+    assert [f.level for f in served] == ["MUST"]  # a response written with an unusable model
+
+
 def test_differential_checks():
     answered, silent = result(files("a.json", "b.json")), result([], exit_code=1, stderr="no folder")
     assert judge.creates_output_folder(answered, answered, "is absent") == []

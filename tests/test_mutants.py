@@ -123,13 +123,15 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "dedupes-repeated-selection": ({"P-EVERY"}, set()),
     # answers [[1, 2, 3, 4]] for shape [2, 2] (and other data nested against its shape)
     "flattens-before-checking": ({"P-EVERY"}, set()),
+    # refuses every unusable model (exit 1, nothing written) with a traceback: the one-line reason is a SHOULD
+    "traceback-on-bad-model": ({"P-CONFIG"}, set()),
     # never finishes: P-TIMELY; after it also times out on three small requests, no further run is made, so
     # everything but what the two killed runs showed (P-READONLY, P-NAME) and the kit's files is not-checked
     "hangs": ({"P-TIMELY"}, {r.id for r in REQUIREMENTS} - {"P-TIMELY", "P-READONLY", "P-NAME", "K-SERVICE",
                                                              "K-JOB", "K-META", "K-GOLDEN"} - MULTIPLIER_SKIPPED),
 }
 #: Mutants that break only a SHOULD part: they pass unless strict.
-SHOULD_ONLY = {"no-model-version", "renamed-responses", "numbered-responses"}
+SHOULD_ONLY = {"no-model-version", "renamed-responses", "numbered-responses", "traceback-on-bad-model"}
 #: The hung mutant runs with a short timeout; the quadratic one with one the reference meets far inside.
 SELECTION = {"hangs": ["--run-timeout", "3"], "quadratic-time": ["--run-timeout", "15"]}
 

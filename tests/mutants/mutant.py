@@ -272,6 +272,8 @@ PROTOCOL = {
     "multiplier-int64": "M-VALUE",  # keeps the multiplier in a signed 64-bit integer (wraps beyond 2**63)
     "dedupes-repeated-selection": "P-EVERY",  # answers outputs [a, a] instead of an error
     "flattens-before-checking": "P-EVERY",  # counts elements only: answers data nested against its shape
+    # refuses an unusable model as it must (exit 1, nothing written), but with a traceback: the SHOULD part
+    "traceback-on-bad-model": "P-CONFIG",
 }
 
 MUTANTS = {name: requirement for name, (requirement, _) in REWRITES.items()} | PROTOCOL
@@ -375,6 +377,12 @@ def main(name: str) -> int:
                 continue
             if isinstance(request, dict) and not request.get("inputs", ["missing"]):
                 raise KeyError(f"{file_name}: inputs")  # a traceback and exit 1, as an unguarded predictor does
+    if name == "traceback-on-bad-model":
+        text = Path(model, "multiplier.txt").read_text()  # no file: FileNotFoundError, a traceback
+        if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text, re.ASCII):
+            raise ValueError(f"multiplier.txt holds {text!r}, not an integer")
+        if not any(Path(model, p).is_file() for p in ("odahuflow.project.yaml", "odahuflow.project.yml")):
+            raise FileNotFoundError(f"{model}: no odahuflow.project.yaml")
     global MULTIPLIER
     try:
         MULTIPLIER = int(Path(model, "multiplier.txt").read_text().strip())
