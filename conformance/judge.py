@@ -350,6 +350,8 @@ def judge_batch(
             judgement.expected[name] = _expected(parsed[name], model, golden_response)
         else:
             judgement.expected[name] = _expected_of_any(parsed[name], requests[name], oracle, golden_response)
+    if oracle is not None and not any(_shows_b_match(e) for e in judgement.expected.values()):
+        response_ids = tuple(r for r in response_ids if r != "B-MATCH")  # nothing to match: it cannot apply here
     if result.start_error:
         reason = f"the candidate did not start: {result.start_error}"
         judgement.block((*BATCH_RUN_IDS, *response_ids), RUN, reason)
@@ -377,7 +379,8 @@ def judge_batch(
     for name in names:
         written = pairing.get(name)
         if written is None:
-            judgement.block(response_ids, name, f"{name}: no response to examine")
+            owed = [r for r in response_ids if r != "B-MATCH" or _shows_b_match(judgement.expected[name])]
+            judgement.block(owed, name, f"{name}: no response to examine")
             continue
         actual = _relabel(read(written), name)
         judgement.responses[name] = actual
@@ -394,6 +397,12 @@ def judge_batch(
         if comparison.findings and actual.kind != ERROR and expected.outputs is not None:
             judgement.diffs[name] = explain(actual, expected)
     return judgement
+
+
+def _shows_b_match(expected: Expected) -> bool:
+    """Whether a response to the request could show B-MATCH: an expected answer is known (recorded or a
+    reference function's) that is not an error owed for P-EVERY."""
+    return expected.outputs is not None or (expected.is_error and expected.requirement == "B-MATCH")
 
 
 def _relabel(document: Document, name: str) -> Document:
@@ -422,10 +431,14 @@ def _expected(request: Document, model: Model, golden_response: Path | None) -> 
 
 
 def _expected_of_any(request: Document, raw: bytes, oracle: Oracle, golden_response: Path | None) -> Expected:
-    """For a model other than the multiplier: the golden response's answer when there is one (a recorded
-    golden pair), else the oracle's (a reference function's, or unknown)."""
+    """For a model other than the multiplier: the error response owed to a request the model cannot serve
+    (P-EVERY, even when a golden pair records values for it), else the golden response's answer when there is
+    one (a recorded golden pair), else the oracle's (a reference function's, or unknown)."""
     if golden_response is None:
         return oracle.expect(request, raw)
+    owed = oracle.owed_error(request)
+    if owed is not None:
+        return owed
     golden = load(golden_response, RESPONSE, label=str(golden_response))
     if golden.findings:
         raise OracleProblem(f"{golden_response}: not a valid golden response: {golden.findings[0].line()} (K-GOLDEN)")
