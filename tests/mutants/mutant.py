@@ -283,6 +283,8 @@ PROTOCOL = {
     "txt-names-with-ids": "P-NAME",
     # hangs when a request has no "inputs" ({}, null, keys in other case): a batch it would otherwise finish
     "hangs-on-missing-inputs": "P-ISOLATE",
+    # hangs on any batch of more than 12 files, whatever they hold: P-TIMELY, never P-ISOLATE
+    "hangs-on-big-batches": "P-TIMELY",
 }
 
 MUTANTS = {name: requirement for name, (requirement, _) in REWRITES.items()} | PROTOCOL
@@ -392,6 +394,8 @@ def main(name: str) -> int:
             raise ValueError(f"multiplier.txt holds {text!r}, not an integer")
         if not any(Path(model, p).is_file() for p in ("odahuflow.project.yaml", "odahuflow.project.yml")):
             raise FileNotFoundError(f"{model}: no odahuflow.project.yaml")
+    if name == "hangs-on-big-batches" and len(os.listdir(inputs)) > 12:
+        time.sleep(3600)
     if name == "hangs-on-missing-inputs":
         for file_name in os.listdir(inputs):
             try:
