@@ -350,14 +350,14 @@ def pair_responses(result: RunResult, requests: dict[str, Document], read: Calla
         for names, candidates in groups.values():
             ordered = list(zip(sorted(names), sorted(candidates, key=natural_key)))
             pairing.update(ordered)
-            if len(names) != len(candidates) or len({answer_text(expected[name]) for name in names}) > 1:
+            if len(names) != len(candidates) or (len(names) > 1 and len({answer_text(expected[n]) for n in names}) > 1):
                 pairing.guessed.update(name for name, _ in ordered)
         left, files = rest(), unpaired(extra)
         if left and len(left) == len(files):  # what content cannot place, by order: a guess
             pairing.update(zip(sorted(left), sorted(files, key=natural_key)))
             pairing.guessed.update(left)
     findings = []
-    guess = "which request it answers is a guess (by order: its content fits several), so it is not judged against this one"
+    guess = "which request it answers is a guess (by order; its content does not settle it), so it is not judged against this one"
     for name, written in sorted(pairing.items()):
         if written in extra:
             note = f"; {guess}" if name in pairing.guessed else ""
