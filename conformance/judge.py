@@ -392,7 +392,7 @@ class Judgement:
     blocked: dict[str, dict[str, str]] = field(default_factory=dict)
     responses: dict[str, Document] = field(default_factory=dict)
     requests: dict[str, Document] = field(default_factory=dict)
-    pairing: dict[str, str] = field(default_factory=dict)
+    pairing: Pairing = field(default_factory=Pairing)
     expected: dict[str, Expected] = field(default_factory=dict)
     diffs: dict[str, str] = field(default_factory=dict)
 

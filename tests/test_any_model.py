@@ -521,3 +521,17 @@ def test_a_model_known_by_its_goldens_alone(unsigned_iris, tmp_path, variant, fa
         statuses.setdefault(row["status"], set()).add(row["id"])
     assert statuses.get("failed", set()) == failed, (statuses, done.stdout[-2000:])
     assert statuses.get("skipped") == M_IDS | {"B-SIGNATURE"} and "not-checked" not in statuses, statuses
+
+
+def test_record_refuses_responses_whose_request_is_a_guess(tmp_path):
+    """Numbered responses that neither an id nor known content pairs with their requests: which request each
+    answers is a guess, and a golden pair must not be one."""
+    from conformance.record import RecordProblem, record
+
+    mutant = f"{sys.executable} {ROOT / 'tests' / 'mutants' / 'mutant.py'} numbered-responses"
+    candidate = from_options(cmd=mutant, model=ROOT / "model", oracle="recorded", workspace_base=tmp_path)
+    requests = [(f"r{n}.json", dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [n]}]}))
+                for n in range(3)]
+    with pytest.raises(RecordProblem, match="which response answers r0.json is a guess"):
+        record(candidate, requests, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
