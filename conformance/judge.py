@@ -12,15 +12,16 @@ also when it found nothing), and which could not be shown and why (``blocked``).
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.contract.findings import Finding
 from conformance.contract.requirements import SHOULD
 from conformance.odahu.model import Model, OtherModel
-from conformance.oracle.compare import RESPONSE_IDS, examine, explain
+from conformance.oracle.compare import RESPONSE_IDS, Comparison, examine, explain
 from conformance.oracle.expect import Expected, expect
 from conformance.oracle.match import ANY_MODEL_RESPONSE_IDS, examine_any
 from conformance.oracle.sources import Oracle, OracleProblem, expected_of
@@ -132,17 +133,18 @@ def one_response_each(result: RunResult, requests: Iterable[str], pairing: dict[
 
 @run_check("P-CONFIG")
 def refuses_unusable_model(result: RunResult, what: str) -> list[Finding]:
-    """P-CONFIG: with an unusable model (``what`` says how), a non-zero exit, a one-line reason on stderr or
-    stdout, and no response files."""
+    """P-CONFIG: with an unusable model (``what`` says how), a non-zero exit and no response files (the MUST
+    part); a one-line reason on stderr or stdout (the SHOULD part: a traceback or silence refuses the model all
+    the same, so it blocks no release)."""
     findings = []
     if result.exit_code == 0:
         findings.append(Finding("P-CONFIG", RUN, "", f"exit status 0 with an unusable model ({what})"))
     lines = [line for line in (result.stderr.strip() or result.stdout.strip()).splitlines() if line.strip()]
     if not lines:
-        findings.append(Finding("P-CONFIG", RUN, "", f"no reason given on stderr or stdout ({what})"))
+        findings.append(Finding("P-CONFIG", RUN, "", f"no reason given on stderr or stdout ({what})", SHOULD))
     elif len(lines) > 1 and result.exit_code != 0:
         findings.append(Finding("P-CONFIG", RUN, "", f"the reason takes {len(lines)} lines, not one ({what}): "
-                                                     f"{output_of(result, 2)}"))
+                                                     f"{output_of(result, 2)}", SHOULD))
     for name in sorted(result.json_files()):
         findings.append(Finding("P-CONFIG", name, "", f"response written although the model is unusable ({what})"))
     return findings
@@ -159,10 +161,26 @@ def creates_output_folder(present: RunResult, other: RunResult, case: str) -> li
 
 
 @run_check("P-ISOLATE")
-def isolates_unservable_requests(alone: RunResult, mixed: RunResult, good: Iterable[str]) -> list[Finding]:
+def isolates_unservable_requests(alone: RunResult, mixed: RunResult, good: Iterable[str],
+                                 alone_pairing: Mapping[str, str] | None = None,
+                                 mixed_pairing: Mapping[str, str] | None = None,
+                                 control: RunResult | None = None) -> list[Finding]:
     """P-ISOLATE, decided differentially: good requests answered when run ``alone`` but left unanswered when
-    batched with unservable ones (``mixed``)."""
-    answered_alone, answered_mixed = alone.json_files(), mixed.json_files()
+    batched with unservable ones (``mixed``). A request is answered where the run's pairing
+    (:func:`pair_responses`: request -> the file answering it, whatever its name) has it; without one, where a
+    file has its name.
+
+    A ``mixed`` run killed at its timeout shows P-ISOLATE only against ``control``, a run of as many good
+    requests without the unservable ones: when that finishes, the unservable requests made the run hang (one
+    finding); when it is killed too, or not given, the hang is P-TIMELY's and nothing is found here."""
+    if mixed.timed_out:
+        if control is None or control.timed_out or control.start_error:
+            return []
+        return [Finding("P-ISOLATE", RUN, "", f"killed at its timeout ({mixed.duration:.1f} s) beside unservable "
+                                              f"requests, though as many good requests without them finish in "
+                                              f"{control.duration:.1f} s; output: {output_of(mixed)}")]
+    answered_alone = alone_pairing if alone_pairing is not None else alone.json_files()
+    answered_mixed = mixed_pairing if mixed_pairing is not None else mixed.json_files()
     lost = [name for name in sorted(good) if name in answered_alone and name not in answered_mixed]
     if not lost:
         return []
@@ -206,63 +224,155 @@ def natural_key(name: str) -> list[object]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def pair_responses(result: RunResult, requests: dict[str, Document], read: Callable[[str], Document]) -> tuple[dict[str, str], list[Finding]]:
-    """Which output file answers which request: ``NAME.json`` answers ``NAME.json``; responses written under
-    other names answer the remaining requests: paired by the echoed ``id`` where it is unique in the batch, then
-    by a name that holds the request's (``response-a.json`` for ``a.json``, when only one does), the rest, when
-    their numbers match, requests in the order a predictor lists them (by name) with responses in natural
-    (number-aware) order (``response2.json`` before ``response10.json``). Each renamed response is one P-NAME SHOULD
-    finding. Entries the platform drops (not ``*.json``, or in a subfolder) whose name starts with a missing
-    request's stem answer that request too: their P-NAME finding is the root cause, not a missing response.
+class Pairing(dict[str, str]):
+    """Request name -> the file that answers it; ``guessed``: the requests whose file was paired by order alone,
+    their content unable to tell which request it answers (the values in it are then not judged)."""
 
-    Returns ``(request -> file, findings)``; ``read(name)`` gives an output file as a response document (only
-    called for files that might answer a renamed request)."""
+    def __init__(self, pairs: Iterable[tuple[str, str]] = (), guessed: Iterable[str] = ()):
+        super().__init__(pairs)
+        self.guessed: set[str] = set(guessed)
+
+
+def answer_key(expected: Expected) -> str | None:
+    """What the content of a response to a request with answer ``expected`` shows without its values:
+    ``error``, or its outputs' names, datatypes and shapes in order; None when the answer is not known."""
+    if expected.is_error:
+        return "error"
+    if expected.outputs is None:
+        return None
+    return json.dumps([[t.name, t.datatype, [int(side) for side in t.shape]] for t in expected.outputs])
+
+
+def response_key(document: Document) -> str | None:
+    """:func:`answer_key` of what a response holds (None when it is too malformed to say)."""
+    if document.kind == ERROR:
+        return "error"
+    outputs = document.body.get("outputs") if isinstance(document.body, dict) else None
+    if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+        return None
+    try:
+        return json.dumps([[o.get("name"), o.get("datatype"), o.get("shape")] for o in outputs])
+    except (TypeError, ValueError):
+        return None
+
+
+def pair_responses(result: RunResult, requests: dict[str, Document], read: Callable[[str], Document],
+                   expected: Mapping[str, Expected] | None = None) -> tuple[Pairing, list[Finding]]:
+    """Which output file answers which request. ``NAME.json`` answers ``NAME.json``; the files written under
+    other names (renamed ``*.json`` files, and entries the platform drops: not ``*.json``, or in a subfolder)
+    answer the remaining requests, paired
+
+    1. by the echoed ``id``, where it is unique among the remaining requests and one file echoes it;
+    2. by name: a dropped entry named after the request (``a.json.out``, then ``a.txt``, the longest stem first),
+       then a renamed response whose name holds the request's (``response-a.json``, when only one does);
+    3. by order, when as many renamed responses as remaining requests are left: requests in the order a
+       predictor lists them (by name), responses in natural (number-aware) order (``response2.json`` before
+       ``response10.json``), kept when the content agrees (with ``expected``: each pair's output names,
+       datatypes and shapes, or error, as :func:`answer_key` says, where both are known);
+    4. else by content: requests and files grouped by :func:`answer_key`, one of each in a group a sure pair;
+       in a bigger group by order again, a guess unless the group has as many files as requests and the
+       requests' answers are interchangeable (:func:`answer_text`); what is left, when the counts match, by
+       order: a guess.
+
+    A pairing by order that no content confirms is a guess too (``Pairing.guessed``). Each renamed response is
+    one P-NAME SHOULD finding (saying when its pairing is a guess); a dropped entry has its P-NAME MUST finding
+    (:func:`platform_keeps_every_file`), the root cause, not a missing response; a guessed one gets a SHOULD
+    note too. Without ``expected`` no content is compared and nothing is called a guess.
+
+    ``read(name)`` gives an output file as a response document (only called for files that might answer a
+    renamed request)."""
     produced = set(result.json_files())
-    pairing = {name: name for name in requests if name in produced}
+    pairing = Pairing((name, name) for name in requests if name in produced)
     missing = [name for name in requests if name not in produced]
     extra = [name for name in produced if name not in requests]
-    findings: list[Finding] = []
-    if missing and extra:
-        renamed: dict[str, str] = {}
-        ids = [requests[name].id for name in missing]
-        unique = {i for i in ids if i is not None and ids.count(i) == 1}
+    dropped = [e.path for e in result.entries if e.kind == "file" and ("/" in e.path or not e.path.endswith(".json"))]
+    if not missing or not (extra or dropped):
+        return pairing, []
+
+    def unpaired(files: list[str]) -> list[str]:
+        taken = set(pairing.values())
+        return [written for written in files if written not in taken]
+
+    def rest() -> list[str]:
+        return [name for name in missing if name not in pairing]
+
+    ids = [requests[name].id for name in missing]
+    unique = {i for i in ids if i is not None and ids.count(i) == 1}
+    if unique:  # 1. by the echoed id
         by_id: dict[str, list[str]] = {}
-        for written in extra:
+        for written in extra + dropped:
             by_id.setdefault(read(written).id or "", []).append(written)
-        for name in missing:  # first by the echoed id, where the batch's ids are unique
+        for name in missing:
             match = by_id.get(requests[name].id or "", [])
             if requests[name].id in unique and len(match) == 1:
-                renamed[name] = match[0]
-        rest = [name for name in missing if name not in renamed]
-        unpaired = [written for written in extra if written not in renamed.values()]
-        for name in sorted(rest, key=len, reverse=True):  # then a renaming that keeps the request's name in it
-            stem = name[: -len(".json")]
-            holding = [written for written in unpaired if stem in written and written not in renamed.values()]
-            if len(holding) == 1:
-                renamed[name] = holding[0]
-        rest = [name for name in missing if name not in renamed]
-        unpaired = [written for written in extra if written not in renamed.values()]
-        if rest and len(rest) == len(unpaired):  # then in natural (number-aware) order
-            # requests in the order a predictor lists them (by name), responses by their numbers
-            renamed.update(zip(sorted(rest), sorted(unpaired, key=natural_key)))
-        for name, written in sorted(renamed.items()):
-            findings.append(Finding("P-NAME", name, "", f"the response is written as {written}", SHOULD))
-        pairing.update(renamed)
-        missing = [name for name in missing if name not in renamed]
-    dropped = [e.path for e in result.entries if e.kind == "file" and ("/" in e.path or not e.path.endswith(".json"))]
-    # Each dropped file answers at most one request: first one it is named after in full (a.b.json.out answers
-    # a.b.json), then by stem, the longest stem first (a.b.txt answers a.b.json before a.json).
+                pairing[name] = match[0]
+    # 2. by name: each dropped entry answers at most one request, first one it is named after in full
+    # (a.b.json.out answers a.b.json), then by stem, the longest first (a.b.txt answers a.b.json before a.json)
     for full_name in (True, False):
-        for name in sorted(missing, key=len, reverse=True):
-            if name in pairing:
-                continue
+        for name in sorted(rest(), key=len, reverse=True):
             stem = name if full_name else name[: -len(".json")]
-            for path in dropped:
+            for path in unpaired(dropped):
                 base = path.rsplit("/", 1)[-1]
-                if path not in pairing.values() and (base == stem or base.startswith(stem + ".")):
+                if base == stem or base.startswith(stem + "."):
                     pairing[name] = path
                     break
+    for name in sorted(rest(), key=len, reverse=True):  # then a renaming that keeps the request's name in it
+        stem = name[: -len(".json")]
+        holding = [written for written in unpaired(extra) if stem in written]
+        if len(holding) == 1:
+            pairing[name] = holding[0]
+
+    def fits(name: str, written: str) -> bool | None:
+        """Whether the content of ``written`` can answer ``name`` (None: cannot tell)."""
+        want = answer_key(expected[name]) if expected is not None and name in expected else None
+        got = response_key(read(written)) if want is not None else None
+        return None if want is None or got is None else want == got
+
+    left, files = rest(), unpaired(extra)
+    if left and len(left) == len(files):  # 3. by order, kept when the content agrees
+        ordered = list(zip(sorted(left), sorted(files, key=natural_key)))
+        agree = [fits(name, written) for name, written in ordered]
+        if expected is None or (False not in agree):
+            pairing.update(ordered)
+            if expected is not None and True not in agree:
+                pairing.guessed.update(left)
+            left = []
+    if left and expected is not None:  # 4. by content
+        groups: dict[str, tuple[list[str], list[str]]] = {}
+        for name in left:
+            key = answer_key(expected[name]) if name in expected else None
+            if key is not None:
+                groups.setdefault(key, ([], []))[0].append(name)
+        for written in unpaired(extra) + unpaired(dropped):
+            key = response_key(read(written))
+            if key in groups:
+                groups[key][1].append(written)
+        for names, candidates in groups.values():
+            ordered = list(zip(sorted(names), sorted(candidates, key=natural_key)))
+            pairing.update(ordered)
+            if len(names) != len(candidates) or (len(names) > 1 and len({answer_text(expected[n]) for n in names}) > 1):
+                pairing.guessed.update(name for name, _ in ordered)
+        left, files = rest(), unpaired(extra)
+        if left and len(left) == len(files):  # what content cannot place, by order: a guess
+            pairing.update(zip(sorted(left), sorted(files, key=natural_key)))
+            pairing.guessed.update(left)
+    findings = []
+    guess = "which request it answers is a guess (by order; its content does not settle it), so it is not judged against this one"
+    for name, written in sorted(pairing.items()):
+        if written in extra:
+            note = f"; {guess}" if name in pairing.guessed else ""
+            findings.append(Finding("P-NAME", name, "", f"the response is written as {written}{note}", SHOULD))
+        elif written != name and name in pairing.guessed:
+            findings.append(Finding("P-NAME", name, "", f"answered by {written}, which the platform drops; {guess}", SHOULD))
     return pairing, findings
+
+
+def answer_text(expected: Expected) -> str:
+    """The part of an expected answer a response is judged on (its id, and its outputs or that it is an error):
+    requests with the same text can swap responses without changing any verdict."""
+    if expected.is_error:
+        return json.dumps([expected.request_id, "error"])
+    return json.dumps(expected.document())
 
 
 # ---------------------------------------------------------------------------------------------- judgement
@@ -282,7 +392,7 @@ class Judgement:
     blocked: dict[str, dict[str, str]] = field(default_factory=dict)
     responses: dict[str, Document] = field(default_factory=dict)
     requests: dict[str, Document] = field(default_factory=dict)
-    pairing: dict[str, str] = field(default_factory=dict)
+    pairing: Pairing = field(default_factory=Pairing)
     expected: dict[str, Expected] = field(default_factory=dict)
     diffs: dict[str, str] = field(default_factory=dict)
 
@@ -341,7 +451,7 @@ def judge_batch(
     names = sorted(requests)
     parsed = {name: parse(raw, REQUEST, name) for name, raw in requests.items()}
     judgement.requests = parsed
-    response_ids = RESPONSE_IDS if oracle is None else ANY_MODEL_RESPONSE_IDS
+    response_ids: tuple[str, ...] = RESPONSE_IDS if oracle is None else ANY_MODEL_RESPONSE_IDS
     for name in names:
         golden_response = golden.get(name) if golden else None
         if oracle is None:
@@ -349,6 +459,8 @@ def judge_batch(
             judgement.expected[name] = _expected(parsed[name], model, golden_response)
         else:
             judgement.expected[name] = _expected_of_any(parsed[name], requests[name], oracle, golden_response)
+    if oracle is not None and not any(_shows_b_match(e) for e in judgement.expected.values()):
+        response_ids = tuple(r for r in response_ids if r != "B-MATCH")  # nothing to match: it cannot apply here
     if result.start_error:
         reason = f"the candidate did not start: {result.start_error}"
         judgement.block((*BATCH_RUN_IDS, *response_ids), RUN, reason)
@@ -369,14 +481,15 @@ def judge_batch(
             documents[written] = load(result.workspace.output / written, RESPONSE, label=written)
         return documents[written]
 
-    pairing, renamed = pair_responses(result, parsed, read)
+    pairing, renamed = pair_responses(result, parsed, read, judgement.expected)
     judgement.pairing = pairing
     judgement.findings += renamed
     judgement.ran("P-EVERY", RUN, one_response_each(result, names, pairing))
     for name in names:
         written = pairing.get(name)
         if written is None:
-            judgement.block(response_ids, name, f"{name}: no response to examine")
+            owed = [r for r in response_ids if r != "B-MATCH" or _shows_b_match(judgement.expected[name])]
+            judgement.block(owed, name, f"{name}: no response to examine")
             continue
         actual = _relabel(read(written), name)
         judgement.responses[name] = actual
@@ -385,6 +498,9 @@ def judge_batch(
             comparison = examine(actual, expected, parsed[name])
         else:
             comparison = examine_any(actual, expected, parsed[name], oracle.signature, oracle.tolerance)
+        if name in pairing.guessed:  # judged as a response, not as the answer to this request
+            comparison = _as_guess(comparison, f"{name}: paired with {written} by order alone (a guess): not "
+                                               f"judged against this request")
         for requirement in comparison.checked:
             judgement.ran(requirement, name)
         judgement.findings += comparison.findings
@@ -393,6 +509,28 @@ def judge_batch(
         if comparison.findings and actual.kind != ERROR and expected.outputs is not None:
             judgement.diffs[name] = explain(actual, expected)
     return judgement
+
+
+#: What a response shows whichever request it answers: its format, and the model's name and version.
+REQUEST_FREE_IDS = ("F-JSON", "F-SCHEMA", "F-COUNT", "F-TYPED", "F-MODEL")
+
+
+def _as_guess(comparison: Comparison, reason: str) -> Comparison:
+    """``comparison`` of a response whose request is a guess: its format findings stand; every requirement that
+    depends on which request it answers (the id, the values, an error owed) is blocked with ``reason``."""
+    kept = Comparison(blocked=dict(comparison.blocked))
+    kept.checked = {r for r in comparison.checked if r in REQUEST_FREE_IDS}
+    kept.findings = [f for f in comparison.findings if f.requirement in REQUEST_FREE_IDS]
+    dependent = {r for r in comparison.checked if r not in REQUEST_FREE_IDS}
+    dependent |= {f.requirement for f in comparison.findings if f.requirement not in REQUEST_FREE_IDS}
+    kept.block(sorted(dependent), reason)
+    return kept
+
+
+def _shows_b_match(expected: Expected) -> bool:
+    """Whether a response to the request could show B-MATCH: an expected answer is known (recorded or a
+    reference function's) that is not an error owed for P-EVERY."""
+    return expected.outputs is not None or (expected.is_error and expected.requirement == "B-MATCH")
 
 
 def _relabel(document: Document, name: str) -> Document:
@@ -421,10 +559,14 @@ def _expected(request: Document, model: Model, golden_response: Path | None) -> 
 
 
 def _expected_of_any(request: Document, raw: bytes, oracle: Oracle, golden_response: Path | None) -> Expected:
-    """For a model other than the multiplier: the golden response's answer when there is one (a recorded
-    golden pair), else the oracle's (a reference function's, or unknown)."""
+    """For a model other than the multiplier: the error response owed to a request the model cannot serve
+    (P-EVERY, even when a golden pair records values for it), else the golden response's answer when there is
+    one (a recorded golden pair), else the oracle's (a reference function's, or unknown)."""
     if golden_response is None:
         return oracle.expect(request, raw)
+    owed = oracle.owed_error(request)
+    if owed is not None:
+        return owed
     golden = load(golden_response, RESPONSE, label=str(golden_response))
     if golden.findings:
         raise OracleProblem(f"{golden_response}: not a valid golden response: {golden.findings[0].line()} (K-GOLDEN)")

@@ -75,6 +75,10 @@ def record(candidate: Candidate, requests: list[tuple[str, bytes]], out: Path, f
             raise RecordProblem(f"the predictor is not fit to record from: {len(findings)} MUST findings; nothing recorded",
                                 list(dict.fromkeys(findings)))  # each once: the two runs often find the same
         (first, one), (_, two) = runs
+        guessed = sorted(one.pairing.guessed | two.pairing.guessed)
+        if guessed:  # a golden pair must be the predictor's answer to that request, not a guess at which it is
+            raise RecordProblem(f"which response answers {guessed[0]} is a guess (the responses are not named after "
+                                f"their requests, and neither their id nor their content tells); nothing recorded")
         differing = [Finding("B-DETERMINISTIC", name, "/outputs", f"{why} (two runs)") for name in names
                      if (why := response_difference(one.responses[name], two.responses[name])) is not None]
         if differing:

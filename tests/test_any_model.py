@@ -144,6 +144,66 @@ def test_b_match_compares_within_the_tolerance_and_keeps_errors_errors():
     assert [f.requirement for f in result.findings] == ["B-SIGNATURE"] and "B-MATCH" in result.blocked
 
 
+def judged_run(tmp_path: Path, written: dict[str, object], **fields):
+    """A run of an iris predictor that wrote ``written`` (file name -> response body) and ended with exit 0,
+    unless ``fields`` say otherwise."""
+    from conformance.run.workspace import OutputEntry, RunResult, Workspace
+
+    output = tmp_path / "raw-output"
+    output.mkdir(parents=True)
+    for name, body in written.items():
+        (output / name).write_bytes(dumps(body))
+    workspace = Workspace(tmp_path, tmp_path / "input", output, tmp_path / "model")
+    values = dict(exit_code=0, stdout="", stderr="", duration=0.5, timed_out=False, output_exists=True,
+                  entries=[OutputEntry(n, "file", 10) for n in written], input_changes=[], model_changes=[],
+                  command=["predict"], workspace=workspace)
+    return RunResult(**{**values, **fields})
+
+
+def iris_oracle(kind: str):
+    from conformance.oracle.sources import Oracle
+
+    return Oracle(kind, kind, MODEL, SIGNATURE, Tolerance())
+
+
+GOOD_IRIS = dumps({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32", "data": [1.0] * 4}]})
+
+
+def test_without_expected_answers_b_match_is_never_blocked(tmp_path):
+    """--oracle signature has no expected answers: a missing response or a killed run leaves B-MATCH as it
+    was (skipped), never not-checked; the other response requirements are blocked as usual."""
+    from conformance.judge import judge_batch
+
+    requests = {"a.json": GOOD_IRIS, "b.json": GOOD_IRIS}
+    answered = {"a.json": {"model_name": "iris", "model_version": "1", "outputs": outputs(RIGHT, [0])}}
+    missing = judge_batch(judged_run(tmp_path / "missing", answered), requests, MODEL, oracle=iris_oracle("signature"))
+    assert "b.json" in missing.blocked["B-SIGNATURE"] and "B-MATCH" not in missing.blocked
+    killed = judge_batch(judged_run(tmp_path / "killed", {}, timed_out=True, exit_code=None), requests, MODEL,
+                         oracle=iris_oracle("signature"))
+    assert "B-SIGNATURE" in killed.blocked and "B-MATCH" not in killed.blocked
+    # where an answer is known (a reference function's, a golden one), a missing response still blocks B-MATCH
+    golden = tmp_path / "golden.json"
+    golden.write_bytes(dumps(answered["a.json"]))
+    known = judge_batch(judged_run(tmp_path / "known", {}), requests, MODEL, {"b.json": golden},
+                        oracle=iris_oracle("recorded"))
+    assert list(known.blocked["B-MATCH"]) == ["b.json"]
+
+
+def test_an_off_signature_golden_request_answered_with_values_is_p_every(tmp_path):
+    """A golden request the declared signature cannot serve owes an error response (P-EVERY), whatever its
+    recorded answer; answering it with values is not B-MATCH's."""
+    from conformance.judge import judge_batch
+
+    off = dumps({"inputs": [{"name": "features", "shape": [1, 3], "datatype": "FP32", "data": [1.0] * 3}]})
+    golden = tmp_path / "golden.json"
+    golden.write_bytes(dumps({"error": "features: expected 4 columns"}))
+    answer = {"model_name": "iris", "model_version": "1", "outputs": outputs(RIGHT, [0])}
+    judged = judge_batch(judged_run(tmp_path / "run", {"off.json": answer}), {"off.json": off}, MODEL,
+                         {"off.json": golden}, oracle=iris_oracle("recorded"))
+    assert [f.requirement for f in judged.findings] == ["P-EVERY"], [f.line() for f in judged.findings]
+    assert judged.expected["off.json"].requirement == "P-EVERY"
+
+
 def test_one_output_can_have_its_own_tolerance():
     expected = Expected(None, MODEL, outputs=response(outputs(RIGHT, [0])).tensors)
     loose = Tolerance(1e-5, 1e-8, (("probabilities", 1e-3, 0.0),))
@@ -459,3 +519,17 @@ def test_a_model_known_by_its_goldens_alone(unsigned_iris, tmp_path, variant, fa
         statuses.setdefault(row["status"], set()).add(row["id"])
     assert statuses.get("failed", set()) == failed, (statuses, done.stdout[-2000:])
     assert statuses.get("skipped") == M_IDS | {"B-SIGNATURE"} and "not-checked" not in statuses, statuses
+
+
+def test_record_refuses_responses_whose_request_is_a_guess(tmp_path):
+    """Numbered responses that neither an id nor known content pairs with their requests: which request each
+    answers is a guess, and a golden pair must not be one."""
+    from conformance.record import RecordProblem, record
+
+    mutant = f"{sys.executable} {ROOT / 'tests' / 'mutants' / 'mutant.py'} numbered-responses"
+    candidate = from_options(cmd=mutant, model=ROOT / "model", oracle="recorded", workspace_base=tmp_path)
+    requests = [(f"r{n}.json", dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [n]}]}))
+                for n in range(3)]
+    with pytest.raises(RecordProblem, match="which response answers r0.json is a guess"):
+        record(candidate, requests, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -45,12 +45,13 @@ def response(name: str, id_: str | None = "r") -> Document:
 
 
 def reader(documents: dict[str, Document]):
-    """``read`` for :func:`judge.pair_responses` over ready documents; it records what it was asked for."""
+    """``read`` for :func:`judge.pair_responses` over ready documents (any other file reads as text that is not
+    JSON); it records what it was asked for."""
     asked: list[str] = []
 
     def read(name: str) -> Document:
         asked.append(name)
-        return documents[name]
+        return documents[name] if name in documents else parse(b"not json", RESPONSE, name)
 
     read.asked = asked  # type: ignore[attr-defined]
     return read
@@ -196,6 +197,17 @@ def test_refuses_unusable_model():
     assert "takes 2 lines" in refuses(result(exit_code=2, stderr="a\nb\n"), "x")[0].message
 
 
+def test_a_refusal_without_a_one_line_reason_is_a_should_finding():
+    """Exit non-zero and nothing written is the MUST part; the one-line reason is the SHOULD part (contract)."""
+    traceback = "Traceback (most recent call last):\n  File \"p.py\", line 1\nValueError: bad multiplier\n"
+    [long] = judge.refuses_unusable_model(result(exit_code=1, stderr=traceback), "empty")
+    [silent] = judge.refuses_unusable_model(result(exit_code=1), "empty")
+    assert long.level == SHOULD and silent.level == SHOULD
+    assert judge.blocking([long, silent], strict=False) == [] and judge.blocking([long], strict=True) == [long]
+    served = judge.refuses_unusable_model(result(files("a.json"), exit_code=1, stderr="one line\n"), "empty")
+    assert [f.level for f in served] == ["MUST"]  # a response written with an unusable model
+
+
 def test_differential_checks():
     answered, silent = result(files("a.json", "b.json")), result([], exit_code=1, stderr="no folder")
     assert judge.creates_output_folder(answered, answered, "is absent") == []
@@ -306,3 +318,142 @@ def test_one_dropped_file_answers_one_request():
 def test_the_p_name_message_says_what_the_platform_does_with_links():
     found = judge.platform_keeps_every_file(result([OutputEntry("b.json", "symlink"), OutputEntry("p.json", "other")]))
     assert not [f for f in found if "the platform drops it" in f.message or "a other" in f.message]
+
+
+# pairing by content, and guesses
+
+
+def shaped_request(name: str, shape: list[int], datatype: str = "INT32") -> Document:
+    size = 1
+    for side in shape:
+        size *= side
+    body = {"inputs": [{"name": "x", "shape": shape, "datatype": datatype, "data": [1] * size}]}
+    return parse(json.dumps(body).encode(), REQUEST, name)
+
+
+def shaped_response(name: str, shape: list[int], datatype: str = "INT32", value: int = 2) -> Document:
+    size = 1
+    for side in shape:
+        size *= side
+    body = {"model_name": "multiplier", "model_version": "1",
+            "outputs": [{"name": "x", "shape": shape, "datatype": datatype, "data": [value] * size}]}
+    return parse(json.dumps(body).encode(), RESPONSE, name)
+
+
+def multiplier_expected(requests: dict[str, Document]) -> dict:
+    from conformance.odahu.model import Model
+    from conformance.oracle.expect import expect
+
+    model = Model(2, "multiplier", "1")
+    return {name: expect(doc, model, name) for name, doc in requests.items()}
+
+
+def test_numbered_responses_in_another_order_are_paired_by_their_content():
+    """response0.json answers large.json (its shape says so), though in name order it would answer a.json."""
+    requests = {"a.json": shaped_request("a.json", [2]), "large.json": shaped_request("large.json", [30, 30]),
+                "m.json": shaped_request("m.json", [2], "FP64")}
+    written = {"response0.json": shaped_response("response0.json", [30, 30]),
+               "response1.json": shaped_response("response1.json", [2], "FP64"),
+               "response2.json": shaped_response("response2.json", [2])}
+    pairing, findings = judge.pair_responses(result(files(*written)), requests, reader(written),
+                                             multiplier_expected(requests))
+    assert pairing == {"large.json": "response0.json", "m.json": "response1.json", "a.json": "response2.json"}
+    assert pairing.guessed == set() and all("guess" not in f.message for f in findings)
+    # in name order, where the content agrees, order stands (the ODAHU example's names, sorted listing)
+    in_order = {f"response{n}.json": doc for n, doc in enumerate([written["response2.json"], written["response0.json"],
+                                                                  written["response1.json"]])}
+    pairing, _ = judge.pair_responses(result(files(*in_order)), requests, reader(in_order), multiplier_expected(requests))
+    assert pairing == {"a.json": "response0.json", "large.json": "response1.json", "m.json": "response2.json"}
+    assert pairing.guessed == set()
+
+
+def test_a_pairing_the_content_cannot_confirm_is_a_guess_and_says_so():
+    """Two requests of the same shape with other values, their responses numbered against name order (the
+    content contradicts order elsewhere): which answers which is a guess, said in the P-NAME finding."""
+    a = parse(b'{"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1]}]}', REQUEST, "a.json")
+    b = parse(b'{"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [5]}]}', REQUEST, "b.json")
+    requests = {"a.json": a, "b.json": b, "c.json": shaped_request("c.json", [3])}
+    written = {"response0.json": shaped_response("response0.json", [3]),
+               "response1.json": shaped_response("response1.json", [1], value=10),
+               "response2.json": shaped_response("response2.json", [1], value=2)}
+    pairing, findings = judge.pair_responses(result(files(*written)), requests, reader(written),
+                                             multiplier_expected(requests))
+    assert pairing["c.json"] == "response0.json" and pairing.guessed == {"a.json", "b.json"}
+    guessed = [f for f in findings if "a guess" in f.message]
+    assert [f.file for f in guessed] == ["a.json", "b.json"] and all(f.level == SHOULD for f in guessed)
+    # requests whose answers are the same (errors owed to both) can swap responses: no guess
+    bad = {name: parse(b"{}", REQUEST, name) for name in ("x.json", "y.json")}
+    errors = {n: parse(b'{"error": "no inputs"}', RESPONSE, n) for n in ("response0.json", "response1.json")}
+    both = {**bad, "c.json": requests["c.json"]}
+    numbered = {**errors, "response2.json": shaped_response("response2.json", [3])}
+    order = {"response0.json": numbered["response2.json"], "response1.json": errors["response0.json"],
+             "response2.json": errors["response1.json"]}
+    pairing, _ = judge.pair_responses(result(files(*order)), both, reader(order), multiplier_expected(both))
+    assert pairing["c.json"] == "response0.json" and pairing.guessed == set()
+    # without any content to compare (unknown answers), order alone is a guess too
+    unknown = {name: judge.Expected(None, None) for name in requests}  # type: ignore[arg-type]
+    pairing, _ = judge.pair_responses(result(files(*written)), requests, reader(written), unknown)
+    assert pairing.guessed == set(requests)
+
+
+def test_dropped_responses_are_paired_by_their_echoed_id_first():
+    """a.txt echoes b.json's id: it answers b.json, whatever its name (the platform drops it all the same)."""
+    requests = {"a.json": request("a.json", "id-a"), "b.json": request("b.json", "id-b")}
+    written = {"a.txt": response("a.txt", "id-b"), "b.txt": response("b.txt", "id-a")}
+    run = result(files(*written))
+    pairing, findings = judge.pair_responses(run, requests, reader(written))
+    assert pairing == {"a.json": "b.txt", "b.json": "a.txt"} and findings == []
+    assert judge.one_response_each(run, requests, pairing) == []
+
+
+def test_a_guessed_pairing_is_not_judged_against_its_request(tmp_path):
+    """judge_batch: the response paired by a guess keeps its format findings, and the value requirements are
+    not-checked there with the reason, never failed."""
+    from conformance.odahu.model import Model
+    from conformance.v2.strictjson import dumps
+
+    output = tmp_path / "raw-output"
+    output.mkdir()
+    bodies = {"response0.json": {"model_name": "multiplier", "model_version": "1",
+                                 "outputs": [{"name": "x", "shape": [3], "datatype": "INT32", "data": [2, 2, 2]}]},
+              "response1.json": {"model_name": "wrong", "model_version": "1",
+                                 "outputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [10]}]},
+              "response2.json": {"model_name": "multiplier", "model_version": "1",
+                                 "outputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [2]}]}}
+    for name, body in bodies.items():
+        (output / name).write_bytes(dumps(body))
+    run = result(files(*bodies), workspace=Workspace(tmp_path, tmp_path / "input", output, tmp_path / "model"))
+    requests = {"a.json": b'{"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1]}]}',
+                "b.json": b'{"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [5]}]}',
+                "c.json": b'{"inputs": [{"name": "x", "shape": [3], "datatype": "INT32", "data": [1, 1, 1]}]}'}
+    judged = judge.judge_batch(run, requests, Model(2, "multiplier", "1"))
+    assert judged.pairing.guessed == {"a.json", "b.json"}
+    must = [f.line() for f in judged.findings if f.level != SHOULD]
+    assert must == ["a.json: F-MODEL /model_name: is 'wrong', the model's name is 'multiplier'"], must
+    assert "M-VALUE" not in {f.requirement for f in judged.findings}
+    assert "a guess" in judged.blocked_at("a.json")["M-VALUE"] and "M-VALUE" in judged.checked_at("c.json")
+
+
+def test_isolation_is_decided_on_the_pairing_not_on_file_names():
+    """The good requests answered alone as response0..2.json and not at all beside unservable ones: lost,
+    although no file is named after them in either run."""
+    alone = result(files("response0.json", "response1.json"))
+    mixed = result([], exit_code=1, stderr="KeyError: 'inputs'")
+    pairs = {"a.json": "response0.json", "b.json": "response1.json"}
+    assert judge.isolates_unservable_requests(alone, mixed, ["a.json", "b.json"]) == []  # by name: nothing seen
+    [lost] = judge.isolates_unservable_requests(alone, mixed, ["a.json", "b.json"], pairs, {})
+    assert "a.json, b.json" in lost.message and "exit status 1" in lost.message
+    assert judge.isolates_unservable_requests(alone, result(files("x.json")), ["a.json"], pairs,
+                                              {"a.json": "x.json"}) == []
+
+
+def test_a_killed_batch_is_p_isolate_only_when_a_control_batch_finishes():
+    """Killed beside unservable requests: P-TIMELY's alone (nothing here) unless as many good requests without
+    them finish (then the unservable requests made it hang)."""
+    alone = result(files("a.json"))
+    killed = result(timed_out=True, exit_code=None, duration=10.0, stderr="waiting for inputs")
+    assert judge.isolates_unservable_requests(alone, killed, ["a.json"]) == []  # no control run
+    assert judge.isolates_unservable_requests(alone, killed, ["a.json"], control=killed) == []  # it hangs anyway
+    [found] = judge.isolates_unservable_requests(alone, killed, ["a.json"], control=result(files("c.json"), duration=1.25))
+    assert found.requirement == "P-ISOLATE" and "as many good requests without them finish in 1.2 s" in found.message
+    assert "waiting for inputs" in found.message

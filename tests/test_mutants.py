@@ -123,15 +123,30 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "dedupes-repeated-selection": ({"P-EVERY"}, set()),
     # answers [[1, 2, 3, 4]] for shape [2, 2] (and other data nested against its shape)
     "flattens-before-checking": ({"P-EVERY"}, set()),
+    # refuses every unusable model (exit 1, nothing written) with a traceback: the one-line reason is a SHOULD
+    "traceback-on-bad-model": ({"P-CONFIG"}, set()),
+    # numbers its responses in a hash order (paired by content: names, datatypes, shapes) and stops at the first
+    # request without "inputs": good requests after it are lost (P-ISOLATE), exit 1 (P-EXIT), renamed (P-NAME)
+    "odahu-example": ({"P-NAME", "P-ISOLATE", "P-EXIT"}, set()),
+    # NAME.txt for NAME.json: dropped by the platform (P-NAME), each paired by its echoed id, nothing else
+    "txt-names-with-ids": ({"P-NAME"}, set()),
+    # hangs on the requests without "inputs" the platform delivers; as many good requests finish: P-ISOLATE,
+    # the killed run's P-TIMELY its consequence
+    "hangs-on-missing-inputs": ({"P-ISOLATE"}, set()),
+    # hangs on every batch of more than 12 files: P-TIMELY, and the 15-file batch with unservable requests is not
+    # P-ISOLATE's (as many good requests hang too); what only big batches show is not-checked (M-EMPTY; the
+    # multiplier probe and the crowd of B-INDEPENDENT)
+    "hangs-on-big-batches": ({"P-TIMELY"}, {"M-EMPTY", "M-MULTIPLIER", "B-INDEPENDENT"}),
     # never finishes: P-TIMELY; after it also times out on three small requests, no further run is made, so
     # everything but what the two killed runs showed (P-READONLY, P-NAME) and the kit's files is not-checked
     "hangs": ({"P-TIMELY"}, {r.id for r in REQUIREMENTS} - {"P-TIMELY", "P-READONLY", "P-NAME", "K-SERVICE",
                                                              "K-JOB", "K-META", "K-GOLDEN"} - MULTIPLIER_SKIPPED),
 }
 #: Mutants that break only a SHOULD part: they pass unless strict.
-SHOULD_ONLY = {"no-model-version", "renamed-responses", "numbered-responses"}
+SHOULD_ONLY = {"no-model-version", "renamed-responses", "numbered-responses", "traceback-on-bad-model"}
 #: The hung mutant runs with a short timeout; the quadratic one with one the reference meets far inside.
-SELECTION = {"hangs": ["--run-timeout", "3"], "quadratic-time": ["--run-timeout", "15"]}
+SELECTION = {"hangs": ["--run-timeout", "3"], "quadratic-time": ["--run-timeout", "15"],
+             "hangs-on-missing-inputs": ["--run-timeout", "15"], "hangs-on-big-batches": ["--run-timeout", "8"]}
 
 
 def suite(tmp: Path, cmd: str, *extra: str) -> tuple[int, dict | None, str]:

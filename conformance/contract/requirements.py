@@ -2,8 +2,9 @@
 
 Every finding the kit reports names one of these IDs. ``M-*`` are the multiplier model's behaviour; ``B-*`` are
 behaviour requirements of any model (the expected answers from recorded goldens or a reference function, the
-declared signature, determinism and batch independence). Two requirements carry a SHOULD part beside their MUST
-(``P-NAME``: same file name; ``F-MODEL``: ``model_version``); findings for those parts carry level ``SHOULD``.
+declared signature, determinism and batch independence). Three requirements carry a SHOULD part beside their MUST
+(``P-NAME``: same file name; ``F-MODEL``: ``model_version``; ``P-CONFIG``: a one-line reason); findings for those
+parts carry level ``SHOULD``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("P-NAME", MUST, "only *.json files directly in the output folder (SHOULD: same name as the request)"),
     Requirement("P-READONLY", MUST, "input and model folders left byte-for-byte unchanged"),
     Requirement("P-EXIT", MUST, "exit 0 after a processed batch, including an empty one"),
-    Requirement("P-CONFIG", MUST, "unusable model: non-zero exit, one-line reason, no responses"),
+    Requirement("P-CONFIG", MUST, "unusable model: non-zero exit, no responses (SHOULD: a one-line reason)"),
     Requirement("P-ISOLATE", MUST, "one unservable request does not stop the others"),
     Requirement("P-TIMELY", MUST, "finish within the run's timeout"),
     Requirement("P-OFFLINE", MUST, "need no network"),

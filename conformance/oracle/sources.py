@@ -95,11 +95,9 @@ class Oracle:
         request that is not valid V2 or that the declared signature cannot serve (:func:`unservable`); else the
         reference function's answer (python kind), else unknown (golden answers are given by the caller, who
         knows which requests are golden)."""
-        if request.findings:
-            return Expected(request.id, self.model, error=invalid_request(request), requirement="P-EVERY")
-        why = unservable(request, self.signature) if self.signature is not None else None
-        if why is not None:
-            return Expected(request.id, self.model, error=why, requirement="P-EVERY")
+        owed = self.owed_error(request)
+        if owed is not None:
+            return owed
         unknown = Expected(request.id, self.model)
         if self.reference is None:
             return unknown
@@ -110,6 +108,17 @@ class Oracle:
         except Exception as exc:  # the user's function: any failure is reported as one line, never a traceback
             raise OracleProblem(f"{self.spec} failed on {request.file}: {type(exc).__name__}: {one_line(exc, limit=300)}") from None
         return expected_from(answer, request, self.model, f"{self.spec} on {request.file}")
+
+
+    def owed_error(self, request: Document) -> Expected | None:
+        """The error response (P-EVERY) owed to a request that is not valid V2 or that the declared signature
+        cannot serve, whatever a recorded or reference answer says; None for a request the model may serve."""
+        if request.findings:
+            return Expected(request.id, self.model, error=invalid_request(request), requirement="P-EVERY")
+        why = unservable(request, self.signature) if self.signature is not None else None
+        if why is not None:
+            return Expected(request.id, self.model, error=why, requirement="P-EVERY")
+        return None
 
 
 def expected_from(answer: object, request: Document, model: OtherModel, source: str) -> Expected:

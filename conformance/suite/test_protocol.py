@@ -124,7 +124,7 @@ BAD_MODELS = {
 @pytest.mark.parametrize("model", sorted(BAD_MODELS), ids=[f"P-CONFIG-{m}" for m in sorted(BAD_MODELS)])
 def test_unusable_model(conformance, verdict, model):
     """A model the kit refuses (no multiplier.txt, content that is not a base-10 integer of ASCII digits, no
-    odahuflow.project.yaml): non-zero exit, a one-line reason, no response files. Only shown for a candidate
+    odahuflow.project.yaml): non-zero exit, no response files (SHOULD: a one-line reason). Only shown for a candidate
     that answers the same batch with a good model (else refusing says nothing)."""
     candidate = conformance.require_candidate()
     if candidate.oracle is not None:
@@ -142,7 +142,7 @@ OTHER_BAD_MODELS = ("model-files-missing", "model-files-emptied", "model-files-g
 @pytest.mark.parametrize("model", OTHER_BAD_MODELS, ids=[f"P-CONFIG-{m}" for m in OTHER_BAD_MODELS])
 def test_unusable_other_model(conformance, verdict, model):
     """For a model other than the multiplier: its folder with only the project file, or with every other file
-    emptied or replaced by a line of text: non-zero exit, a one-line reason, no response files (decided against
+    emptied or replaced by a line of text: non-zero exit, no response files, a one-line reason (SHOULD) (decided against
     the same good requests answered with the real model)."""
     candidate = conformance.require_candidate()
     if candidate.oracle is None:
@@ -238,16 +238,36 @@ def test_requests_off_the_signature_get_error_responses(conformance, verdict):
 
 def _judge_among_good(conformance: Suite, verdict: Verdict, requests: list[tuple[str, bytes]]) -> None:
     """Run ``requests`` among the good ones and judge the run: P-ISOLATE against the good requests run alone,
-    P-EVERY (and the rest) on the mixed batch."""
+    P-EVERY (and the rest) on the mixed batch. A mixed run killed at its timeout is P-ISOLATE's only when a
+    control run of as many good requests finishes (the unservable ones made it hang: its P-TIMELY finding is
+    then that consequence); otherwise the hang is P-TIMELY's alone and P-ISOLATE is not-checked there."""
+    candidate = conformance.require_candidate()
     alone = good_batch(conformance)
-    mixed = run_batch(conformance.require_candidate(), requests + good_requests(conformance))
-    found = []
-    if answers(alone):
-        verdict.ran("P-ISOLATE")
-        found = isolates_unservable_requests(alone.result, mixed.result, [n for n, _ in good_requests(conformance)])
-    else:
+    good = good_requests(conformance)
+    mixed = run_batch(candidate, requests + good)
+    found: list[Finding] = []
+    explained: tuple[str, ...] = ("P-EVERY",)
+    if not answers(alone):
         verdict.not_checked("P-ISOLATE", "the good requests are not answered even alone")
-    verdict.judge(mixed.judgement, mixed.evidence(), extra=found, explained=("P-EVERY",))
+    elif mixed.result.timed_out:
+        control = None if candidate.hung is not None else run_batch(candidate, same_size(good, len(requests) + len(good)))
+        if control is None or control.result.timed_out:
+            verdict.not_checked("P-ISOLATE", "the batch with unservable requests was killed at its timeout, and so "
+                                             "is one of as many good requests: the hang is P-TIMELY's")
+        else:
+            verdict.ran("P-ISOLATE")
+            found = isolates_unservable_requests(alone.result, mixed.result, [n for n, _ in good], control=control.result)
+            explained = ("P-EVERY", "P-TIMELY")
+    else:
+        verdict.ran("P-ISOLATE")
+        found = isolates_unservable_requests(alone.result, mixed.result, [n for n, _ in good],
+                                             alone.judgement.pairing, mixed.judgement.pairing)
+    verdict.judge(mixed.judgement, mixed.evidence(), extra=found, explained=explained)
+
+
+def same_size(good: list[tuple[str, bytes]], count: int) -> list[tuple[str, bytes]]:
+    """``count`` requests made of ``good`` in turn, each under its own name: a control batch as big as a mixed one."""
+    return [(f"control-{i:03d}-{good[i % len(good)][0]}", good[i % len(good)][1]) for i in range(count)]
 
 
 @pytest.mark.protocol

@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 REFERENCE = Path(__file__).resolve().parents[2] / "predictor" / "fast.py"
@@ -272,6 +273,18 @@ PROTOCOL = {
     "multiplier-int64": "M-VALUE",  # keeps the multiplier in a signed 64-bit integer (wraps beyond 2**63)
     "dedupes-repeated-selection": "P-EVERY",  # answers outputs [a, a] instead of an error
     "flattens-before-checking": "P-EVERY",  # counts elements only: answers data nested against its shape
+    # refuses an unusable model as it must (exit 1, nothing written), but with a traceback: the SHOULD part
+    "traceback-on-bad-model": "P-CONFIG",
+    # as the ODAHU example's predictor: responses numbered response0.json, response1.json... in the order it lists
+    # its folder (a hash order, as ext4's), and body["inputs"] read unguarded: a request the platform delivers
+    # without it ({}, null, keys in other case) stops the whole batch
+    "odahu-example": "P-ISOLATE",
+    # writes each response as NAME.txt (the platform drops it), its id echoed
+    "txt-names-with-ids": "P-NAME",
+    # hangs when a request has no "inputs" ({}, null, keys in other case): a batch it would otherwise finish
+    "hangs-on-missing-inputs": "P-ISOLATE",
+    # hangs on any batch of more than 12 files, whatever they hold: P-TIMELY, never P-ISOLATE
+    "hangs-on-big-batches": "P-TIMELY",
 }
 
 MUTANTS = {name: requirement for name, (requirement, _) in REWRITES.items()} | PROTOCOL
@@ -375,6 +388,22 @@ def main(name: str) -> int:
                 continue
             if isinstance(request, dict) and not request.get("inputs", ["missing"]):
                 raise KeyError(f"{file_name}: inputs")  # a traceback and exit 1, as an unguarded predictor does
+    if name == "traceback-on-bad-model":
+        text = Path(model, "multiplier.txt").read_text()  # no file: FileNotFoundError, a traceback
+        if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text, re.ASCII):
+            raise ValueError(f"multiplier.txt holds {text!r}, not an integer")
+        if not any(Path(model, p).is_file() for p in ("odahuflow.project.yaml", "odahuflow.project.yml")):
+            raise FileNotFoundError(f"{model}: no odahuflow.project.yaml")
+    if name == "hangs-on-big-batches" and len(os.listdir(inputs)) > 12:
+        time.sleep(3600)
+    if name == "hangs-on-missing-inputs":
+        for file_name in os.listdir(inputs):
+            try:
+                request = json.loads(Path(inputs, file_name).read_bytes())
+            except ValueError:
+                continue
+            if not isinstance(request, dict) or "inputs" not in request:
+                time.sleep(3600)  # waits for an input that never comes
     global MULTIPLIER
     try:
         MULTIPLIER = int(Path(model, "multiplier.txt").read_text().strip())
@@ -458,8 +487,13 @@ def main(name: str) -> int:
             if os.fork() == 0:
                 time.sleep(120)
             os._exit(0)
+        if name == "odahu-example":
+            names_out.sort(key=lambda n: zlib.crc32(n.encode()))  # the same listing order on every machine
         rewrite = REWRITES.get(name, (None, None))[1]
         for file_name in names_out:
+            if name == "odahu-example":
+                request = json.loads(Path(inputs, file_name).read_bytes())
+                request["inputs"]  # KeyError or TypeError: a traceback and exit 1, the rest of the batch lost
             data = Path(raw, file_name).read_bytes()
             if name == "stops-at-first-error" and b'"error"' in data[:20]:
                 print(f"mutant: {file_name}: giving up on the batch", file=sys.stderr)
@@ -478,8 +512,10 @@ def main(name: str) -> int:
                 target = file_name + ".out"
             elif name == "renamed-responses":
                 target = "response-" + file_name
-            elif name == "numbered-responses":
+            elif name in ("numbered-responses", "odahu-example"):
                 target = f"response{names_out.index(file_name)}.json"
+            elif name == "txt-names-with-ids":
+                target = file_name[: -len(".json")] + ".txt"
             Path(output, target).write_bytes(data)
     if name == "writes-input":
         Path(inputs, "predictor.lock").write_text("busy\n")
