@@ -416,7 +416,7 @@ def test_collect_outputs_sees_everything_without_following_links(ws, tmp_path):
     (out / "away").symlink_to(tmp_path / "elsewhere")
     exists, entries = collect_outputs(out)
     assert exists
-    assert entries == [
+    assert [OutputEntry(e.path, e.kind, e.size) for e in entries] == [
         OutputEntry("a.json", "file", 15),
         OutputEntry("away", "symlink"),
         OutputEntry("log.txt", "file", 5),
@@ -424,6 +424,17 @@ def test_collect_outputs_sees_everything_without_following_links(ws, tmp_path):
         OutputEntry("nested/deeper", "dir"),
         OutputEntry("nested/deeper/b.json", "file", 2),
     ]
+    # the disk each takes: its allocated blocks (a file of 15 bytes takes a whole block)
+    assert all(e.disk == (out / e.path).lstat().st_blocks * 512 for e in entries)
+    assert next(e for e in entries if e.path == "a.json").disk >= 512
+
+
+def test_many_tiny_files_take_their_blocks_not_their_sizes(ws):
+    ws.output.mkdir()
+    for i in range(50):
+        (ws.output / f"{i}.json").write_bytes(b"{}")
+    _, entries = collect_outputs(ws.output)
+    assert sum(e.size for e in entries) == 100 and sum(e.disk for e in entries) >= 50 * 512
 
 
 def test_collect_outputs_reads_nothing_and_keeps_every_size(ws):
@@ -432,7 +443,7 @@ def test_collect_outputs_reads_nothing_and_keeps_every_size(ws):
     (ws.output / "big.json").write_bytes(b"x" * 100)
     (ws.output / "small.json").write_bytes(b"x" * 10)
     exists, entries = collect_outputs(ws.output)
-    assert entries == [OutputEntry("big.json", "file", 100), OutputEntry("small.json", "file", 10)]
+    assert [(e.path, e.kind, e.size) for e in entries] == [("big.json", "file", 100), ("small.json", "file", 10)]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no fifos here")

@@ -123,8 +123,8 @@ class Batch:
             lines.append(f"workspace kept: {self.kept} (diff -r {self.kept}/expected {self.result.workspace.output})")
             lines.append(f"reproduce: {self.candidate.reproduce(self.result)}")
         elif self.judgement.findings:
-            lines.append(f"workspace not kept: the workspaces of the first {self.candidate.keep_limit} failed runs "
-                         f"are kept (--keep-workspaces N)")
+            why = self.candidate.not_kept_reasons.get(self.result.workspace.root, "")
+            lines.append(f"workspace not kept: {why}" if why else "workspace not kept")
         return "\n".join(lines)
 
 
