@@ -174,3 +174,49 @@ def test_an_immutable_response_for_real(tmp_path):
     finally:
         subprocess.run(["chattr", "-i", str(response)], check=True)
         staging.remove_workspace(result.workspace)
+
+
+STUCK_PLUGIN = '''
+from conformance.run import staging
+
+original = staging._remove_one
+
+
+def remove_one(path, is_dir, failures):
+    if path.name == "a.json" and path.parent.name == "raw-output":
+        failures.append(f"{path}: Operation not permitted")
+        return
+    original(path, is_dir, failures)
+
+
+staging._remove_one = remove_one
+'''
+
+
+def _suite(tmp_path: Path, *extra: str) -> tuple[str, dict]:
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q",
+         "--predictor-cmd", f"{sys.executable} {Path(__file__).parents[1] / 'predictor' / 'fast.py'}",
+         "--conformance-report", str(report), "--workspace-dir", str(tmp_path), "-k", "platform_delivers", *extra],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert report.is_file(), done.stdout + done.stderr
+    return done.stdout + done.stderr, json.loads(report.read_text())
+
+
+def test_a_suite_whose_workspaces_cannot_be_removed_warns_once_each_and_runs_nothing_again(tmp_path):
+    plain_dir, stuck_dir = tmp_path / "plain", tmp_path / "stuck"
+    plain_dir.mkdir()
+    stuck_dir.mkdir()
+    (stuck_dir / "stuck_removal.py").write_text(STUCK_PLUGIN)
+    _, plain = _suite(plain_dir)
+    output, stuck = _suite(stuck_dir, "-p", "stuck_removal")
+    runs = plain["stats"]["predictor_runs"]
+    assert stuck["stats"]["predictor_runs"] == runs and stuck["status"] == plain["status"] == "passed", output
+    warnings = [line for line in output.splitlines() if "warning: cannot remove the workspace" in line]
+    assert len(warnings) == runs and "Traceback" not in output, output  # every run answered a.json
+    assert f"{runs} workspaces could not be removed and are left in place (first: " in output
+    left = sorted(p for p in stuck_dir.iterdir() if p.name.startswith(staging.PREFIX))
+    assert len(left) == runs and all(sorted(q.name for q in p.iterdir()) == ["raw-output"] for p in left)
