@@ -17,7 +17,7 @@ from typing import TextIO
 from conformance import __version__
 from conformance.contract.problems import ConformanceProblem
 from conformance.generate import goldens
-from conformance.odahu import archives, validate
+from conformance.odahu import archives, platform_rules, validate
 from conformance.odahu.model import ModelProblem, load_model
 from conformance.paths import kit_fixtures, kit_model
 from conformance.text import one_line, short_integer
@@ -235,7 +235,7 @@ def _validate(args: argparse.Namespace) -> int:
                 more = f" and {len(clashes) - 1} more" if len(clashes) > 1 else ""
                 raise UsageProblem(f"{args.dest / clashes[0]} exists{more}; nothing copied (use --force to overwrite)")
         _writable_folder(args.dest, "-d")
-    passed = failed = dropped = 0
+    passed = failed = dropped = not_judged = 0
     step_failures: list[validate.Verdict] = []  # entries on which the platform's whole step fails
     for verdict in validate.validate_folder(source, args.side, args.max_bytes):
         if verdict.ok:
@@ -246,13 +246,18 @@ def _validate(args: argparse.Namespace) -> int:
                 print(verdict.line())
         else:
             failed += 1
-            dropped += not verdict.platform_keeps
+            dropped += verdict.outcome == platform_rules.DROPPED  # not the entries that fail the whole step
+            not_judged += verdict.outcome == platform_rules.NOT_JUDGED
             print(verdict.line())
         if verdict.fails_step:
             step_failures.append(verdict)
     copied = f", {passed} copied to {args.dest}" if args.dest is not None else ""
-    print(f"{passed + failed} entries: {passed} passed, {failed} failed{copied}; "
-          f"the platform would have dropped {dropped} of them silently")
+    fate = f"the platform would have dropped {dropped} of them silently"
+    if step_failures:
+        fate += f", and {len(step_failures)} would fail its whole validate step"
+    if not_judged:
+        fate += f"; {not_judged} over the size limit not judged"
+    print(f"{passed + failed} entries: {passed} passed, {failed} failed{copied}; {fate}")
     fatal = validate.step_failure(step_failures)
     if fatal is not None:
         more = f" (and {len(step_failures) - 1} more entries)" if len(step_failures) > 1 else ""

@@ -501,9 +501,13 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
     suite = config.stash.get(SUITE, None)
     if suite is not None and suite.candidate is not None and suite.candidate.kept:
         candidate = suite.candidate
-        more = f"; {candidate.not_kept} more failed runs not kept (--keep-workspaces)" if candidate.not_kept else ""
+        more = f"; {candidate.not_kept} more failed runs not kept (over --keep-workspaces or the budget)" \
+            if candidate.not_kept else ""
         write(f"workspaces of failed runs kept (each with expected/ beside raw-output/): "
               f"{', '.join(map(str, candidate.kept))}{more}")
+    if suite is not None and suite.candidate is not None and suite.candidate.left_behind:
+        left = suite.candidate.left_behind
+        write(f"{len(left)} workspaces could not be removed and are left in place (first: {left[0]})")
     status = made["status"]
     write(f"{status.upper()}: {summary['passed']} requirements passed, {summary['must_failed']} MUST failed, "
           f"{summary['should_failed']} SHOULD failed, {summary['not_checked']} not checked, "

@@ -161,3 +161,48 @@ def test_every_entry_that_fails_the_step_is_counted_in_one_line(tmp_path, capsys
     assert lines[-1].startswith("the platform's validate step fails on a.json (and 1 more entries): a dangling")
     assert f"{tmp_path / 'good.json'}: ok [platform: kept]" in lines
     assert sum(line.startswith("the platform's validate step fails") for line in lines) == 1
+
+
+@pytest.mark.parametrize("side", ["input", "output"])
+def test_invalid_utf8_and_lone_surrogates_in_strings_are_f_json_yet_kept_by_the_platform(tmp_path, capsys, side):
+    # Go's unmarshal replaces them with U+FFFD and keeps the file (see tests/test_platform_rules.py); the kit's
+    # strict reading refuses them (F-JSON). A byte outside strings is a syntax error on the platform too.
+    body = (b'"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1]}]' if side == "input"
+            else b'"model_name": "m", "outputs": []')
+    (tmp_path / "byte.json").write_bytes(b'{"id": "\xff", ' + body + b"}")
+    (tmp_path / "key.json").write_bytes(b'{"k\xc3": 1, ' + body + b"}")
+    (tmp_path / "surrogate.json").write_bytes(b'{"id": "\\ud800", ' + body + b"}")
+    (tmp_path / "pair.json").write_bytes(b'{"id": "\\ud83d\\ude00", ' + body + b"}")
+    (tmp_path / "outside.json").write_bytes(b"{" + body + b"}\xff")
+    assert main(["validate", side, str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    line_for = lambda name: next(l for l in out.splitlines() if l.startswith(str(tmp_path / name) + ":"))  # noqa: E731
+    for name in ("byte.json", "key.json", "surrogate.json"):
+        assert ": F-JSON" in line_for(name) and line_for(name).endswith("[platform: kept]"), line_for(name)
+    assert line_for("pair.json").endswith(": ok [platform: kept]")
+    assert ": F-JSON" in line_for("outside.json") and "[platform: dropped silently (does not parse as JSON (a byte " \
+        "0xff that is not UTF-8, outside a string" in line_for("outside.json")
+    assert out.splitlines()[-1] == "5 entries: 1 passed, 4 failed; the platform would have dropped 1 of them silently"
+
+
+def test_the_summary_does_not_count_entries_that_fail_the_whole_step_as_dropped_silently(tmp_path, capsys):
+    (tmp_path / "good.json").write_bytes(GOOD)
+    (tmp_path / "broken-1.json").write_bytes(b"{")
+    (tmp_path / "broken-2.json").write_bytes(b"[]")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "gone-1.json").symlink_to("missing.json")
+    (tmp_path / "gone-2.json").symlink_to("missing-too.json")
+    assert main(["validate", "output", str(tmp_path), "-q"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == ("6 entries: 1 passed, 5 failed; the platform would have dropped 3 of them silently, "
+                         "and 2 would fail its whole validate step")
+    assert lines[-1] == ("the platform's validate step fails on gone-1.json (and 1 more entries): a dangling symbolic "
+                         "link (No such file or directory): reading it fails; the job would fail and every file be lost")
+
+
+def test_the_summary_counts_files_over_the_size_limit_apart(tmp_path, capsys):
+    (tmp_path / "big.json").write_bytes(GOOD + b" " * 100)
+    assert main(["validate", "output", str(tmp_path), "--max-bytes", "50"]) == 1
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == ("1 entries: 0 passed, 1 failed; the platform would have dropped 0 of them silently; "
+                    "1 over the size limit not judged")

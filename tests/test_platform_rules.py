@@ -90,8 +90,9 @@ BOTH_SIDES = [
     ('{"extra": -Infinity}', False, False),
     ("// c\n{}", False, False),
     ("{/* c */}", False, False),
-    ('{"extra": "\\ud800"}', False, False),
-    ('{"extra": "\\udc00\\ud800"}', False, False),
+    ('{"extra": "\\ud800"}', True, True),  # Go's unquote makes a lone surrogate escape U+FFFD (see below)
+    ('{"extra": "\\udc00\\ud800"}', True, True),
+    ('{"id": "\\ud800", "\\udfff": "\\ud800x"}', True, True),
     ('{"extra": "\\ud83d\\ude00"}', True, True),
     ('{"extra": [1,]}', False, False),
     ('{"extra": 01}', False, False),
@@ -109,11 +110,55 @@ def test_envelope_rules_on_both_sides(text, request_kept, response_kept, kind):
     assert kept or (reason and "\n" not in reason)
 
 
-@pytest.mark.parametrize("raw", [b'{"id": "\xff"}', b'{"extra": "\xed\xa0\x80"}', b"\xff{}", b'{"a": "\xc3"}'])
-def test_invalid_utf8_is_refused_inside_and_outside_strings(raw):
+# Invalid UTF-8 and lone surrogates, as Go 1.14's encoding/json decides them:
+# - scanner.go stateInString refuses only bytes below 0x20 inside a string; any other byte, 0x80 and up included,
+#   continues the string. So invalid UTF-8 inside a string (a value or a key) is not a syntax error.
+# - decode.go unquoteBytes then "coerces to well-formed UTF-8": each byte that utf8.DecodeRune reads as
+#   (utf8.RuneError, 1) becomes U+FFFD, and a \\uXXXX surrogate that utf16.DecodeRune cannot pair with the next
+#   escape "falls back to replacement rune" (unicode.ReplacementChar). Nothing fails: the file is kept, passed on
+#   byte for byte, and its request reaches the predictor (which owes it an error response: not strict JSON).
+# - Outside a string (stateBeginValue, stateEndValue, ...), a byte 0x80 or above is not JSON syntax: "invalid
+#   character ... looking for beginning of value" (or "after object key"): the file is dropped.
+INVALID_UTF8_KEPT = [
+    pytest.param(b'{"id": "\xff"}', id="byte-in-a-string-field"),
+    pytest.param(b'{"extra": "\xed\xa0\x80"}', id="utf8-encoded-surrogate-in-an-unknown-key"),
+    pytest.param(b'{"a": "\xc3"}', id="truncated-sequence"),
+    pytest.param(b'{"a": "\xc0\x80"}', id="overlong-nul"),
+    pytest.param(b'{"a\xff": 1}', id="byte-in-a-key"),
+    pytest.param(b'{"inputs\xff": 5}', id="byte-in-a-field-name-reaches-no-field"),
+    pytest.param(b'{"inputs": [{"name": "x\xfe", "datatype": "INT32", "shape": [1], "data": ["\xff"]}]}',
+                 id="bytes-in-a-tensor"),
+    pytest.param(b'{"parameters": {"p\xff": "\x80"}, "outputs": [{"name": "\xf8"}]}', id="bytes-in-parameters"),
+    pytest.param(b'{"id": "\\ud800"}', id="lone-high-surrogate"),
+    pytest.param(b'{"id": "\\udc00"}', id="lone-low-surrogate"),
+    pytest.param(b'{"id": "\\udc00\\ud800"}', id="pair-in-the-wrong-order"),
+    pytest.param(b'{"id": "\\ud800\\u0041"}', id="high-surrogate-then-a-letter"),
+    pytest.param(b'{"\\ud800": 1}', id="lone-surrogate-in-a-key"),
+    pytest.param(b'{"id": "\\ud83d\\ude00"}', id="surrogate-pair-is-valid"),
+]
+
+
+@pytest.mark.parametrize("raw", INVALID_UTF8_KEPT)
+def test_invalid_utf8_and_lone_surrogates_in_strings_are_kept(raw):
+    for kind in ("request", "response"):
+        assert accepts(raw, kind) == (True, ""), kind
+        assert platform_rules._exact(raw, platform_rules.STRUCTS[kind]) == (True, ""), kind
+
+
+@pytest.mark.parametrize("raw,column", [(b"\xff{}", 1), (b'{"id": 1\xff}', 9), (b'{"id": "r"\xc3}', 11),
+                                        (b'{\xff"id": "r"}', 2), (b'{"id":\xc2\xa0"r"}', 7)])
+def test_a_non_ascii_byte_outside_strings_is_a_syntax_error(raw, column):
     for kind in ("request", "response"):
         kept, reason = accepts(raw, kind)
-        assert not kept and "UTF-8" in reason
+        assert not kept and reason.startswith("does not parse as JSON") and f"column {column}" in reason, reason
+    assert "a byte 0xff that is not UTF-8, outside a string" in accepts(b"\xff{}", "request")[1]
+
+
+def test_invalid_utf8_keeps_the_other_rules():
+    # Kept for its strings, a file still fails on the types: the replacement changes nothing else.
+    assert accepts(b'{"id": 5, "x": "\xff"}', "request") == (False, "id: a number where Go expects string")
+    assert not accepts(b'{"id": "\xff", "inputs": [{"shape": [1.5]}]}', "request")[0]
+    assert not accepts(b'{"model_name": "\\ud800", "outputs": 5}', "response")[0]
 
 
 # Tensor rules: the same on both sides (RequestInput and ResponseOutput share their fields).

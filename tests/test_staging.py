@@ -114,6 +114,9 @@ def request_folder(folder: Path) -> dict[str, bytes]:
         "wrong-count.json": as_bytes(request(tensor(shape=(3,), data=(1, 2)))),
         "invalid-count.json": (kit_fixtures() / "input" / "invalid-count.json").read_bytes(),
         "spacing.json": b'{ "inputs" : [ ] }\n\n',
+        # not UTF-8 / a lone surrogate inside strings: Go's unmarshal makes them U+FFFD and keeps the file
+        "not-utf8.json": b'{"id": "\xff", "inputs": [{"name": "x\xc3", "shape": [1], "datatype": "INT32", "data": [1]}]}',
+        "lone-surrogate.json": b'{"id": "\\ud800", "inputs": []}',
     }
     for name, raw in kept.items():
         (folder / name).write_bytes(raw)
@@ -123,6 +126,7 @@ def request_folder(folder: Path) -> dict[str, bytes]:
     (folder / "broken.json").write_text('{"inputs": [')
     (folder / "nan.json").write_text('{"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [NaN]}]}')
     (folder / "wrong-type.json").write_text('{"inputs": "a"}')
+    (folder / "byte-outside-strings.json").write_bytes(b'{"inputs": []\xff}')  # a syntax error in Go too
     (folder / "link.json").symlink_to("valid.json")  # the platform reads through links: kept
     kept["link.json"] = kept["valid.json"]
     return kept
@@ -139,7 +143,9 @@ def test_the_input_filter_says_why_it_skips_each_file(ws, tmp_path):
     request_folder(tmp_path / "requests")
     stage_requests(ws, tmp_path / "requests")
     reasons = dict(line.split(": ", 1) for line in ws.skipped)
-    assert sorted(reasons) == ["broken.json", "nan.json", "notes.txt", "sub.json", "wrong-type.json"]
+    assert sorted(reasons) == ["broken.json", "byte-outside-strings.json", "nan.json", "notes.txt", "sub.json",
+                               "wrong-type.json"]
+    assert "a byte 0xff that is not UTF-8, outside a string" in reasons["byte-outside-strings.json"]
     assert reasons["notes.txt"].startswith("dropped silently (not *.json")
     assert reasons["sub.json"].startswith("dropped silently (a folder")
     assert "JSON" in reasons["broken.json"]
@@ -180,6 +186,14 @@ def test_requests_given_as_names_and_bytes_go_through_the_same_filter(ws):
     assert staged == ["b.json", "d.json"]
     assert (ws.input / "b.json").read_bytes() == b'{"inputs": []}'
     assert [line.split(":")[0] for line in ws.skipped] == ["a.txt", "c.json"]
+
+
+def test_requests_with_invalid_utf8_or_lone_surrogates_in_strings_reach_the_candidate(ws):
+    given = [("a.json", b'{"id": "\xfe\xff", "inputs": []}'), ("b.json", b'{"\\udc00": "\\ud800"}'),
+             ("c.json", b'\xff{"inputs": []}')]
+    assert stage_requests(ws, given) == ["a.json", "b.json"]
+    assert (ws.input / "a.json").read_bytes() == given[0][1]  # byte for byte, as the platform passes it on
+    assert [line.split(":")[0] for line in ws.skipped] == ["c.json"]
 
 
 @pytest.mark.parametrize("name", ["../x.json", "sub/x.json", "", ".", "..", "a\\b.json"])
@@ -421,7 +435,7 @@ def test_collect_outputs_sees_everything_without_following_links(ws, tmp_path):
     (out / "away").symlink_to(tmp_path / "elsewhere")
     exists, entries = collect_outputs(out)
     assert exists
-    assert entries == [
+    assert [OutputEntry(e.path, e.kind, e.size) for e in entries] == [
         OutputEntry("a.json", "file", 15),
         OutputEntry("away", "symlink"),
         OutputEntry("log.txt", "file", 5),
@@ -429,6 +443,17 @@ def test_collect_outputs_sees_everything_without_following_links(ws, tmp_path):
         OutputEntry("nested/deeper", "dir"),
         OutputEntry("nested/deeper/b.json", "file", 2),
     ]
+    # the disk each takes: its allocated blocks (a file of 15 bytes takes a whole block)
+    assert all(e.disk == (out / e.path).lstat().st_blocks * 512 for e in entries)
+    assert next(e for e in entries if e.path == "a.json").disk >= 512
+
+
+def test_many_tiny_files_take_their_blocks_not_their_sizes(ws):
+    ws.output.mkdir()
+    for i in range(50):
+        (ws.output / f"{i}.json").write_bytes(b"{}")
+    _, entries = collect_outputs(ws.output)
+    assert sum(e.size for e in entries) == 100 and sum(e.disk for e in entries) >= 50 * 512
 
 
 def test_collect_outputs_reads_nothing_and_keeps_every_size(ws):
@@ -437,7 +462,7 @@ def test_collect_outputs_reads_nothing_and_keeps_every_size(ws):
     (ws.output / "big.json").write_bytes(b"x" * 100)
     (ws.output / "small.json").write_bytes(b"x" * 10)
     exists, entries = collect_outputs(ws.output)
-    assert entries == [OutputEntry("big.json", "file", 100), OutputEntry("small.json", "file", 10)]
+    assert [(e.path, e.kind, e.size) for e in entries] == [("big.json", "file", 100), ("small.json", "file", 10)]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no fifos here")

@@ -20,8 +20,13 @@ How that unmarshal decides (Go 1.14 ``encoding/json``), as modelled here:
   JSON type (``"inputs": {}``, ``"inputs": [5]``, ``"data": 5``) fails it;
 * unknown keys are ignored whatever they hold (their numbers are never converted);
 * no nesting depth limit (the platform's Go predates the 10,000-level limit of Go 1.15);
-* encoding and syntax as the kit's strict reader: a BOM, trailing data, invalid UTF-8, lone surrogate escapes,
-  NaN/Infinity, comments and empty files are refused.
+* invalid UTF-8 inside a string (a value or a key) and lone surrogate escapes (``"\\ud800"``) are kept: Go's
+  scanner (``stateInString``) refuses only control characters there, and ``unquote`` turns each invalid byte and
+  each escape that is not half of a valid pair into U+FFFD; the file is passed on unchanged, so its request
+  reaches the predictor. A byte outside a string that is not JSON syntax (0x80 and up included, valid UTF-8 or
+  not) is a syntax error (``invalid character ... looking for beginning of value``): dropped;
+* otherwise syntax as the kit's strict reader: a BOM, trailing data, NaN/Infinity, comments and empty files are
+  refused.
 
 :func:`accepts` judges bytes (a fast path through orjson for the common case, and an exact, iterative tokenizer
 for the rest: no recursion, no conversion of long integers, so no input can crash it); :func:`decide_entry` /
@@ -256,32 +261,32 @@ _TOKEN = re.compile(
 #: exponent) are taken; the rest go through the per-token check.
 _SAFE_RUN = re.compile(r'(?:[ \t\n\r]*-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?[ \t\n\r]*,){1,4096}')
 _ANY_RUN = re.compile(r'(?:[ \t\n\r]*-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[ \t\n\r]*,){1,4096}')
-_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
 
 
 def _decode_text(raw: bytes) -> str:
+    """The text of ``raw``; a byte that is not UTF-8 becomes a lone surrogate U+DC80..U+DCFF (Python's
+    ``surrogateescape``), which the tokenizer takes inside a string (Go keeps it, as U+FFFD) and nowhere else."""
     if not raw.strip(b" \t\n\r"):
         raise _Refused("empty file (no JSON value)")
     if raw.startswith(b"\xef\xbb\xbf"):
         raise _Refused("starts with a byte order mark (BOM)")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _Refused(f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}") from None
+    return raw.decode("utf-8", errors="surrogateescape")
 
 
 def _string(token: str) -> str:
-    """The text of a string token; :class:`_Refused` for a lone surrogate escape."""
+    """The text of a string token (an escaped lone surrogate stays one: Go makes it U+FFFD, and neither matches
+    a field name)."""
     if "\\" not in token:
         return token[1:-1]
-    text = json.loads(token)
-    if _SURROGATE.search(token):
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise _Refused("a string holds a lone surrogate escape") from None
-    return text
+    return cast(str, json.loads(token))
+
+
+def _invalid(char: str) -> str:
+    """How the scanner names an unexpected character: a byte that is not UTF-8 by its value."""
+    if "\udc80" <= char <= "\udcff":
+        return f"a byte 0x{ord(char) - 0xdc00:02x} that is not UTF-8, outside a string"
+    return f"invalid character {char!r}"
 
 
 def _exact(raw: bytes, struct: Struct) -> tuple[bool, str]:
@@ -344,7 +349,7 @@ def _scan(text: str, root: Struct) -> str:
                 raise _Refused("unexpected end of JSON input")
             at = end - len(rest)
             word = next((w for w in ("NaN", "Infinity", "-Infinity", "//", "/*") if rest.startswith(w)), "")
-            what = {"//": "a comment", "/*": "a comment"}.get(word, f"a {word} token" if word else f"invalid character {rest[0]!r}")
+            what = {"//": "a comment", "/*": "a comment"}.get(word, f"a {word} token" if word else _invalid(rest[0]))
             raise _Refused(f"{what} at {_position(text, at)}")
         group = match.lastgroup
         assert group is not None  # every alternative of _TOKEN is a named group
@@ -429,7 +434,6 @@ def _scan(text: str, root: Struct) -> str:
             continue
         problem = ""
         if group == "s":
-            _string(token)
             if kind not in (STRING, ANY, SKIP):
                 problem = f"a string where Go expects {_type_name(kind)}"
         elif group == "n":

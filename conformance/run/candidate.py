@@ -9,6 +9,7 @@ collected result. Workspaces of runs that passed are removed; the caller keeps t
 from __future__ import annotations
 
 import atexit
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -43,8 +44,11 @@ from conformance.run.container import ContainerRunner, engine_available
 from conformance.run.decoys import stage_decoys
 from conformance.run.local import LocalRunner
 from conformance.run.process import Runner
-from conformance.run.workspace import RunResult
+from conformance.run.workspace import RunResult, Workspace
 
+#: What the kept workspaces of failed runs may hold in all: disk space their outputs take (allocated blocks, not
+#: sizes: 200,000 one-byte files take 800 MB) and files and folders in their outputs (inodes).
+KEEP_DISK_BYTES, KEEP_ENTRIES = 1 << 30, 10_000
 #: A run taking longer than this many seconds is reported while it runs, then every PROGRESS_EVERY seconds.
 SLOW_RUN, PROGRESS_EVERY = 5.0, 30.0
 
@@ -75,11 +79,16 @@ class Candidate:
     kept: list[Path] = field(default_factory=list)
     runs: int = 0  # how many times the candidate ran (for the report's stats)
     keep_limit: int = 3  # workspaces of failed runs kept at most (--keep-workspaces)
-    keep_bytes: int = 1 << 30  # output bytes those workspaces may hold in all
+    keep_bytes: int = KEEP_DISK_BYTES  # disk space their outputs may take in all
+    keep_entries: int = KEEP_ENTRIES  # files and folders their outputs may hold in all
     kept_bytes: int = 0
+    kept_entries: int = 0
     not_kept: int = 0  # failed runs whose workspace was removed because of the limits
+    #: why a failed run's workspace was not kept (the limit it hit, one line), by workspace root
+    not_kept_reasons: dict[Path, str] = field(default_factory=dict)
     hung: str | None = None  # why further runs are not worth waiting for (set after timeouts)
     progress: Callable[[str], None] | None = None  # told about runs that take long (one line each time)
+    left_behind: list[Path] = field(default_factory=list)  # workspaces that could not be removed (warned once each)
     oracle: Oracle | None = None  # where a model other than the multiplier gets its expected answers
 
     @property
@@ -136,7 +145,7 @@ class Candidate:
             if decoys:
                 stage_decoys(ws)
         except staging.StagingProblem as problem:
-            staging.remove_workspace(ws)
+            self._remove(ws)
             raise CandidateProblem(str(problem)) from None
         self.runs += 1
         limit = self.timeout if timeout is None else timeout
@@ -175,20 +184,50 @@ class Candidate:
         return self.multiplier_model if multiplier is None else self.multiplier_model.with_multiplier(multiplier)
 
     def discard(self, result: RunResult) -> None:
-        """Remove a run's workspace (a run that passed)."""
-        staging.remove_workspace(result.workspace)
+        """Remove a run's workspace (a run that passed). Never raises: a workspace that cannot be removed (a
+        candidate made a file immutable, say) is left in place with one warning line (:meth:`warn`) and listed
+        in ``left_behind``; the run's verdict stands."""
+        self._remove(result.workspace)
+
+    def _remove(self, ws: Workspace) -> None:
+        try:
+            staging.remove_workspace(ws)
+        except staging.StagingProblem as problem:
+            if ws.root not in self.left_behind:
+                self.left_behind.append(ws.root)
+                self.warn(f"warning: {problem}; left in place")
+
+    def warn(self, line: str) -> None:
+        """Say ``line`` now: through ``progress`` when set (the terminal, past pytest's capture), else on stderr."""
+        if self.progress is not None:
+            self.progress(line)
+        else:
+            print(f"odahu-conformance: {line}", file=sys.stderr, flush=True)
 
     def keep(self, result: RunResult) -> Path | None:
         """Keep a failed run's workspace for the report and return its path; or, once ``keep_limit`` workspaces
-        are kept or they would hold more than ``keep_bytes`` of output, remove it, count it in ``not_kept`` and
-        return None (a failing run must not pile up workspaces)."""
-        size = sum(entry.size for entry in result.entries)
-        if len(self.kept) >= self.keep_limit or self.kept_bytes + size > self.keep_bytes:
+        are kept, or when their outputs would take more than ``keep_bytes`` of disk or hold more than
+        ``keep_entries`` files and folders in all, remove it, count it in ``not_kept``, say which limit it hit in
+        ``not_kept_reasons`` and return None (a failing run must not pile up workspaces)."""
+        disk, count = _footprint(result)
+        reason = ""
+        if len(self.kept) >= self.keep_limit:
+            reason = (f"the workspaces of the first {self.keep_limit} failed runs are kept (--keep-workspaces N)"
+                      if self.keep_limit else "--keep-workspaces 0: no workspace is kept")
+        elif self.kept_bytes + disk > self.keep_bytes:
+            reason = (f"its output takes {_size(disk)} of disk; the kept workspaces' outputs may take "
+                      f"{_size(self.keep_bytes)} in all ({_size(self.kept_bytes)} taken)")
+        elif self.kept_entries + count > self.keep_entries:
+            reason = (f"its output holds {count} files and folders; the kept workspaces' outputs may hold "
+                      f"{self.keep_entries} in all ({self.kept_entries} held)")
+        if reason:
+            self.not_kept_reasons[result.workspace.root] = reason
             self.discard(result)
             self.not_kept += 1
             return None
         self.kept.append(result.workspace.root)
-        self.kept_bytes += size
+        self.kept_bytes += disk
+        self.kept_entries += count
         return result.workspace.root
 
     def release(self, result: RunResult) -> None:
@@ -197,12 +236,27 @@ class Candidate:
         root = result.workspace.root
         if root in self.kept:
             self.kept.remove(root)
-            self.kept_bytes -= sum(entry.size for entry in result.entries)
+            disk, count = _footprint(result)
+            self.kept_bytes -= disk
+            self.kept_entries -= count
         self.discard(result)
 
     def reproduce(self, result: RunResult) -> str:
         """A command line that runs the candidate again on the kept workspace's requests."""
         return self.runner.describe(result.workspace)
+
+
+def _footprint(result: RunResult) -> tuple[int, int]:
+    """``(disk bytes, entries)`` the run's output takes: allocated blocks and files and folders."""
+    return sum(entry.disk for entry in result.entries), len(result.entries)
+
+
+def _size(count: int) -> str:
+    """Bytes as people read them: ``1.0 GiB``, ``3.5 MiB``, ``812 bytes``."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if count >= 1 << shift:
+            return f"{count / (1 << shift):.1f} {unit}"
+    return f"{count} bytes"
 
 
 def from_options(

@@ -73,11 +73,21 @@ def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
 # --------------------------------------------------------------------------------------------------- outputs
 
 
+def _allocated(info: os.stat_result | None) -> int:
+    """Bytes of disk an entry takes: its allocated blocks (``st_blocks`` counts 512-byte units), or, where the
+    system does not say, its size rounded up to 4 KiB."""
+    if info is None:
+        return 0
+    blocks = getattr(info, "st_blocks", None)
+    return blocks * 512 if blocks is not None else -(-info.st_size // 4096) * 4096
+
+
 def collect_outputs(output: str | os.PathLike) -> tuple[bool, list[OutputEntry]]:
     """``(exists, entries)``: whether ``output`` is a folder (a real one, not a link), and every entry under it,
     recursively, sorted by path, links not followed.
 
-    Each entry has its relative posix path, its kind (file, dir, symlink, other) and, for a file, its size.
+    Each entry has its relative posix path, its kind (file, dir, symlink, other), for a file its size, and the
+    disk space it takes (allocated blocks: many tiny files take far more than their sizes add up to).
     Nothing is read here: the judge reads each response once, through :func:`conformance.v2.documents.load`,
     with one size limit."""
     output = Path(output)
@@ -85,16 +95,17 @@ def collect_outputs(output: str | os.PathLike) -> tuple[bool, list[OutputEntry]]
         return False, []
     entries: list[OutputEntry] = []
     for relative, entry in _fs.walk(output):
+        try:
+            info: os.stat_result | None = entry.stat(follow_symlinks=False)
+        except OSError:
+            info = None
+        disk = _allocated(info)
         if entry.is_symlink():
-            entries.append(OutputEntry(relative, "symlink"))
+            entries.append(OutputEntry(relative, "symlink", disk=disk))
         elif entry.is_dir(follow_symlinks=False):
-            entries.append(OutputEntry(relative, "dir"))
+            entries.append(OutputEntry(relative, "dir", disk=disk))
         elif entry.is_file(follow_symlinks=False):
-            try:
-                size = entry.stat(follow_symlinks=False).st_size
-            except OSError:
-                size = 0
-            entries.append(OutputEntry(relative, "file", size))
+            entries.append(OutputEntry(relative, "file", info.st_size if info is not None else 0, disk))
         else:
-            entries.append(OutputEntry(relative, "other"))
+            entries.append(OutputEntry(relative, "other", disk=disk))
     return True, entries

@@ -43,12 +43,14 @@ class OutputEntry:
     """One entry found under the output folder after a run. ``path`` is relative, with ``/`` separators.
 
     ``kind`` is ``file``, ``dir``, ``symlink`` or ``other``; ``size`` is a file's size in bytes (the content is
-    not kept: the judge reads each response once, from the workspace).
+    not kept: the judge reads each response once, from the workspace); ``disk`` the bytes of disk the entry
+    takes (its allocated blocks, for any kind).
     """
 
     path: str
     kind: str
     size: int = 0
+    disk: int = 0
 
 
 @dataclass

@@ -124,8 +124,8 @@ class Batch:
             lines.append(f"workspace kept: {self.kept} (diff -r {self.kept}/expected {self.result.workspace.output})")
             lines.append(f"reproduce: {self.candidate.reproduce(self.result)}")
         elif self.judgement.findings:
-            lines.append(f"workspace not kept: the workspaces of the first {self.candidate.keep_limit} failed runs "
-                         f"are kept (--keep-workspaces N)")
+            why = self.candidate.not_kept_reasons.get(self.result.workspace.root, "")
+            lines.append(f"workspace not kept: {why}" if why else "workspace not kept")
         return "\n".join(lines)
 
 
@@ -217,6 +217,10 @@ DELIVERED: list[tuple[str, bytes]] = [
     ("d-repeated-key.json", b'{"inputs": [], "inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [1]}]}'),
     ("d-unknown-datatype.json", dumps({"inputs": [_tensor(datatype="FP8")]})),
     ("d-nested-deeper-than-shape.json", dumps({"inputs": [_tensor(data=[[1], [2]])]})),
+    # Not UTF-8 (a Latin-1 note) and a lone surrogate escape: Go's unmarshal makes them U+FFFD and keeps the file
+    # byte for byte; not JSON text for the strict reading (RFC 8259 8.1, 8.2), so an error response is owed.
+    ("d-not-utf8-in-a-string.json", b'{"note": "caf\xe9", "inputs": [' + dumps(_tensor()).strip() + b"]}"),
+    ("d-lone-surrogate-id.json", b'{"id": "\\ud800", "inputs": [' + dumps(_tensor()).strip() + b"]}"),
 ]
 
 

@@ -213,7 +213,7 @@ def test_unservable_requests_do_not_stop_the_batch(conformance, verdict):
 def test_requests_the_platform_delivers_get_error_responses(conformance, verdict):
     """Requests the platform's lax validator passes on although they are not valid V2 (``{}``, ``null``, no
     inputs, a tensor missing a field, null fields, keys in other letter case, a repeated key, an unknown
-    datatype, data nested deeper than its shape), among good ones: each gets an error response and the good
+    datatype, data nested deeper than its shape, a string that is not UTF-8, a lone surrogate escape), among good ones: each gets an error response and the good
     ones their answers. A crash or an early exit shows as P-ISOLATE (decided against the good requests run
     alone) and P-EXIT."""
     conformance.count("platform-delivered, not V2", len(DELIVERED))

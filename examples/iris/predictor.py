@@ -213,8 +213,11 @@ def parse(raw: bytes) -> tuple[object, bool]:
         return result
 
     try:
-        doc = json.loads(raw.decode("utf-8"), parse_constant=reject_constant, object_pairs_hook=pairs)
-    except (ValueError, RecursionError) as e:
+        text = raw.decode("utf-8")
+        doc = json.loads(text, parse_constant=reject_constant, object_pairs_hook=pairs)
+        if "\\u" in text:  # a lone surrogate escape ("\\ud800") parses, but is no text: it cannot be written back
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError) as e:  # (UnicodeEncodeError and UnicodeDecodeError are ValueErrors)
         raise RequestError(f"request is not strict JSON: {one_line(e)}") from None
     return doc, seen["duplicate"]
 

@@ -285,6 +285,7 @@ PROTOCOL = {
     "hangs-on-missing-inputs": "P-ISOLATE",
     # hangs on any batch of more than 12 files, whatever they hold: P-TIMELY, never P-ISOLATE
     "hangs-on-big-batches": "P-TIMELY",
+    "repairs-invalid-utf8": "P-EVERY",  # reads requests as Go does (invalid UTF-8, lone surrogates -> U+FFFD)
 }
 
 MUTANTS = {name: requirement for name, (requirement, _) in REWRITES.items()} | PROTOCOL
@@ -334,6 +335,22 @@ def dedupe_outputs(request) -> bool:
     seen = set()
     request["outputs"] = [o for o in request["outputs"] if not (str(o.get("name")) in seen or seen.add(str(o.get("name"))))]
     return True
+
+
+#: A \\uXXXX surrogate escape: a valid pair (group 1) or a lone one.
+_SURROGATE_ESCAPE = re.compile(r"(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def replaced_inputs(inputs: str, scratch: str) -> str:
+    """A copy of the request folder read as Go's encoding/json reads strings: each byte that is not UTF-8 and
+    each lone surrogate escape becomes U+FFFD, so such a request is served instead of refused."""
+    copy = os.path.join(scratch, "input")
+    os.mkdir(copy)
+    for file_name in os.listdir(inputs):
+        text = Path(inputs, file_name).read_bytes().decode("utf-8", "replace")
+        text = _SURROGATE_ESCAPE.sub(lambda m: m.group(1) or "\\ufffd", text)
+        Path(copy, file_name).write_bytes(text.encode("utf-8"))
+    return copy
 
 
 def flatten_data(request) -> bool:
@@ -432,6 +449,8 @@ def main(name: str) -> int:
             inputs = rewritten_inputs(inputs, scratch, dedupe_outputs)
         if name == "flattens-before-checking":
             inputs = rewritten_inputs(inputs, scratch, flatten_data)
+        if name == "repairs-invalid-utf8":
+            inputs = replaced_inputs(inputs, scratch)
         if name == "python-int-multiplier":
             try:
                 value = int(Path(model, "multiplier.txt").read_text())
