@@ -852,3 +852,66 @@ def test_kept_workspaces_are_capped_and_a_released_one_gives_its_share_back(tmp_
     candidate.release(runs[1])
     candidate.release(again)
     assert candidate.kept == [] and candidate.kept_bytes == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SIGTERM (what a cancelled CI job sends) stops the kit as Ctrl-C does
+
+SLEEPER = """
+import os, subprocess, sys, time
+marker = sys.argv[1]
+subprocess.Popen(["sleep", "300", marker], start_new_session=True)  # a daemon of its own, beside the sleeper
+with open(marker, "a") as f:
+    f.write(str(os.getpid()) + chr(10))
+time.sleep(300)
+"""
+
+
+def _processes_naming(token: str) -> list[int]:
+    """Host pids of live processes whose command line contains ``token``."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if token.encode() in cmdline and alive(int(name)):
+                found.append(int(name))
+    return found
+
+
+@pytest.mark.parametrize("front", ["run", "pytest"])
+def test_sigterm_stops_the_candidate_and_writes_an_incomplete_report(tmp_path, front):
+    marker = tmp_path / f"sleeper-{os.getpid()}-{time.monotonic_ns()}.pids"
+    script = tmp_path / "sleeper.py"
+    script.write_text(SLEEPER)
+    report = tmp_path / "r.json"
+    cmd = shlex.join([sys.executable, str(script), str(marker)])
+    if front == "run":
+        argv = ["-m", "conformance", "run", "--cmd", cmd, "--report", str(report), "--run-timeout", "120"]
+    else:
+        argv = ["-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--predictor-cmd", cmd,
+                "--conformance-report", str(report), "--run-timeout", "120"]
+    kit = subprocess.Popen([sys.executable, *argv], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           start_new_session=True)
+    try:
+        end = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < end and kit.poll() is None:
+            time.sleep(0.05)
+        assert marker.exists(), "the sleeper never started"
+        time.sleep(0.3)
+        assert len(_processes_naming(marker.name)) >= 2  # the sleeper and its daemon, seen from the host
+        kit.send_signal(signal.SIGTERM)
+        out, _ = kit.communicate(timeout=60)
+    finally:
+        if kit.poll() is None:
+            kit.kill()
+            kit.wait()
+    assert kit.returncode not in (0, -signal.SIGTERM), out.decode(errors="replace")[-2000:]
+    made = json.loads(report.read_text())
+    assert made["status"] == "incomplete", made["status"]
+    end = time.monotonic() + 5
+    while _processes_naming(marker.name) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert _processes_naming(marker.name) == [], "candidate processes survived the kit"

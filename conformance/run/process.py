@@ -194,6 +194,43 @@ def output_watch(folder: Path, limit: int = MAX_OUTPUT_BYTES) -> Callable[[], st
 
 
 # --------------------------------------------------------------------------------------------------------------
+# SIGTERM: what a cancelled CI job sends, handled as Ctrl-C is
+
+
+class _Sigterm:
+    """The SIGTERM handler :func:`interrupt_on_sigterm` installs: the first SIGTERM raises KeyboardInterrupt in
+    the main thread (so every ``finally`` that stops a candidate or removes a container runs, and pytest writes
+    its report as interrupted); later ones are ignored, so that they cannot break that clean-up half way."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if not self.received:
+            self.received = True
+            raise KeyboardInterrupt("SIGTERM")
+
+
+def interrupt_on_sigterm() -> Callable[[], None] | None:
+    """Handle SIGTERM like Ctrl-C (KeyboardInterrupt) from now on; returns a function that puts the previous
+    handler back, or None when nothing was changed (not the main thread, or SIGTERM is already handled or
+    ignored by whoever runs the kit)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        return None
+    signal.signal(signal.SIGTERM, _Sigterm())
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Starting a program: the reasons it cannot start, found before and after trying
 
 
