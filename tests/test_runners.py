@@ -915,3 +915,30 @@ def test_sigterm_stops_the_candidate_and_writes_an_incomplete_report(tmp_path, f
     while _processes_naming(marker.name) and time.monotonic() < end:
         time.sleep(0.05)
     assert _processes_naming(marker.name) == [], "candidate processes survived the kit"
+
+
+LATE_WRITER = """
+import os, time
+out = os.environ["ODAHU_OUTPUT_PATH"]
+os.makedirs(out)
+parent = os.getpid()
+if os.fork() == 0:
+    os.setsid()
+    while os.getppid() == parent:  # until the main process is gone (the orphan is re-parented)
+        time.sleep(0.001)
+    for n in range(100):
+        open(os.path.join(out, "late-%d.json" % n), "w").close()
+        time.sleep(0.01)
+    os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_leftovers_are_stopped_when_the_main_process_exits_and_later_writes_are_not_judged(tmp_path, isolation):
+    # As in a pod, what is left running ends with the main process: a file it writes 0.1 s later is not judged
+    # (the kit used to give leftovers 0.2 s to end by themselves, and took what they wrote meanwhile).
+    result = LocalRunner([sys.executable, "-c", LATE_WRITER], isolation=isolation).run(make_workspace(tmp_path), timeout=30)
+    assert result.exit_code == 0, result.stderr
+    assert len(result.leftovers) == 1, result.leftovers
+    late = [entry.path for entry in result.entries if entry.path.startswith("late-")]
+    assert len(late) < 10, f"{len(late)} files written after the main process exited were collected"

@@ -352,7 +352,6 @@ while True:
 
 ISOLATIONS = ("auto", "namespace", "sweep")
 _MAX_LEFTOVER_LINES = 20
-_SETTLE = 0.2  # seconds a process found after the main one exited has to end before it counts as left over
 
 
 @functools.cache
@@ -564,9 +563,22 @@ class _Supervised:
                         lines.append(_describe_process(pid, self.mode == "namespace"))
 
         try:
+            # Freeze what is left at once, as a pod's processes end with its main one: what they write later must
+            # not be judged. A process that was ending anyway (a pending SIGTERM is taken before SIGSTOP) is gone
+            # by the next look and not listed.
             members = self._members()
-            if members:  # give what is ending anyway (a child sent SIGTERM with its parent) a moment to go
-                time.sleep(_SETTLE)
+            frozen: set[int] = set()
+            for _ in range(50):
+                fresh = [pid for pid, main in members if pid not in frozen and not main]
+                if not fresh:
+                    break
+                for pid in fresh:
+                    frozen.add(pid)
+                    try:
+                        os.kill(pid, signal.SIGSTOP)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                time.sleep(0.01)
                 members = self._members()
             note(members)
             if self.mode == "sweep":
