@@ -942,3 +942,33 @@ def test_local_leftovers_are_stopped_when_the_main_process_exits_and_later_write
     assert len(result.leftovers) == 1, result.leftovers
     late = [entry.path for entry in result.entries if entry.path.startswith("late-")]
     assert len(late) < 10, f"{len(late)} files written after the main process exited were collected"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# memory: a local run has an image's limit, and an OOM kill is reported as an image's is
+
+HOG = "import sys; hog = b'x' * (400 << 20); print('survived', len(hog))"
+
+
+def test_local_and_image_runs_have_the_same_memory_limit():
+    assert LocalRunner(["true"]).memory == ContainerRunner("podman", "img").memory == "2g"
+    with pytest.raises(ValueError, match="not a memory size"):
+        LocalRunner(["true"], memory="lots")
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_run_over_its_memory_limit_is_stopped_and_said_so(tmp_path, isolation):
+    from conformance.run.process import _MemoryCage, oom_note
+
+    runner = LocalRunner([sys.executable, "-c", HOG], isolation=isolation, memory="200m")
+    result = runner.run(make_workspace(tmp_path), timeout=60)
+    assert "survived" not in result.stdout and result.exit_code != 0, (result.exit_code, result.stderr[-500:])
+    cage = _MemoryCage(200 << 20)
+    cage.remove()
+    if cage.folder is not None:  # a cgroup: the kernel's OOM killer, said as an image's run says it
+        assert result.exit_code == -signal.SIGKILL, (result.exit_code, result.stderr[-500:])
+        assert result.stderr.rstrip().endswith(oom_note("200m")), result.stderr[-500:]
+    else:  # RLIMIT_DATA: the allocation fails
+        assert "MemoryError" in result.stderr, result.stderr[-500:]
+    small = LocalRunner([sys.executable, "-c", HOG.replace("400", "20")], isolation=isolation, memory="200m")
+    assert small.run(make_workspace(tmp_path / "b"), timeout=60).exit_code == 0

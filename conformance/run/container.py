@@ -32,8 +32,10 @@ from pathlib import Path
 
 from conformance.run.process import (
     MAX_OUTPUT_BYTES,
+    MEMORY_LIMIT,
     NOTE,
     Outcome,
+    oom_note,
     output_watch,
     run_collected,
     run_process,
@@ -128,7 +130,7 @@ class ContainerRunner:
         image: str,
         command: list[str] | None = None,
         args: list[str] | None = None,
-        memory: str = "2g",
+        memory: str = MEMORY_LIMIT,
         cpus: str = "1",
         pids: int = 512,
         user: str | None = "auto",
@@ -343,7 +345,7 @@ class ContainerRunner:
                 outcome.exit_code = engine_code
             if outcome.exit_code == 137:
                 if state.get("OOMKilled"):
-                    notes.append(f"exit 137: the container was killed for exceeding its memory limit ({self.memory})")
+                    notes.append(oom_note(self.memory))  # the same line as a local run's
                 else:
                     notes.append(
                         f"exit 137: the container was killed with SIGKILL, most likely by the kernel's OOM killer "

@@ -9,8 +9,10 @@ import shlex
 from conformance.run.process import (
     ISOLATIONS,
     MAX_OUTPUT_BYTES,
+    MEMORY_LIMIT,
     Outcome,
     containment,
+    memory_bytes,
     output_watch,
     program_problem,
     run_collected,
@@ -37,19 +39,25 @@ class LocalRunner:
     ``"auto"`` (its own PID namespace when ``unshare`` can make one here, else a subreaper sweep),
     ``"namespace"`` or ``"sweep"``; see :mod:`conformance.run.process`. ``offline=True`` runs it without
     network as well (a network namespace; the run cannot start when none can be made here).
+
+    ``memory`` is the whole run's memory limit, an image's by default (``"2g"``, as ``--memory`` reads it): a
+    memory cgroup of its own where the kit can make one, else RLIMIT_DATA; a run the kernel kills at the limit
+    says so at the end of its stderr, as an image's does (see :func:`conformance.run.process.run_process`).
     """
 
     #: Stop the run once the output folder holds more than this many bytes.
     max_output_bytes = MAX_OUTPUT_BYTES
 
     def __init__(self, argv: list[str], cwd: str | os.PathLike | None = None, isolation: str = "auto",
-                 offline: bool = False):
+                 offline: bool = False, memory: str = MEMORY_LIMIT):
         self.argv = list(argv)
+        memory_bytes(memory)  # ValueError when it is not a size
         self.cwd = cwd
         if isolation not in ISOLATIONS:
             raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, not {isolation!r}")
         self.isolation = isolation
         self.offline = offline
+        self.memory = memory
 
     @classmethod
     def from_string(cls, cmd: str, cwd: str | os.PathLike | None = None) -> "LocalRunner":
@@ -94,7 +102,7 @@ class LocalRunner:
                 return Outcome(None, "", "", False, "the workspace has no model (neither model nor model_in_image)")
             return run_process(self.argv, self.environment(ws), self.cwd, timeout,
                                watch=output_watch(ws.output, self.max_output_bytes),
-                               isolation=self.isolation, offline=self.offline)
+                               isolation=self.isolation, offline=self.offline, memory=self.memory)
 
         return run_collected(ws, self.argv, body)
 
@@ -115,4 +123,5 @@ class LocalRunner:
     def __repr__(self) -> str:
         extra = "" if self.isolation == "auto" else f", isolation={self.isolation!r}"
         extra += ", offline=True" if self.offline else ""
+        extra += "" if self.memory == MEMORY_LIMIT else f", memory={self.memory!r}"
         return f"LocalRunner({self.argv!r}, cwd={self.cwd!r}{extra})"

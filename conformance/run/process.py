@@ -148,11 +148,11 @@ def _pump(sel: selectors.BaseSelector, until: float, exited: Callable[[], bool] 
 
 
 def _start(argv: list[str], env: Mapping[str, str] | None, cwd: str | os.PathLike | None,
-           pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
-    """Start ``argv`` in a session (and process group) of its own, with no input and its output on pipes; OSError
-    when it cannot start."""
+           pass_fds: tuple[int, ...] = (), preexec: Callable[[], None] | None = None) -> subprocess.Popen:
+    """Start ``argv`` in a session (and process group) of its own, with no input and its output on pipes
+    (``preexec`` runs in the child before the exec); OSError when it cannot start."""
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            cwd=cwd, start_new_session=True, close_fds=True, pass_fds=pass_fds)
+                            cwd=cwd, start_new_session=True, close_fds=True, pass_fds=pass_fds, preexec_fn=preexec)
 
 
 def _register_pipes(sel: selectors.BaseSelector, proc: subprocess.Popen, out: _Capture, err: _Capture) -> None:
@@ -191,6 +191,123 @@ def output_watch(folder: Path, limit: int = MAX_OUTPUT_BYTES) -> Callable[[], st
         return None
 
     return look
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The memory limit of a local run: the image's, so that a command and an image get the same verdict
+
+#: An image's memory limit (``--memory`` and ``--memory-swap``), and a local run's.
+MEMORY_LIMIT = "2g"
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def memory_bytes(limit: str) -> int:
+    """``"2g"`` -> 2147483648, as docker and podman read ``--memory`` (b, k, m, g; binary units); ValueError."""
+    text = limit.strip().lower()
+    unit = text[-1:] if text[-1:] in _UNITS and not text[-1:].isdigit() else ""
+    number = text[:-1] if unit else text
+    if not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"not a memory size: {limit!r} (a positive number with b, k, m or g)")
+    return int(number) * _UNITS[unit]
+
+
+def oom_note(limit: str) -> str:
+    """The line both runners add to the captured stderr when the kernel killed the candidate at its limit."""
+    return f"the candidate was killed for exceeding its memory limit ({limit})"
+
+
+class _MemoryCage:
+    """A fresh memory cgroup (v2 ``memory.max``, else v1 ``memory.limit_in_bytes``) limited to ``limit`` bytes,
+    no swap, as a container's; when none can be made here (no write access to the kit's own cgroup), the address
+    space data limit (RLIMIT_DATA) of the candidate's processes stands in for it (a failed allocation, not the
+    OOM killer). ``enter`` runs in the child before exec; ``oom_kills`` counts the kernel's kills."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.folder: Path | None = None
+        self.events = ""
+        self.note = ""
+        try:
+            self.folder, self.events = self._make()
+        except OSError as exc:
+            self.folder = None
+            self.note = f"memory limited by RLIMIT_DATA (no memory cgroup: {exc.strerror or exc})"
+
+    def _make(self) -> tuple[Path, str]:
+        name = f"odahu-conformance-{os.getpid()}-{time.monotonic_ns()}"
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        v1 = [line.split(":", 2)[2] for line in lines if "memory" in line.split(":", 2)[1].split(",")]
+        if v1 and (_CGROUP_ROOT / "memory").is_dir():
+            folder = _CGROUP_ROOT / "memory" / v1[0].lstrip("/") / name
+            folder.mkdir()
+            try:
+                (folder / "memory.limit_in_bytes").write_text(str(self.limit))
+                try:
+                    (folder / "memory.memsw.limit_in_bytes").write_text(str(self.limit))
+                except OSError:  # no swap accounting: nothing to limit
+                    pass
+            except OSError:
+                folder.rmdir()
+                raise
+            return folder, "memory.oom_control"
+        v2 = [line[3:] for line in lines if line.startswith("0::")]
+        if not v2:
+            raise OSError(0, "no cgroup v2 hierarchy and no v1 memory controller")
+        folder = _CGROUP_ROOT / v2[0].lstrip("/") / name
+        folder.mkdir()
+        try:
+            (folder / "memory.max").write_text(str(self.limit))
+            try:
+                (folder / "memory.swap.max").write_text("0")
+            except OSError:
+                pass
+        except OSError:
+            folder.rmdir()
+            raise
+        return folder, "memory.events"
+
+    def enter(self) -> None:
+        """In the child, before exec: join the cgroup (or set RLIMIT_DATA). Never raises: a child that cannot
+        join runs with RLIMIT_DATA instead."""
+        import resource
+
+        if self.folder is not None:
+            try:
+                (self.folder / "cgroup.procs").write_text(str(os.getpid()))
+                return
+            except OSError:
+                pass
+        try:
+            resource.setrlimit(resource.RLIMIT_DATA, (self.limit, self.limit))
+        except (OSError, ValueError):
+            pass
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed at the limit (0 without a cgroup)."""
+        if self.folder is None:
+            return 0
+        try:
+            for line in (self.folder / self.events).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def remove(self) -> None:
+        """Remove the cgroup once its processes are gone (they were killed: wait a moment for the kernel)."""
+        if self.folder is None:
+            return
+        for _ in range(100):
+            try:
+                self.folder.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.02)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -618,6 +735,7 @@ def run_process(
     watch: Callable[[], str | None] | None = None,
     isolation: str | None = None,
     offline: bool = False,
+    memory: str | None = None,
 ) -> Outcome:
     """Run ``argv`` (no shell) in a new session / process group and wait at most ``timeout`` seconds.
 
@@ -629,6 +747,10 @@ def run_process(
     kit's supervisor so that every process it leaves behind, daemons included, is found, killed and listed in
     ``Outcome.leftovers``; ``offline`` then also runs it without network. Without ``isolation`` (the container
     runner: the engine client's helpers must outlive it) only the process group is killed.
+
+    ``memory`` (with ``isolation``; ``"2g"``, as an image's ``--memory``) limits the memory of the whole run: a
+    memory cgroup of its own where the kit can make one (the kernel's OOM killer stops the run at the limit, and
+    the stderr then ends with :func:`oom_note`, as an image's does), else RLIMIT_DATA on each process.
     """
     if not argv:
         return Outcome(None, "", "", False, "empty command: nothing to run")
@@ -640,14 +762,18 @@ def run_process(
     problem = program_problem(argv[0], env, cwd)
     if problem is not None:
         return Outcome(None, "", "", False, problem)
+    cage = _MemoryCage(memory_bytes(memory)) if memory is not None else None
+    oom_kills = 0
     status_read, status_write = os.pipe()
     command = [*prefix, "--", sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(status_write), mode, "--", *argv]
     if not prefix:
         command = command[1:]
     try:
-        proc = _start(command, env, cwd, pass_fds=(status_write,))
+        proc = _start(command, env, cwd, pass_fds=(status_write,), preexec=cage.enter if cage else None)
     except OSError as exc:
         os.close(status_read)
+        if cage is not None:
+            cage.remove()
         return Outcome(None, "", "", False, f"cannot start the kit's supervisor {command[0]!r}: {exc.strerror or exc}")
     finally:
         os.close(status_write)
@@ -677,6 +803,11 @@ def run_process(
             _signal_group(proc.pid, signal.SIGKILL)
             proc.kill()
             proc.wait(timeout=10)
+        if cage is not None:
+            oom_kills = cage.oom_kills()
+            cage.remove()
+    if cage is not None and oom_kills:
+        err.add(f"\n{NOTE} {oom_note(cast(str, memory))}\n".encode())
     error = supervised.start_error()
     if error is not None:
         failure = OSError(error, os.strerror(error))
