@@ -126,7 +126,7 @@ def test_local_environment_has_exactly_the_three_odahu_variables(tmp_path, monke
     for name in (*DOC_ONLY_NAMES, "ODAHU_SOMETHING_ELSE", ENV_MODEL, ENV_INPUT):
         monkeypatch.setenv(name, "/from/the/host")
     monkeypatch.setenv("KIT_TEST_KEEP", "kept")
-    dump = tmp_path / "env.json"
+    dump = tmp_path / "ws" / "env.json"  # in the workspace: the rest of the host is read-only for the run
     argv = [sys.executable, "-c", f"import json, os; json.dump(dict(os.environ), open({str(dump)!r}, 'w'))"]
     ws = make_workspace(tmp_path)
     result = LocalRunner(argv).run(ws, timeout=30)
@@ -140,7 +140,7 @@ def test_local_environment_has_exactly_the_three_odahu_variables(tmp_path, monke
 def test_local_model_in_image_path_is_used_when_no_model_is_staged(tmp_path):
     ws = make_workspace(tmp_path, model=False)
     ws.model_in_image = str(tmp_path / "elsewhere")
-    dump = tmp_path / "model_path.txt"
+    dump = tmp_path / "ws" / "model_path.txt"
     argv = [sys.executable, "-c", f"import os; open({str(dump)!r}, 'w').write(os.environ['{ENV_MODEL}'])"]
     result = LocalRunner(argv).run(ws, timeout=30)
     assert result.exit_code == 0, result.stderr
@@ -149,7 +149,7 @@ def test_local_model_in_image_path_is_used_when_no_model_is_staged(tmp_path):
 
 
 def test_local_timeout_kills_the_script_its_child_and_a_double_forked_grandchild(tmp_path):
-    pids = tmp_path / "pids"
+    pids = tmp_path / "ws" / "pids"
     argv = python_script(
         tmp_path,
         f"""
@@ -188,7 +188,7 @@ def test_local_timeout_kills_the_script_its_child_and_a_double_forked_grandchild
 
 
 def test_local_normal_exit_does_not_wait_for_background_children_and_ends_them(tmp_path):
-    pids = tmp_path / "pids"
+    pids = tmp_path / "ws" / "pids"
     argv = python_script(
         tmp_path,
         f"""
@@ -364,7 +364,7 @@ def leftover_host_pid(result, own_pid: int) -> int:
 
 @pytest.mark.parametrize("isolation", isolations())
 def test_local_daemon_is_killed_and_reported(tmp_path, isolation):
-    pid_file = tmp_path / "daemon.pid"
+    pid_file = tmp_path / "ws" / "daemon.pid"
     argv = [sys.executable, "-c", DAEMON, str(pid_file)]
     result = LocalRunner(argv, isolation=isolation).run(make_workspace(tmp_path), timeout=30)
     assert result.exit_code == 0 and result.start_error is None, (result.stderr, result.start_error)
@@ -377,7 +377,7 @@ def test_local_daemon_is_killed_and_reported(tmp_path, isolation):
 
 @pytest.mark.parametrize("isolation", isolations())
 def test_local_background_child_is_killed_and_reported(tmp_path, isolation):
-    pid_file = tmp_path / "child.pid"
+    pid_file = tmp_path / "ws" / "child.pid"
     script = f"import subprocess; p = subprocess.Popen(['sleep', '61']); open({str(pid_file)!r}, 'w').write(str(p.pid))"
     result = LocalRunner([sys.executable, "-c", script], isolation=isolation).run(make_workspace(tmp_path), timeout=30)
     assert result.exit_code == 0, result.stderr
@@ -399,7 +399,7 @@ def test_local_normal_candidate_leaves_nothing(tmp_path, isolation):
 
 @pytest.mark.parametrize("isolation", isolations())
 def test_local_timeout_kills_the_main_process_and_its_daemon(tmp_path, isolation):
-    pid_file = tmp_path / "daemon.pid"
+    pid_file = tmp_path / "ws" / "daemon.pid"
     # the main process ignores SIGTERM, so it is only killed by the SIGKILL after the grace
     argv = [sys.executable, "-c", DAEMON + "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n",
             str(pid_file)]
@@ -446,7 +446,7 @@ def test_local_environment_is_exactly_the_runners(tmp_path, monkeypatch, isolati
     monkeypatch.delenv("LC_CTYPE", raising=False)
     monkeypatch.setenv("LANG", "C")
     monkeypatch.setenv("KIT_ODD_VALUE", "two\nlines = and spaces")
-    dump = tmp_path / "environ"
+    dump = tmp_path / "ws" / "environ"
     runner = LocalRunner(["cp", "/proc/self/environ", str(dump)], isolation=isolation)
     ws = make_workspace(tmp_path)
     result = runner.run(ws, timeout=30)
@@ -472,7 +472,7 @@ def test_local_offline_runs_without_network_and_composes_with_an_unshare_prefix(
     assert (result.exit_code, result.stdout.strip()) == (0, "1"), result.stderr  # only lo
     # the P-OFFLINE test's own prefix (unshare --net -- ARGV) still runs, and leftovers are still found
     prefix = ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--map-root-user", "--net"]
-    pid_file = tmp_path / "daemon.pid"
+    pid_file = tmp_path / "b" / "ws" / "daemon.pid"
     result = LocalRunner([*prefix, "--", sys.executable, "-c", DAEMON, str(pid_file)], isolation=isolation).run(
         make_workspace(tmp_path / "b"), timeout=30)
     assert result.exit_code == 0, (result.stderr, result.start_error)
@@ -861,8 +861,6 @@ SLEEPER = """
 import os, subprocess, sys, time
 marker = sys.argv[1]
 subprocess.Popen(["sleep", "300", marker], start_new_session=True)  # a daemon of its own, beside the sleeper
-with open(marker, "a") as f:
-    f.write(str(os.getpid()) + chr(10))
 time.sleep(300)
 """
 
@@ -896,12 +894,10 @@ def test_sigterm_stops_the_candidate_and_writes_an_incomplete_report(tmp_path, f
     kit = subprocess.Popen([sys.executable, *argv], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            start_new_session=True)
     try:
-        end = time.monotonic() + 60
-        while not marker.exists() and time.monotonic() < end and kit.poll() is None:
+        end = time.monotonic() + 60  # the sleeper and its daemon, seen from the host
+        while len(_processes_naming(marker.name)) < 2 and time.monotonic() < end and kit.poll() is None:
             time.sleep(0.05)
-        assert marker.exists(), "the sleeper never started"
-        time.sleep(0.3)
-        assert len(_processes_naming(marker.name)) >= 2  # the sleeper and its daemon, seen from the host
+        assert len(_processes_naming(marker.name)) >= 2, "the sleeper never started"
         kit.send_signal(signal.SIGTERM)
         out, _ = kit.communicate(timeout=60)
     finally:
@@ -972,3 +968,53 @@ def test_local_run_over_its_memory_limit_is_stopped_and_said_so(tmp_path, isolat
         assert "MemoryError" in result.stderr, result.stderr[-500:]
     small = LocalRunner([sys.executable, "-c", HOG.replace("400", "20")], isolation=isolation, memory="200m")
     assert small.run(make_workspace(tmp_path / "b"), timeout=60).exit_code == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a local run sees the host read-only, as an image sees only its mounts
+
+SCRIBBLER = """
+import os, sys
+out = os.environ["ODAHU_OUTPUT_PATH"]
+os.makedirs(out)
+for target in sys.argv[1:]:
+    try:
+        with open(target, "w") as f:
+            f.write("scribbled")
+        print("wrote", target)
+    except OSError as exc:
+        print("refused", target, exc.strerror)
+with open(os.path.join(out, "a.json"), "w") as f:
+    f.write("{}")
+"""
+
+
+def test_local_run_sees_the_host_read_only_but_its_workspace_and_a_private_tmp(tmp_path):
+    mode, _, reason = containment("namespace")
+    if mode is None:
+        pytest.skip(reason)
+    token = f"odahu-scribble-{os.getpid()}-{time.monotonic_ns()}"
+    home, checkout = Path.home() / token, REPO / token
+    in_tmp = Path("/tmp") / token
+    beside = tmp_path / token  # next to the workspace, on the host's /tmp
+    ws = make_workspace(tmp_path)
+    targets = [home, checkout, in_tmp, beside, ws.root / "scratch.txt"]
+    try:
+        runner = LocalRunner([sys.executable, "-c", SCRIBBLER, *map(str, targets)], cwd=REPO)
+        assert runner.containment().endswith("host read-only")
+        result = runner.run(ws, timeout=30)
+        assert result.exit_code == 0, result.stderr
+        said = result.stdout.splitlines()
+        assert f"refused {home} Read-only file system" in said and f"refused {checkout} Read-only file system" in said
+        assert f"wrote {in_tmp}" in said and f"wrote {beside}" in said  # a private /tmp, as a pod's own
+        assert [path for path in targets[:4] if path.exists()] == []
+        assert (ws.root / "scratch.txt").read_text() == "scribbled"  # the pod's /workspace
+        assert result.json_files() == ["a.json"] or set(result.json_files()) == {"a.json"}
+        assert result.stderr == ""
+    finally:
+        for path in targets[:4]:
+            if path.exists():
+                path.unlink()
+    plain = LocalRunner([sys.executable, "-c", SCRIBBLER, str(beside)], readonly_host=False)
+    assert plain.containment().endswith("host writable")
+    assert plain.run(make_workspace(tmp_path / "b"), timeout=30).exit_code == 0 and beside.read_text() == "scribbled"

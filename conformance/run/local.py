@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from pathlib import Path
 
 from conformance.run.process import (
     ISOLATIONS,
@@ -43,13 +44,18 @@ class LocalRunner:
     ``memory`` is the whole run's memory limit, an image's by default (``"2g"``, as ``--memory`` reads it): a
     memory cgroup of its own where the kit can make one, else RLIMIT_DATA; a run the kernel kills at the limit
     says so at the end of its stderr, as an image's does (see :func:`conformance.run.process.run_process`).
+
+    ``readonly_host`` (in a PID namespace, which brings a mount namespace) makes the run see the host read-only,
+    as an image sees only its mounts: only the workspace folder that holds the output folder stays writable
+    (input and model are in it, fingerprinted for P-READONLY), /tmp and /dev/shm are private and empty. Under a
+    subreaper sweep the host stays writable (:meth:`containment` says so).
     """
 
     #: Stop the run once the output folder holds more than this many bytes.
     max_output_bytes = MAX_OUTPUT_BYTES
 
     def __init__(self, argv: list[str], cwd: str | os.PathLike | None = None, isolation: str = "auto",
-                 offline: bool = False, memory: str = MEMORY_LIMIT):
+                 offline: bool = False, memory: str = MEMORY_LIMIT, readonly_host: bool = True):
         self.argv = list(argv)
         memory_bytes(memory)  # ValueError when it is not a size
         self.cwd = cwd
@@ -58,6 +64,7 @@ class LocalRunner:
         self.isolation = isolation
         self.offline = offline
         self.memory = memory
+        self.readonly_host = readonly_host
 
     @classmethod
     def from_string(cls, cmd: str, cwd: str | os.PathLike | None = None) -> "LocalRunner":
@@ -100,17 +107,23 @@ class LocalRunner:
         def body() -> Outcome:
             if ws.model is None and ws.model_in_image is None:
                 return Outcome(None, "", "", False, "the workspace has no model (neither model nor model_in_image)")
+            writable = None
+            if self.readonly_host:
+                writable = sorted({ws.output.parent, *(Path(path).parent for path in ws.decoys.values())})
             return run_process(self.argv, self.environment(ws), self.cwd, timeout,
                                watch=output_watch(ws.output, self.max_output_bytes),
-                               isolation=self.isolation, offline=self.offline, memory=self.memory)
+                               isolation=self.isolation, offline=self.offline, memory=self.memory,
+                               writable=writable)
 
         return run_collected(ws, self.argv, body)
 
     def containment(self) -> str:
-        """How runs are contained here, one line (``own PID namespace``, ``subreaper sweep (why)``), or why they
-        cannot be."""
+        """How runs are contained here, one line (``own PID namespace, host read-only``, ``subreaper sweep (why),
+        host writable``), or why they cannot be."""
         mode, _, note = containment(self.isolation, self.offline)
-        return note if mode is not None else f"cannot contain the candidate: {note}"
+        if mode is None:
+            return f"cannot contain the candidate: {note}"
+        return note + (", host read-only" if self.readonly_host and mode == "namespace" else ", host writable")
 
     def preflight(self) -> str | None:
         """Why no run can start (program not found or not executable, no containment possible), one line; or None."""
@@ -124,4 +137,5 @@ class LocalRunner:
         extra = "" if self.isolation == "auto" else f", isolation={self.isolation!r}"
         extra += ", offline=True" if self.offline else ""
         extra += "" if self.memory == MEMORY_LIMIT else f", memory={self.memory!r}"
+        extra += "" if self.readonly_host else ", readonly_host=False"
         return f"LocalRunner({self.argv!r}, cwd={self.cwd!r}{extra})"

@@ -19,8 +19,10 @@ for the whole picture; the two runners' own docstrings say how each runs its can
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import json
 import os
 import selectors
 import shutil
@@ -30,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Mapping, Protocol, cast
+from typing import IO, Callable, Iterator, Mapping, Protocol, cast
 
 from conformance import _fs
 from conformance.run.observe import changes, collect_outputs, folder_digest
@@ -314,6 +316,24 @@ class _MemoryCage:
 # SIGTERM: what a cancelled CI job sends, handled as Ctrl-C is
 
 
+_deferring = 0  # how deep in _sigterm_deferred() the main thread is
+
+
+@contextlib.contextmanager
+def _sigterm_deferred() -> Iterator[None]:
+    """A SIGTERM that arrives inside raises its KeyboardInterrupt on the way out (once the block is done)."""
+    global _deferring
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+        handler = signal.getsignal(signal.SIGTERM)
+        if _deferring == 0 and isinstance(handler, _Sigterm) and handler.pending:
+            handler.pending = False
+            raise KeyboardInterrupt("SIGTERM")
+
+
 class _Sigterm:
     """The SIGTERM handler :func:`interrupt_on_sigterm` installs: the first SIGTERM raises KeyboardInterrupt in
     the main thread (so every ``finally`` that stops a candidate or removes a container runs, and pytest writes
@@ -321,10 +341,14 @@ class _Sigterm:
 
     def __init__(self) -> None:
         self.received = False
+        self.pending = False  # received inside _sigterm_deferred(): raised on its way out
 
     def __call__(self, signum: int, frame: object) -> None:
         if not self.received:
             self.received = True
+            if _deferring:
+                self.pending = True
+                return
             raise KeyboardInterrupt("SIGTERM")
 
 
@@ -396,7 +420,12 @@ def _start_problem(program: str, exc: OSError, cwd: str | os.PathLike | None = N
 # --------------------------------------------------------------------------------------------------------------
 # Containment: a supervisor that outlives the candidate, in a PID namespace or as a subreaper
 
-#: The supervisor, run as ``python -I -S -c _SUPERVISOR STATUS_FD MODE -- ARGV...``. It spawns ARGV with the
+#: The supervisor, run as ``python -I -S -c _SUPERVISOR STATUS_FD MODE VIEW ARGV...``. In its own mount
+#: namespace, with VIEW a JSON list of folders (else ``--``), it first makes the host read-only for the candidate:
+#: every mount point but /proc, /sys and /dev is remounted read-only (keeping its other flags), /dev/shm becomes
+#: a private tmpfs, /tmp the host's under a private writable overlay ("notmp ERRNO" and the host's /tmp,
+#: writable, where no overlay can be made), and the VIEW folders (opened beforehand) are bound back writable at
+#: their paths; when that fails it writes "noview ERRNO" and goes on. It spawns ARGV with the
 #: environment it was itself started with (read back from /proc/self/environ: Python's start-up may add
 #: LC_CTYPE to os.environ), the signal dispositions a directly started program would have (SIGPIPE and SIGXFSZ
 #: default, the ones it ignores itself default unless they were ignored already) and no blocked signal (fork and
@@ -407,13 +436,59 @@ def _start_problem(program: str, exc: OSError, cwd: str | os.PathLike | None = N
 #: the candidate).
 _SUPERVISOR = r"""
 import os, signal, sys
-fd, mode, argv = int(sys.argv[1]), sys.argv[2], sys.argv[4:]
+fd, mode, view, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 os.set_inheritable(fd, False)
 def say(text):
     try:
         os.write(fd, text.encode() + b"\n")
     except OSError:
         pass
+def make_view(writable):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    keep = 2 | 4 | 8 | 16 | 64 | 1024 | 2048 | 4096  # nosuid nodev noexec sync mandlock noatime nodiratime relatime
+    def mount(source, target, kind, flags, data=None):
+        if libc.mount(source and os.fsencode(source), os.fsencode(target), kind and kind.encode(), flags,
+                      data and data.encode()) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error), target)
+    opened = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in writable]
+    mount(None, "/", None, (1 << 14) | (1 << 18))  # MS_REC | MS_PRIVATE: nothing reaches the host
+    with open("/proc/self/mountinfo", "rb") as f:
+        points = [line.split()[4].decode("unicode_escape") for line in f]
+    for point in points:
+        if point.split("/")[1:2] in (["proc"], ["sys"], ["dev"]):
+            continue
+        try:
+            flags = os.statvfs(point).f_flag & keep
+            mount(None, point, None, 32 | 4096 | 1 | flags)  # MS_REMOUNT | MS_BIND | MS_RDONLY
+        except OSError:
+            if point == "/":
+                raise
+    mount("tmpfs", "/dev/shm", "tmpfs", 2 | 4, "mode=1777")  # nosuid, nodev
+    host_tmp = os.open("/tmp", os.O_PATH | os.O_DIRECTORY)
+    mount("tmpfs", "/tmp", "tmpfs", 2 | 4, "mode=1777")
+    try:  # the host's /tmp seen through a private writable layer: programs kept there still run
+        os.mkdir("/tmp/upper")
+        os.mkdir("/tmp/work")
+        scratch = os.open("/tmp", os.O_PATH | os.O_DIRECTORY)
+        mount("overlay", "/tmp", "overlay", 0, "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d/upper,"
+              "workdir=/proc/self/fd/%d/work" % (host_tmp, scratch, scratch))
+    except OSError as exc:  # no overlay here: the host's /tmp, writable
+        say("notmp %d" % (exc.errno or 0))
+        libc.umount2(b"/tmp", 2)  # MNT_DETACH
+        opened.append(("/tmp", host_tmp))
+    for path, handle in opened:
+        os.makedirs(path, exist_ok=True)  # inside the fresh /tmp, when it was there
+        mount("/proc/self/fd/%d" % handle, path, None, 4096)  # MS_BIND
+        mount(None, path, None, 32 | 4096 | (os.statvfs(path).f_flag & keep))  # writable again
+        os.close(handle)
+if view != "--":
+    import json
+    try:
+        make_view(json.loads(view))
+    except OSError as exc:
+        say("noview %d" % (exc.errno or 0))
 try:
     with open("/proc/self/environ", "rb") as f:
         env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
@@ -468,6 +543,8 @@ while True:
 """
 
 ISOLATIONS = ("auto", "namespace", "sweep")
+#: Said (with why) at the end of a local run's stderr when the host could not be made read-only for it.
+NO_VIEW = "the host was writable for this run (a read-only view could not be made)"
 _MAX_LEFTOVER_LINES = 20
 
 
@@ -617,6 +694,14 @@ class _Supervised:
     def start_error(self) -> int | None:
         return self._value("error")
 
+    def no_private_tmp(self) -> int | None:
+        """The errno when /tmp could not be made private (it was the host's, writable), else None."""
+        return self._value("notmp")
+
+    def no_view(self) -> int | None:
+        """The errno when the read-only view of the host could not be made, else None."""
+        return self._value("noview")
+
     def exit_code(self) -> int | None:
         return self._value("exit")
 
@@ -736,6 +821,7 @@ def run_process(
     isolation: str | None = None,
     offline: bool = False,
     memory: str | None = None,
+    writable: list[Path] | None = None,
 ) -> Outcome:
     """Run ``argv`` (no shell) in a new session / process group and wait at most ``timeout`` seconds.
 
@@ -751,6 +837,11 @@ def run_process(
     ``memory`` (with ``isolation``; ``"2g"``, as an image's ``--memory``) limits the memory of the whole run: a
     memory cgroup of its own where the kit can make one (the kernel's OOM killer stops the run at the limit, and
     the stderr then ends with :func:`oom_note`, as an image's does), else RLIMIT_DATA on each process.
+
+    ``writable`` (with isolation in a PID namespace, which has its own mount namespace) makes the host read-only
+    for the run, as an image sees only its mounts: these folders stay writable, /dev/shm is private and empty,
+    and what is written in /tmp lands in a private layer over the host's. Under a subreaper sweep it cannot be done (:func:`containment`'s note says so); when the kernel
+    refuses, the run goes on and its stderr ends with a line saying so (:data:`NO_VIEW`).
     """
     if not argv:
         return Outcome(None, "", "", False, "empty command: nothing to run")
@@ -764,30 +855,41 @@ def run_process(
         return Outcome(None, "", "", False, problem)
     cage = _MemoryCage(memory_bytes(memory)) if memory is not None else None
     oom_kills = 0
+    proc: subprocess.Popen | None = None
     status_read, status_write = os.pipe()
-    command = [*prefix, "--", sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(status_write), mode, "--", *argv]
+    shown = json.dumps([os.fspath(path) for path in writable]) if writable is not None and mode == "namespace" else "--"
+    command = [*prefix, "--", sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(status_write), mode, shown, *argv]
     if not prefix:
         command = command[1:]
     try:
-        proc = _start(command, env, cwd, pass_fds=(status_write,), preexec=cage.enter if cage else None)
+        with _sigterm_deferred():  # a SIGTERM in the middle of the start would leave the started process running
+            proc = _start(command, env, cwd, pass_fds=(status_write,), preexec=cage.enter if cage else None)
     except OSError as exc:
         os.close(status_read)
         if cage is not None:
             cage.remove()
         return Outcome(None, "", "", False, f"cannot start the kit's supervisor {command[0]!r}: {exc.strerror or exc}")
+    except BaseException:  # pragma: no cover - interrupted as it started
+        os.close(status_read)
+        if proc is not None:  # (only when the interrupt came after the start)
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait(timeout=10)
+        raise
     finally:
         os.close(status_write)
 
     out, err, status = _Capture(), _Capture(), _Capture()
     supervised = _Supervised(mode, proc, status)
     sel = selectors.DefaultSelector()
-    _register_pipes(sel, proc, out, err)
-    sel.register(os.fdopen(status_read, "rb", buffering=0), selectors.EVENT_READ, status)
     deadline = time.monotonic() + timeout
     timed_out = False
     stopped = None
     leftovers: list[str] = []
+    finished = False
     try:
+        _register_pipes(sel, proc, out, err)
+        sel.register(os.fdopen(status_read, "rb", buffering=0), selectors.EVENT_READ, status)
         stopped = _pump(sel, deadline, supervised.exited, watch)
         if stopped or not supervised.exited():
             timed_out = not stopped
@@ -795,9 +897,12 @@ def run_process(
                 on_timeout()
             _signal_group(proc.pid, signal.SIGTERM)  # unshare blocks it, the supervisor ignores it
             _pump(sel, time.monotonic() + _TERM_GRACE, supervised.exited)
+        finished = True
         leftovers = supervised.finish()
         _pump(sel, time.monotonic() + _DRAIN, None)
     finally:
+        if not finished:  # interrupted (Ctrl-C, SIGTERM): stop the whole run, the sweep's orphans included
+            supervised.finish()
         _close_all(sel)
         if proc.poll() is None:  # pragma: no cover - only when something above raised
             _signal_group(proc.pid, signal.SIGKILL)
@@ -806,6 +911,11 @@ def run_process(
         if cage is not None:
             oom_kills = cage.oom_kills()
             cage.remove()
+    if writable is not None and supervised.no_view() is not None:  # (a sweep says so in its containment note)
+        err.add(f"\n{NOTE} {NO_VIEW}: {os.strerror(supervised.no_view() or 0)}\n".encode())
+    elif writable is not None and supervised.no_private_tmp() is not None:
+        err.add(f"\n{NOTE} /tmp was the host's, writable, for this run (no private overlay: "
+                f"{os.strerror(supervised.no_private_tmp() or 0)})\n".encode())
     if cage is not None and oom_kills:
         err.add(f"\n{NOTE} {oom_note(cast(str, memory))}\n".encode())
     error = supervised.start_error()
