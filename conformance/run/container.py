@@ -7,7 +7,9 @@ Two runners share one interface, ``run(ws, timeout) -> RunResult``, and one ``de
 - ``LocalRunner``: a local program (no shell), in its own process group under the kit's supervisor (in its own
   PID namespace where ``unshare`` can make one, else a subreaper sweep), with the host environment minus every
   ``ODAHU_*`` variable plus exactly ``ODAHU_MODEL_PATH`` / ``ODAHU_INPUT_PATH`` / ``ODAHU_OUTPUT_PATH``. What it
-  leaves running after its main process exits is killed and listed in ``RunResult.leftovers``.
+  leaves running after its main process exits is frozen at once, killed and listed in ``RunResult.leftovers``
+  (an image's end unseen with its container). It has an image's memory limit and, in a PID namespace, sees the
+  host read-only but for its workspace folder, a private ``/tmp`` layer and ``/dev/shm``.
 - ``ContainerRunner``: an OCI image under ``docker`` or ``podman``: no network, memory / CPU / pid limits, a
   non-root user, input and model mounted read-only at the pod's paths, and a writable ``/workspace`` in which
   ``/workspace/odahu-ws-raw-output`` does not exist beforehand (as in the pod).
