@@ -911,6 +911,12 @@ def test_sigterm_stops_the_candidate_and_writes_an_incomplete_report(tmp_path, f
     while _processes_naming(marker.name) and time.monotonic() < end:
         time.sleep(0.05)
     assert _processes_naming(marker.name) == [], "candidate processes survived the kit"
+    from conformance.run.process import _MemoryCage
+
+    probe = _MemoryCage(1 << 30)  # where the kit makes its memory cgroups here
+    probe.remove()
+    if probe.folder is not None:
+        assert list(probe.folder.parent.glob(f"odahu-conformance-{kit.pid}-*")) == [], "a memory cgroup was left"
 
 
 LATE_WRITER = """

@@ -19,7 +19,6 @@ for the whole picture; the two runners' own docstrings say how each runs its can
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import json
@@ -32,7 +31,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterator, Mapping, Protocol, cast
+from typing import IO, Callable, Mapping, Protocol, cast
 
 from conformance import _fs
 from conformance.run.observe import changes, collect_outputs, folder_digest
@@ -316,22 +315,23 @@ class _MemoryCage:
 # SIGTERM: what a cancelled CI job sends, handled as Ctrl-C is
 
 
-_deferring = 0  # how deep in _sigterm_deferred() the main thread is
+_deferring = 0  # how many _hold_sigterm() calls the main thread has not released
 
 
-@contextlib.contextmanager
-def _sigterm_deferred() -> Iterator[None]:
-    """A SIGTERM that arrives inside raises its KeyboardInterrupt on the way out (once the block is done)."""
+def _hold_sigterm() -> None:
+    """Until :func:`_release_sigterm`, a SIGTERM only marks its KeyboardInterrupt as pending."""
     global _deferring
     _deferring += 1
-    try:
-        yield
-    finally:
-        _deferring -= 1
-        handler = signal.getsignal(signal.SIGTERM)
-        if _deferring == 0 and isinstance(handler, _Sigterm) and handler.pending:
-            handler.pending = False
-            raise KeyboardInterrupt("SIGTERM")
+
+
+def _release_sigterm() -> None:
+    """End a :func:`_hold_sigterm`; raise the KeyboardInterrupt of a SIGTERM that came meanwhile."""
+    global _deferring
+    _deferring = max(0, _deferring - 1)
+    handler = signal.getsignal(signal.SIGTERM)
+    if _deferring == 0 and isinstance(handler, _Sigterm) and handler.pending:
+        handler.pending = False
+        raise KeyboardInterrupt("SIGTERM")
 
 
 class _Sigterm:
@@ -346,7 +346,7 @@ class _Sigterm:
     def __call__(self, signum: int, frame: object) -> None:
         if not self.received:
             self.received = True
-            if _deferring:
+            if _deferring:  # see _hold_sigterm
                 self.pending = True
                 return
             raise KeyboardInterrupt("SIGTERM")
@@ -855,27 +855,22 @@ def run_process(
         return Outcome(None, "", "", False, problem)
     cage = _MemoryCage(memory_bytes(memory)) if memory is not None else None
     oom_kills = 0
-    proc: subprocess.Popen | None = None
     status_read, status_write = os.pipe()
     shown = json.dumps([os.fspath(path) for path in writable]) if writable is not None and mode == "namespace" else "--"
     command = [*prefix, "--", sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(status_write), mode, shown, *argv]
     if not prefix:
         command = command[1:]
+    _hold_sigterm()  # a SIGTERM in the middle of the start would leave the started process running
     try:
-        with _sigterm_deferred():  # a SIGTERM in the middle of the start would leave the started process running
-            proc = _start(command, env, cwd, pass_fds=(status_write,), preexec=cage.enter if cage else None)
-    except OSError as exc:
+        proc = _start(command, env, cwd, pass_fds=(status_write,), preexec=cage.enter if cage else None)
+    except BaseException as exc:
         os.close(status_read)
         if cage is not None:
             cage.remove()
+        _release_sigterm()
+        if not isinstance(exc, OSError):
+            raise
         return Outcome(None, "", "", False, f"cannot start the kit's supervisor {command[0]!r}: {exc.strerror or exc}")
-    except BaseException:  # pragma: no cover - interrupted as it started
-        os.close(status_read)
-        if proc is not None:  # (only when the interrupt came after the start)
-            _signal_group(proc.pid, signal.SIGKILL)
-            proc.kill()
-            proc.wait(timeout=10)
-        raise
     finally:
         os.close(status_write)
 
@@ -888,6 +883,7 @@ def run_process(
     leftovers: list[str] = []
     finished = False
     try:
+        _release_sigterm()  # one held during the start is raised here, where the whole run is stopped
         _register_pipes(sel, proc, out, err)
         sel.register(os.fdopen(status_read, "rb", buffering=0), selectors.EVENT_READ, status)
         stopped = _pump(sel, deadline, supervised.exited, watch)
