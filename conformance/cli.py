@@ -170,6 +170,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
+    from conformance.run.process import interrupt_on_sigterm
+
+    restore = interrupt_on_sigterm()  # a cancelled CI job sends SIGTERM: stop as on Ctrl-C
     try:
         if args.command == "validate":
             return _validate(args)
@@ -192,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         return UNUSABLE
     except KeyboardInterrupt:
         return 130
+    finally:
+        if restore is not None:
+            restore()
 
 
 def _os_error(problem: OSError) -> str:

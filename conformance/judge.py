@@ -72,8 +72,10 @@ def finishes_in_time(result: RunResult) -> list[Finding]:
 
 @run_check("P-EXIT")
 def exits_zero(result: RunResult) -> list[Finding]:
-    """P-EXIT: exit status 0 after a batch (for a run that ended by itself), no run the kit had to stop, and no
-    process left running once the candidate's main process exited."""
+    """P-EXIT: exit status 0 after a batch (for a run that ended by itself) and no run the kit had to stop; a
+    process left running once the candidate's main process exited is a SHOULD finding: as in a pod, it is
+    stopped and what was written by then is judged (an image's leftovers end with its container unseen, so a
+    MUST failure here would make a command's verdict stricter than the same program's as an image)."""
     findings = []
     if result.stopped:
         findings.append(Finding("P-EXIT", RUN, "", f"the run was {result.stopped}"))
@@ -83,7 +85,8 @@ def exits_zero(result: RunResult) -> list[Finding]:
     if leftovers:
         findings.append(Finding("P-EXIT", RUN, "", f"left {len(leftovers)} process(es) running after it exited "
                                                    f"(killed by the kit; on the platform the step ends with the "
-                                                   f"main process and their work is lost): {'; '.join(leftovers[:3])}"))
+                                                   f"main process and their work is lost): {'; '.join(leftovers[:3])}",
+                                level=SHOULD))
     return findings
 
 

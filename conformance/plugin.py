@@ -26,6 +26,7 @@ from conformance.contract.requirements import REQUIREMENTS
 from conformance.generate.profiles import PROFILES, Profile
 from conformance.paths import kit_fixtures
 from conformance.run import DEFAULT_TIMEOUT
+from conformance.run.process import interrupt_on_sigterm
 
 if TYPE_CHECKING:
     from conformance.contract.baseline import Baseline
@@ -104,6 +105,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{requirement.id}: {requirement.title} (also -m {marker_name(requirement.id)})")
     config.addinivalue_line("markers", "requirement(*ids): the contract requirements a test checks")
     config.stash[RECORDER] = report.Recorder()
+    # A cancelled CI job sends SIGTERM: stop as on Ctrl-C (candidate stopped, report written as incomplete).
+    config.stash[RESTORE_SIGTERM] = interrupt_on_sigterm()
     baseline_file = config.getoption("baseline", None)
     if baseline_file is not None:
         from conformance.contract.baseline import BaselineProblem, load
@@ -117,6 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
 RECORDER = pytest.StashKey[report.Recorder]()
 BASELINE = pytest.StashKey["Baseline"]()
 SUITE = pytest.StashKey["Suite"]()
+RESTORE_SIGTERM = pytest.StashKey["Callable[[], None] | None"]()
 
 
 @dataclass
@@ -454,6 +458,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
     if terminalreporter is not None:
         print_digest(terminalreporter, config)
+    restore = config.stash.get(RESTORE_SIGTERM, None)
+    if restore is not None:
+        restore()
 
 
 def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> None:

@@ -537,8 +537,7 @@ def test_a_process_left_running_is_the_judges_p_exit_finding(tmp_path):
     started = time.monotonic()
     code, lines = job(SERVICE, JOB, buckets.connections(), cmd=cmd)
     assert time.monotonic() - started < 30
-    assert code == 1, lines
+    assert code == 0, lines  # a SHOULD finding: shown, and the job passes as the same image's would
     (leftover,) = [line for line in lines if "P-EXIT" in line]
-    assert leftover.startswith("  (run): P-EXIT: left 1 process(es) running after it exited") and "sleep 60" in leftover
+    assert leftover.startswith("  (run): P-EXIT (SHOULD): left 1 process(es) running after it exited") and "sleep 60" in leftover
     assert sorted(p.name for p in buckets.responses().iterdir()) == ["a.json"]  # the platform uploads what was written
-    shutil.rmtree(workspace_of(lines))

@@ -132,6 +132,7 @@ def test_exits_zero():
         "(run): P-EXIT: the run was stopped: wrote more than 5 bytes"]
     [left] = judge.exits_zero(result(leftovers=["pid 7: sleep 60", "pid 8: sleep 61", "pid 9: x", "pid 10: y"]))
     assert left.requirement == "P-EXIT" and left.file == judge.RUN
+    assert left.level == "SHOULD"  # as in a pod, they are stopped; an image's end unseen with its container
     assert "left 4 process(es) running" in left.message and "pid 9: x" in left.message and "pid 10" not in left.message
     both = judge.exits_zero(result(exit_code=1, leftovers=["pid 7: sleep 60"]))
     assert [f.requirement for f in both] == ["P-EXIT", "P-EXIT"]

@@ -148,6 +148,8 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
 }
 #: Mutants that break only a SHOULD part: they pass unless strict.
 SHOULD_ONLY = {"no-model-version", "renamed-responses", "numbered-responses", "traceback-on-bad-model"}
+#: A process left running is stopped, as in a pod, and is a SHOULD finding (an image's ends unseen with its container).
+SHOULD_ONLY |= {"daemonises"}
 #: The hung mutant runs with a short timeout; the quadratic one with one the reference meets far inside.
 SELECTION = {"hangs": ["--run-timeout", "3"], "quadratic-time": ["--run-timeout", "15"],
              "hangs-on-missing-inputs": ["--run-timeout", "15"], "hangs-on-big-batches": ["--run-timeout", "8"]}

@@ -126,7 +126,7 @@ def test_local_environment_has_exactly_the_three_odahu_variables(tmp_path, monke
     for name in (*DOC_ONLY_NAMES, "ODAHU_SOMETHING_ELSE", ENV_MODEL, ENV_INPUT):
         monkeypatch.setenv(name, "/from/the/host")
     monkeypatch.setenv("KIT_TEST_KEEP", "kept")
-    dump = tmp_path / "env.json"
+    dump = tmp_path / "ws" / "env.json"  # in the workspace: the rest of the host is read-only for the run
     argv = [sys.executable, "-c", f"import json, os; json.dump(dict(os.environ), open({str(dump)!r}, 'w'))"]
     ws = make_workspace(tmp_path)
     result = LocalRunner(argv).run(ws, timeout=30)
@@ -140,7 +140,7 @@ def test_local_environment_has_exactly_the_three_odahu_variables(tmp_path, monke
 def test_local_model_in_image_path_is_used_when_no_model_is_staged(tmp_path):
     ws = make_workspace(tmp_path, model=False)
     ws.model_in_image = str(tmp_path / "elsewhere")
-    dump = tmp_path / "model_path.txt"
+    dump = tmp_path / "ws" / "model_path.txt"
     argv = [sys.executable, "-c", f"import os; open({str(dump)!r}, 'w').write(os.environ['{ENV_MODEL}'])"]
     result = LocalRunner(argv).run(ws, timeout=30)
     assert result.exit_code == 0, result.stderr
@@ -149,7 +149,7 @@ def test_local_model_in_image_path_is_used_when_no_model_is_staged(tmp_path):
 
 
 def test_local_timeout_kills_the_script_its_child_and_a_double_forked_grandchild(tmp_path):
-    pids = tmp_path / "pids"
+    pids = tmp_path / "ws" / "pids"
     argv = python_script(
         tmp_path,
         f"""
@@ -188,7 +188,7 @@ def test_local_timeout_kills_the_script_its_child_and_a_double_forked_grandchild
 
 
 def test_local_normal_exit_does_not_wait_for_background_children_and_ends_them(tmp_path):
-    pids = tmp_path / "pids"
+    pids = tmp_path / "ws" / "pids"
     argv = python_script(
         tmp_path,
         f"""
@@ -364,7 +364,7 @@ def leftover_host_pid(result, own_pid: int) -> int:
 
 @pytest.mark.parametrize("isolation", isolations())
 def test_local_daemon_is_killed_and_reported(tmp_path, isolation):
-    pid_file = tmp_path / "daemon.pid"
+    pid_file = tmp_path / "ws" / "daemon.pid"
     argv = [sys.executable, "-c", DAEMON, str(pid_file)]
     result = LocalRunner(argv, isolation=isolation).run(make_workspace(tmp_path), timeout=30)
     assert result.exit_code == 0 and result.start_error is None, (result.stderr, result.start_error)
@@ -377,7 +377,7 @@ def test_local_daemon_is_killed_and_reported(tmp_path, isolation):
 
 @pytest.mark.parametrize("isolation", isolations())
 def test_local_background_child_is_killed_and_reported(tmp_path, isolation):
-    pid_file = tmp_path / "child.pid"
+    pid_file = tmp_path / "ws" / "child.pid"
     script = f"import subprocess; p = subprocess.Popen(['sleep', '61']); open({str(pid_file)!r}, 'w').write(str(p.pid))"
     result = LocalRunner([sys.executable, "-c", script], isolation=isolation).run(make_workspace(tmp_path), timeout=30)
     assert result.exit_code == 0, result.stderr
@@ -399,7 +399,7 @@ def test_local_normal_candidate_leaves_nothing(tmp_path, isolation):
 
 @pytest.mark.parametrize("isolation", isolations())
 def test_local_timeout_kills_the_main_process_and_its_daemon(tmp_path, isolation):
-    pid_file = tmp_path / "daemon.pid"
+    pid_file = tmp_path / "ws" / "daemon.pid"
     # the main process ignores SIGTERM, so it is only killed by the SIGKILL after the grace
     argv = [sys.executable, "-c", DAEMON + "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n",
             str(pid_file)]
@@ -446,7 +446,7 @@ def test_local_environment_is_exactly_the_runners(tmp_path, monkeypatch, isolati
     monkeypatch.delenv("LC_CTYPE", raising=False)
     monkeypatch.setenv("LANG", "C")
     monkeypatch.setenv("KIT_ODD_VALUE", "two\nlines = and spaces")
-    dump = tmp_path / "environ"
+    dump = tmp_path / "ws" / "environ"
     runner = LocalRunner(["cp", "/proc/self/environ", str(dump)], isolation=isolation)
     ws = make_workspace(tmp_path)
     result = runner.run(ws, timeout=30)
@@ -472,7 +472,7 @@ def test_local_offline_runs_without_network_and_composes_with_an_unshare_prefix(
     assert (result.exit_code, result.stdout.strip()) == (0, "1"), result.stderr  # only lo
     # the P-OFFLINE test's own prefix (unshare --net -- ARGV) still runs, and leftovers are still found
     prefix = ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--map-root-user", "--net"]
-    pid_file = tmp_path / "daemon.pid"
+    pid_file = tmp_path / "b" / "ws" / "daemon.pid"
     result = LocalRunner([*prefix, "--", sys.executable, "-c", DAEMON, str(pid_file)], isolation=isolation).run(
         make_workspace(tmp_path / "b"), timeout=30)
     assert result.exit_code == 0, (result.stderr, result.start_error)
@@ -852,3 +852,175 @@ def test_kept_workspaces_are_capped_and_a_released_one_gives_its_share_back(tmp_
     candidate.release(runs[1])
     candidate.release(again)
     assert candidate.kept == [] and candidate.kept_bytes == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SIGTERM (what a cancelled CI job sends) stops the kit as Ctrl-C does
+
+SLEEPER = """
+import os, subprocess, sys, time
+marker = sys.argv[1]
+subprocess.Popen(["sleep", "300", marker], start_new_session=True)  # a daemon of its own, beside the sleeper
+time.sleep(300)
+"""
+
+
+def _processes_naming(token: str) -> list[int]:
+    """Host pids of live processes whose command line contains ``token``."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if token.encode() in cmdline and alive(int(name)):
+                found.append(int(name))
+    return found
+
+
+@pytest.mark.parametrize("front", ["run", "pytest"])
+def test_sigterm_stops_the_candidate_and_writes_an_incomplete_report(tmp_path, front):
+    marker = tmp_path / f"sleeper-{os.getpid()}-{time.monotonic_ns()}.pids"
+    script = tmp_path / "sleeper.py"
+    script.write_text(SLEEPER)
+    report = tmp_path / "r.json"
+    cmd = shlex.join([sys.executable, str(script), str(marker)])
+    if front == "run":
+        argv = ["-m", "conformance", "run", "--cmd", cmd, "--report", str(report), "--run-timeout", "120"]
+    else:
+        argv = ["-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--predictor-cmd", cmd,
+                "--conformance-report", str(report), "--run-timeout", "120"]
+    kit = subprocess.Popen([sys.executable, *argv], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           start_new_session=True)
+    try:
+        end = time.monotonic() + 60  # the sleeper and its daemon, seen from the host
+        while len(_processes_naming(marker.name)) < 2 and time.monotonic() < end and kit.poll() is None:
+            time.sleep(0.05)
+        assert len(_processes_naming(marker.name)) >= 2, "the sleeper never started"
+        kit.send_signal(signal.SIGTERM)
+        out, _ = kit.communicate(timeout=60)
+    finally:
+        if kit.poll() is None:
+            kit.kill()
+            kit.wait()
+    assert kit.returncode not in (0, -signal.SIGTERM), out.decode(errors="replace")[-2000:]
+    made = json.loads(report.read_text())
+    assert made["status"] == "incomplete", made["status"]
+    end = time.monotonic() + 5
+    while _processes_naming(marker.name) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert _processes_naming(marker.name) == [], "candidate processes survived the kit"
+    from conformance.run.process import _MemoryCage
+
+    probe = _MemoryCage(1 << 30)  # where the kit makes its memory cgroups here
+    probe.remove()
+    if probe.folder is not None:
+        assert list(probe.folder.parent.glob(f"odahu-conformance-{kit.pid}-*")) == [], "a memory cgroup was left"
+
+
+LATE_WRITER = """
+import os, time
+out = os.environ["ODAHU_OUTPUT_PATH"]
+os.makedirs(out)
+parent = os.getpid()
+if os.fork() == 0:
+    os.setsid()
+    while os.getppid() == parent:  # until the main process is gone (the orphan is re-parented)
+        time.sleep(0.001)
+    for n in range(100):
+        open(os.path.join(out, "late-%d.json" % n), "w").close()
+        time.sleep(0.01)
+    os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_leftovers_are_stopped_when_the_main_process_exits_and_later_writes_are_not_judged(tmp_path, isolation):
+    # As in a pod, what is left running ends with the main process: a file it writes 0.1 s later is not judged
+    # (the kit used to give leftovers 0.2 s to end by themselves, and took what they wrote meanwhile).
+    result = LocalRunner([sys.executable, "-c", LATE_WRITER], isolation=isolation).run(make_workspace(tmp_path), timeout=30)
+    assert result.exit_code == 0, result.stderr
+    assert len(result.leftovers) == 1, result.leftovers
+    late = [entry.path for entry in result.entries if entry.path.startswith("late-")]
+    assert len(late) < 10, f"{len(late)} files written after the main process exited were collected"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# memory: a local run has an image's limit, and an OOM kill is reported as an image's is
+
+HOG = "import sys; hog = b'x' * (400 << 20); print('survived', len(hog))"
+
+
+def test_local_and_image_runs_have_the_same_memory_limit():
+    assert LocalRunner(["true"]).memory == ContainerRunner("podman", "img").memory == "2g"
+    with pytest.raises(ValueError, match="not a memory size"):
+        LocalRunner(["true"], memory="lots")
+
+
+@pytest.mark.parametrize("isolation", isolations())
+def test_local_run_over_its_memory_limit_is_stopped_and_said_so(tmp_path, isolation):
+    from conformance.run.process import _MemoryCage, oom_note
+
+    runner = LocalRunner([sys.executable, "-c", HOG], isolation=isolation, memory="200m")
+    result = runner.run(make_workspace(tmp_path), timeout=60)
+    assert "survived" not in result.stdout and result.exit_code != 0, (result.exit_code, result.stderr[-500:])
+    cage = _MemoryCage(200 << 20)
+    cage.remove()
+    if cage.folder is not None:  # a cgroup: the kernel's OOM killer, said as an image's run says it
+        assert result.exit_code == -signal.SIGKILL, (result.exit_code, result.stderr[-500:])
+        assert result.stderr.rstrip().endswith(oom_note("200m")), result.stderr[-500:]
+    else:  # RLIMIT_DATA: the allocation fails
+        assert "MemoryError" in result.stderr, result.stderr[-500:]
+    small = LocalRunner([sys.executable, "-c", HOG.replace("400", "20")], isolation=isolation, memory="200m")
+    assert small.run(make_workspace(tmp_path / "b"), timeout=60).exit_code == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a local run sees the host read-only, as an image sees only its mounts
+
+SCRIBBLER = """
+import os, sys
+out = os.environ["ODAHU_OUTPUT_PATH"]
+os.makedirs(out)
+for target in sys.argv[1:]:
+    try:
+        with open(target, "w") as f:
+            f.write("scribbled")
+        print("wrote", target)
+    except OSError as exc:
+        print("refused", target, exc.strerror)
+with open(os.path.join(out, "a.json"), "w") as f:
+    f.write("{}")
+"""
+
+
+def test_local_run_sees_the_host_read_only_but_its_workspace_and_a_private_tmp(tmp_path):
+    mode, _, reason = containment("namespace")
+    if mode is None:
+        pytest.skip(reason)
+    token = f"odahu-scribble-{os.getpid()}-{time.monotonic_ns()}"
+    home, checkout = Path.home() / token, REPO / token
+    in_tmp = Path("/tmp") / token
+    beside = tmp_path / token  # next to the workspace, on the host's /tmp
+    ws = make_workspace(tmp_path)
+    targets = [home, checkout, in_tmp, beside, ws.root / "scratch.txt"]
+    try:
+        runner = LocalRunner([sys.executable, "-c", SCRIBBLER, *map(str, targets)], cwd=REPO)
+        assert runner.containment().endswith("host read-only")
+        result = runner.run(ws, timeout=30)
+        assert result.exit_code == 0, result.stderr
+        said = result.stdout.splitlines()
+        assert f"refused {home} Read-only file system" in said and f"refused {checkout} Read-only file system" in said
+        assert f"wrote {in_tmp}" in said and f"wrote {beside}" in said  # a private /tmp, as a pod's own
+        assert [path for path in targets[:4] if path.exists()] == []
+        assert (ws.root / "scratch.txt").read_text() == "scribbled"  # the pod's /workspace
+        assert result.json_files() == ["a.json"] or set(result.json_files()) == {"a.json"}
+        assert result.stderr == ""
+    finally:
+        for path in targets[:4]:
+            if path.exists():
+                path.unlink()
+    plain = LocalRunner([sys.executable, "-c", SCRIBBLER, str(beside)], readonly_host=False)
+    assert plain.containment().endswith("host writable")
+    assert plain.run(make_workspace(tmp_path / "b"), timeout=30).exit_code == 0 and beside.read_text() == "scribbled"

@@ -7,7 +7,9 @@ Two runners share one interface, ``run(ws, timeout) -> RunResult``, and one ``de
 - ``LocalRunner``: a local program (no shell), in its own process group under the kit's supervisor (in its own
   PID namespace where ``unshare`` can make one, else a subreaper sweep), with the host environment minus every
   ``ODAHU_*`` variable plus exactly ``ODAHU_MODEL_PATH`` / ``ODAHU_INPUT_PATH`` / ``ODAHU_OUTPUT_PATH``. What it
-  leaves running after its main process exits is killed and listed in ``RunResult.leftovers``.
+  leaves running after its main process exits is frozen at once, killed and listed in ``RunResult.leftovers``
+  (an image's end unseen with its container). It has an image's memory limit and, in a PID namespace, sees the
+  host read-only but for its workspace folder, a private ``/tmp`` layer and ``/dev/shm``.
 - ``ContainerRunner``: an OCI image under ``docker`` or ``podman``: no network, memory / CPU / pid limits, a
   non-root user, input and model mounted read-only at the pod's paths, and a writable ``/workspace`` in which
   ``/workspace/odahu-ws-raw-output`` does not exist beforehand (as in the pod).
@@ -32,8 +34,10 @@ from pathlib import Path
 
 from conformance.run.process import (
     MAX_OUTPUT_BYTES,
+    MEMORY_LIMIT,
     NOTE,
     Outcome,
+    oom_note,
     output_watch,
     run_collected,
     run_process,
@@ -128,7 +132,7 @@ class ContainerRunner:
         image: str,
         command: list[str] | None = None,
         args: list[str] | None = None,
-        memory: str = "2g",
+        memory: str = MEMORY_LIMIT,
         cpus: str = "1",
         pids: int = 512,
         user: str | None = "auto",
@@ -343,7 +347,7 @@ class ContainerRunner:
                 outcome.exit_code = engine_code
             if outcome.exit_code == 137:
                 if state.get("OOMKilled"):
-                    notes.append(f"exit 137: the container was killed for exceeding its memory limit ({self.memory})")
+                    notes.append(oom_note(self.memory))  # the same line as a local run's
                 else:
                     notes.append(
                         f"exit 137: the container was killed with SIGKILL, most likely by the kernel's OOM killer "

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import shlex
+from pathlib import Path
 
 from conformance.run.process import (
     ISOLATIONS,
     MAX_OUTPUT_BYTES,
+    MEMORY_LIMIT,
     Outcome,
     containment,
+    memory_bytes,
     output_watch,
     program_problem,
     run_collected,
@@ -37,19 +40,31 @@ class LocalRunner:
     ``"auto"`` (its own PID namespace when ``unshare`` can make one here, else a subreaper sweep),
     ``"namespace"`` or ``"sweep"``; see :mod:`conformance.run.process`. ``offline=True`` runs it without
     network as well (a network namespace; the run cannot start when none can be made here).
+
+    ``memory`` is the whole run's memory limit, an image's by default (``"2g"``, as ``--memory`` reads it): a
+    memory cgroup of its own where the kit can make one, else RLIMIT_DATA; a run the kernel kills at the limit
+    says so at the end of its stderr, as an image's does (see :func:`conformance.run.process.run_process`).
+
+    ``readonly_host`` (in a PID namespace, which brings a mount namespace) makes the run see the host read-only,
+    as an image sees only its mounts: only the workspace folder that holds the output folder stays writable
+    (input and model are in it, fingerprinted for P-READONLY), /tmp and /dev/shm are private and empty. Under a
+    subreaper sweep the host stays writable (:meth:`containment` says so).
     """
 
     #: Stop the run once the output folder holds more than this many bytes.
     max_output_bytes = MAX_OUTPUT_BYTES
 
     def __init__(self, argv: list[str], cwd: str | os.PathLike | None = None, isolation: str = "auto",
-                 offline: bool = False):
+                 offline: bool = False, memory: str = MEMORY_LIMIT, readonly_host: bool = True):
         self.argv = list(argv)
+        memory_bytes(memory)  # ValueError when it is not a size
         self.cwd = cwd
         if isolation not in ISOLATIONS:
             raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, not {isolation!r}")
         self.isolation = isolation
         self.offline = offline
+        self.memory = memory
+        self.readonly_host = readonly_host
 
     @classmethod
     def from_string(cls, cmd: str, cwd: str | os.PathLike | None = None) -> "LocalRunner":
@@ -92,17 +107,23 @@ class LocalRunner:
         def body() -> Outcome:
             if ws.model is None and ws.model_in_image is None:
                 return Outcome(None, "", "", False, "the workspace has no model (neither model nor model_in_image)")
+            writable = None
+            if self.readonly_host:
+                writable = sorted({ws.output.parent, *(Path(path).parent for path in ws.decoys.values())})
             return run_process(self.argv, self.environment(ws), self.cwd, timeout,
                                watch=output_watch(ws.output, self.max_output_bytes),
-                               isolation=self.isolation, offline=self.offline)
+                               isolation=self.isolation, offline=self.offline, memory=self.memory,
+                               writable=writable)
 
         return run_collected(ws, self.argv, body)
 
     def containment(self) -> str:
-        """How runs are contained here, one line (``own PID namespace``, ``subreaper sweep (why)``), or why they
-        cannot be."""
+        """How runs are contained here, one line (``own PID namespace, host read-only``, ``subreaper sweep (why),
+        host writable``), or why they cannot be."""
         mode, _, note = containment(self.isolation, self.offline)
-        return note if mode is not None else f"cannot contain the candidate: {note}"
+        if mode is None:
+            return f"cannot contain the candidate: {note}"
+        return note + (", host read-only" if self.readonly_host and mode == "namespace" else ", host writable")
 
     def preflight(self) -> str | None:
         """Why no run can start (program not found or not executable, no containment possible), one line; or None."""
@@ -115,4 +136,6 @@ class LocalRunner:
     def __repr__(self) -> str:
         extra = "" if self.isolation == "auto" else f", isolation={self.isolation!r}"
         extra += ", offline=True" if self.offline else ""
+        extra += "" if self.memory == MEMORY_LIMIT else f", memory={self.memory!r}"
+        extra += "" if self.readonly_host else ", readonly_host=False"
         return f"LocalRunner({self.argv!r}, cwd={self.cwd!r}{extra})"

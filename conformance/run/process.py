@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import json
 import os
 import selectors
 import shutil
@@ -148,11 +149,11 @@ def _pump(sel: selectors.BaseSelector, until: float, exited: Callable[[], bool] 
 
 
 def _start(argv: list[str], env: Mapping[str, str] | None, cwd: str | os.PathLike | None,
-           pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
-    """Start ``argv`` in a session (and process group) of its own, with no input and its output on pipes; OSError
-    when it cannot start."""
+           pass_fds: tuple[int, ...] = (), preexec: Callable[[], None] | None = None) -> subprocess.Popen:
+    """Start ``argv`` in a session (and process group) of its own, with no input and its output on pipes
+    (``preexec`` runs in the child before the exec); OSError when it cannot start."""
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            cwd=cwd, start_new_session=True, close_fds=True, pass_fds=pass_fds)
+                            cwd=cwd, start_new_session=True, close_fds=True, pass_fds=pass_fds, preexec_fn=preexec)
 
 
 def _register_pipes(sel: selectors.BaseSelector, proc: subprocess.Popen, out: _Capture, err: _Capture) -> None:
@@ -191,6 +192,183 @@ def output_watch(folder: Path, limit: int = MAX_OUTPUT_BYTES) -> Callable[[], st
         return None
 
     return look
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The memory limit of a local run: the image's, so that a command and an image get the same verdict
+
+#: An image's memory limit (``--memory`` and ``--memory-swap``), and a local run's.
+MEMORY_LIMIT = "2g"
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def memory_bytes(limit: str) -> int:
+    """``"2g"`` -> 2147483648, as docker and podman read ``--memory`` (b, k, m, g; binary units); ValueError."""
+    text = limit.strip().lower()
+    unit = text[-1:] if text[-1:] in _UNITS and not text[-1:].isdigit() else ""
+    number = text[:-1] if unit else text
+    if not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"not a memory size: {limit!r} (a positive number with b, k, m or g)")
+    return int(number) * _UNITS[unit]
+
+
+def oom_note(limit: str) -> str:
+    """The line both runners add to the captured stderr when the kernel killed the candidate at its limit."""
+    return f"the candidate was killed for exceeding its memory limit ({limit})"
+
+
+class _MemoryCage:
+    """A fresh memory cgroup (v2 ``memory.max``, else v1 ``memory.limit_in_bytes``) limited to ``limit`` bytes,
+    no swap, as a container's; when none can be made here (no write access to the kit's own cgroup), the address
+    space data limit (RLIMIT_DATA) of the candidate's processes stands in for it (a failed allocation, not the
+    OOM killer). ``enter`` runs in the child before exec; ``oom_kills`` counts the kernel's kills."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.folder: Path | None = None
+        self.events = ""
+        self.note = ""
+        try:
+            self.folder, self.events = self._make()
+        except OSError as exc:
+            self.folder = None
+            self.note = f"memory limited by RLIMIT_DATA (no memory cgroup: {exc.strerror or exc})"
+
+    def _make(self) -> tuple[Path, str]:
+        name = f"odahu-conformance-{os.getpid()}-{time.monotonic_ns()}"
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        v1 = [line.split(":", 2)[2] for line in lines if "memory" in line.split(":", 2)[1].split(",")]
+        if v1 and (_CGROUP_ROOT / "memory").is_dir():
+            folder = _CGROUP_ROOT / "memory" / v1[0].lstrip("/") / name
+            folder.mkdir()
+            try:
+                (folder / "memory.limit_in_bytes").write_text(str(self.limit))
+                try:
+                    (folder / "memory.memsw.limit_in_bytes").write_text(str(self.limit))
+                except OSError:  # no swap accounting: nothing to limit
+                    pass
+            except OSError:
+                folder.rmdir()
+                raise
+            return folder, "memory.oom_control"
+        v2 = [line[3:] for line in lines if line.startswith("0::")]
+        if not v2:
+            raise OSError(0, "no cgroup v2 hierarchy and no v1 memory controller")
+        folder = _CGROUP_ROOT / v2[0].lstrip("/") / name
+        folder.mkdir()
+        try:
+            (folder / "memory.max").write_text(str(self.limit))
+            try:
+                (folder / "memory.swap.max").write_text("0")
+            except OSError:
+                pass
+        except OSError:
+            folder.rmdir()
+            raise
+        return folder, "memory.events"
+
+    def enter(self) -> None:
+        """In the child, before exec: join the cgroup (or set RLIMIT_DATA). Never raises: a child that cannot
+        join runs with RLIMIT_DATA instead."""
+        import resource
+
+        if self.folder is not None:
+            try:
+                (self.folder / "cgroup.procs").write_text(str(os.getpid()))
+                return
+            except OSError:
+                pass
+        try:
+            resource.setrlimit(resource.RLIMIT_DATA, (self.limit, self.limit))
+        except (OSError, ValueError):
+            pass
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed at the limit (0 without a cgroup)."""
+        if self.folder is None:
+            return 0
+        try:
+            for line in (self.folder / self.events).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def remove(self) -> None:
+        """Remove the cgroup once its processes are gone (they were killed: wait a moment for the kernel)."""
+        if self.folder is None:
+            return
+        for _ in range(100):
+            try:
+                self.folder.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.02)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SIGTERM: what a cancelled CI job sends, handled as Ctrl-C is
+
+
+_deferring = 0  # how many _hold_sigterm() calls the main thread has not released
+
+
+def _hold_sigterm() -> None:
+    """Until :func:`_release_sigterm`, a SIGTERM only marks its KeyboardInterrupt as pending."""
+    global _deferring
+    _deferring += 1
+
+
+def _release_sigterm() -> None:
+    """End a :func:`_hold_sigterm`; raise the KeyboardInterrupt of a SIGTERM that came meanwhile."""
+    global _deferring
+    _deferring = max(0, _deferring - 1)
+    handler = signal.getsignal(signal.SIGTERM)
+    if _deferring == 0 and isinstance(handler, _Sigterm) and handler.pending:
+        handler.pending = False
+        raise KeyboardInterrupt("SIGTERM")
+
+
+class _Sigterm:
+    """The SIGTERM handler :func:`interrupt_on_sigterm` installs: the first SIGTERM raises KeyboardInterrupt in
+    the main thread (so every ``finally`` that stops a candidate or removes a container runs, and pytest writes
+    its report as interrupted); later ones are ignored, so that they cannot break that clean-up half way."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self.pending = False  # received inside _sigterm_deferred(): raised on its way out
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if not self.received:
+            self.received = True
+            if _deferring:  # see _hold_sigterm
+                self.pending = True
+                return
+            raise KeyboardInterrupt("SIGTERM")
+
+
+def interrupt_on_sigterm() -> Callable[[], None] | None:
+    """Handle SIGTERM like Ctrl-C (KeyboardInterrupt) from now on; returns a function that puts the previous
+    handler back, or None when nothing was changed (not the main thread, or SIGTERM is already handled or
+    ignored by whoever runs the kit)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        return None
+    signal.signal(signal.SIGTERM, _Sigterm())
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -242,7 +420,12 @@ def _start_problem(program: str, exc: OSError, cwd: str | os.PathLike | None = N
 # --------------------------------------------------------------------------------------------------------------
 # Containment: a supervisor that outlives the candidate, in a PID namespace or as a subreaper
 
-#: The supervisor, run as ``python -I -S -c _SUPERVISOR STATUS_FD MODE -- ARGV...``. It spawns ARGV with the
+#: The supervisor, run as ``python -I -S -c _SUPERVISOR STATUS_FD MODE VIEW ARGV...``. In its own mount
+#: namespace, with VIEW a JSON list of folders (else ``--``), it first makes the host read-only for the candidate:
+#: every mount point but /proc, /sys and /dev is remounted read-only (keeping its other flags), /dev/shm becomes
+#: a private tmpfs, /tmp the host's under a private writable overlay ("notmp ERRNO" and the host's /tmp,
+#: writable, where no overlay can be made), and the VIEW folders (opened beforehand) are bound back writable at
+#: their paths; when that fails it writes "noview ERRNO" and goes on. It spawns ARGV with the
 #: environment it was itself started with (read back from /proc/self/environ: Python's start-up may add
 #: LC_CTYPE to os.environ), the signal dispositions a directly started program would have (SIGPIPE and SIGXFSZ
 #: default, the ones it ignores itself default unless they were ignored already) and no blocked signal (fork and
@@ -253,13 +436,59 @@ def _start_problem(program: str, exc: OSError, cwd: str | os.PathLike | None = N
 #: the candidate).
 _SUPERVISOR = r"""
 import os, signal, sys
-fd, mode, argv = int(sys.argv[1]), sys.argv[2], sys.argv[4:]
+fd, mode, view, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 os.set_inheritable(fd, False)
 def say(text):
     try:
         os.write(fd, text.encode() + b"\n")
     except OSError:
         pass
+def make_view(writable):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    keep = 2 | 4 | 8 | 16 | 64 | 1024 | 2048 | 4096  # nosuid nodev noexec sync mandlock noatime nodiratime relatime
+    def mount(source, target, kind, flags, data=None):
+        if libc.mount(source and os.fsencode(source), os.fsencode(target), kind and kind.encode(), flags,
+                      data and data.encode()) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error), target)
+    opened = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in writable]
+    mount(None, "/", None, (1 << 14) | (1 << 18))  # MS_REC | MS_PRIVATE: nothing reaches the host
+    with open("/proc/self/mountinfo", "rb") as f:
+        points = [line.split()[4].decode("unicode_escape") for line in f]
+    for point in points:
+        if point.split("/")[1:2] in (["proc"], ["sys"], ["dev"]):
+            continue
+        try:
+            flags = os.statvfs(point).f_flag & keep
+            mount(None, point, None, 32 | 4096 | 1 | flags)  # MS_REMOUNT | MS_BIND | MS_RDONLY
+        except OSError:
+            if point == "/":
+                raise
+    mount("tmpfs", "/dev/shm", "tmpfs", 2 | 4, "mode=1777")  # nosuid, nodev
+    host_tmp = os.open("/tmp", os.O_PATH | os.O_DIRECTORY)
+    mount("tmpfs", "/tmp", "tmpfs", 2 | 4, "mode=1777")
+    try:  # the host's /tmp seen through a private writable layer: programs kept there still run
+        os.mkdir("/tmp/upper")
+        os.mkdir("/tmp/work")
+        scratch = os.open("/tmp", os.O_PATH | os.O_DIRECTORY)
+        mount("overlay", "/tmp", "overlay", 0, "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d/upper,"
+              "workdir=/proc/self/fd/%d/work" % (host_tmp, scratch, scratch))
+    except OSError as exc:  # no overlay here: the host's /tmp, writable
+        say("notmp %d" % (exc.errno or 0))
+        libc.umount2(b"/tmp", 2)  # MNT_DETACH
+        opened.append(("/tmp", host_tmp))
+    for path, handle in opened:
+        os.makedirs(path, exist_ok=True)  # inside the fresh /tmp, when it was there
+        mount("/proc/self/fd/%d" % handle, path, None, 4096)  # MS_BIND
+        mount(None, path, None, 32 | 4096 | (os.statvfs(path).f_flag & keep))  # writable again
+        os.close(handle)
+if view != "--":
+    import json
+    try:
+        make_view(json.loads(view))
+    except OSError as exc:
+        say("noview %d" % (exc.errno or 0))
 try:
     with open("/proc/self/environ", "rb") as f:
         env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
@@ -314,8 +543,9 @@ while True:
 """
 
 ISOLATIONS = ("auto", "namespace", "sweep")
+#: Said (with why) at the end of a local run's stderr when the host could not be made read-only for it.
+NO_VIEW = "the host was writable for this run (a read-only view could not be made)"
 _MAX_LEFTOVER_LINES = 20
-_SETTLE = 0.2  # seconds a process found after the main one exited has to end before it counts as left over
 
 
 @functools.cache
@@ -464,6 +694,14 @@ class _Supervised:
     def start_error(self) -> int | None:
         return self._value("error")
 
+    def no_private_tmp(self) -> int | None:
+        """The errno when /tmp could not be made private (it was the host's, writable), else None."""
+        return self._value("notmp")
+
+    def no_view(self) -> int | None:
+        """The errno when the read-only view of the host could not be made, else None."""
+        return self._value("noview")
+
     def exit_code(self) -> int | None:
         return self._value("exit")
 
@@ -527,9 +765,22 @@ class _Supervised:
                         lines.append(_describe_process(pid, self.mode == "namespace"))
 
         try:
+            # Freeze what is left at once, as a pod's processes end with its main one: what they write later must
+            # not be judged. A process that was ending anyway (a pending SIGTERM is taken before SIGSTOP) is gone
+            # by the next look and not listed.
             members = self._members()
-            if members:  # give what is ending anyway (a child sent SIGTERM with its parent) a moment to go
-                time.sleep(_SETTLE)
+            frozen: set[int] = set()
+            for _ in range(50):
+                fresh = [pid for pid, main in members if pid not in frozen and not main]
+                if not fresh:
+                    break
+                for pid in fresh:
+                    frozen.add(pid)
+                    try:
+                        os.kill(pid, signal.SIGSTOP)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                time.sleep(0.01)
                 members = self._members()
             note(members)
             if self.mode == "sweep":
@@ -569,6 +820,8 @@ def run_process(
     watch: Callable[[], str | None] | None = None,
     isolation: str | None = None,
     offline: bool = False,
+    memory: str | None = None,
+    writable: list[Path] | None = None,
 ) -> Outcome:
     """Run ``argv`` (no shell) in a new session / process group and wait at most ``timeout`` seconds.
 
@@ -580,6 +833,15 @@ def run_process(
     kit's supervisor so that every process it leaves behind, daemons included, is found, killed and listed in
     ``Outcome.leftovers``; ``offline`` then also runs it without network. Without ``isolation`` (the container
     runner: the engine client's helpers must outlive it) only the process group is killed.
+
+    ``memory`` (with ``isolation``; ``"2g"``, as an image's ``--memory``) limits the memory of the whole run: a
+    memory cgroup of its own where the kit can make one (the kernel's OOM killer stops the run at the limit, and
+    the stderr then ends with :func:`oom_note`, as an image's does), else RLIMIT_DATA on each process.
+
+    ``writable`` (with isolation in a PID namespace, which has its own mount namespace) makes the host read-only
+    for the run, as an image sees only its mounts: these folders stay writable, /dev/shm is private and empty,
+    and what is written in /tmp lands in a private layer over the host's. Under a subreaper sweep it cannot be done (:func:`containment`'s note says so); when the kernel
+    refuses, the run goes on and its stderr ends with a line saying so (:data:`NO_VIEW`).
     """
     if not argv:
         return Outcome(None, "", "", False, "empty command: nothing to run")
@@ -591,14 +853,23 @@ def run_process(
     problem = program_problem(argv[0], env, cwd)
     if problem is not None:
         return Outcome(None, "", "", False, problem)
+    cage = _MemoryCage(memory_bytes(memory)) if memory is not None else None
+    oom_kills = 0
     status_read, status_write = os.pipe()
-    command = [*prefix, "--", sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(status_write), mode, "--", *argv]
+    shown = json.dumps([os.fspath(path) for path in writable]) if writable is not None and mode == "namespace" else "--"
+    command = [*prefix, "--", sys.executable, "-I", "-S", "-c", _SUPERVISOR, str(status_write), mode, shown, *argv]
     if not prefix:
         command = command[1:]
+    _hold_sigterm()  # a SIGTERM in the middle of the start would leave the started process running
     try:
-        proc = _start(command, env, cwd, pass_fds=(status_write,))
-    except OSError as exc:
+        proc = _start(command, env, cwd, pass_fds=(status_write,), preexec=cage.enter if cage else None)
+    except BaseException as exc:
         os.close(status_read)
+        if cage is not None:
+            cage.remove()
+        _release_sigterm()
+        if not isinstance(exc, OSError):
+            raise
         return Outcome(None, "", "", False, f"cannot start the kit's supervisor {command[0]!r}: {exc.strerror or exc}")
     finally:
         os.close(status_write)
@@ -606,13 +877,15 @@ def run_process(
     out, err, status = _Capture(), _Capture(), _Capture()
     supervised = _Supervised(mode, proc, status)
     sel = selectors.DefaultSelector()
-    _register_pipes(sel, proc, out, err)
-    sel.register(os.fdopen(status_read, "rb", buffering=0), selectors.EVENT_READ, status)
     deadline = time.monotonic() + timeout
     timed_out = False
     stopped = None
     leftovers: list[str] = []
+    finished = False
     try:
+        _release_sigterm()  # one held during the start is raised here, where the whole run is stopped
+        _register_pipes(sel, proc, out, err)
+        sel.register(os.fdopen(status_read, "rb", buffering=0), selectors.EVENT_READ, status)
         stopped = _pump(sel, deadline, supervised.exited, watch)
         if stopped or not supervised.exited():
             timed_out = not stopped
@@ -620,14 +893,27 @@ def run_process(
                 on_timeout()
             _signal_group(proc.pid, signal.SIGTERM)  # unshare blocks it, the supervisor ignores it
             _pump(sel, time.monotonic() + _TERM_GRACE, supervised.exited)
+        finished = True
         leftovers = supervised.finish()
         _pump(sel, time.monotonic() + _DRAIN, None)
     finally:
+        if not finished:  # interrupted (Ctrl-C, SIGTERM): stop the whole run, the sweep's orphans included
+            supervised.finish()
         _close_all(sel)
         if proc.poll() is None:  # pragma: no cover - only when something above raised
             _signal_group(proc.pid, signal.SIGKILL)
             proc.kill()
             proc.wait(timeout=10)
+        if cage is not None:
+            oom_kills = cage.oom_kills()
+            cage.remove()
+    if writable is not None and supervised.no_view() is not None:  # (a sweep says so in its containment note)
+        err.add(f"\n{NOTE} {NO_VIEW}: {os.strerror(supervised.no_view() or 0)}\n".encode())
+    elif writable is not None and supervised.no_private_tmp() is not None:
+        err.add(f"\n{NOTE} /tmp was the host's, writable, for this run (no private overlay: "
+                f"{os.strerror(supervised.no_private_tmp() or 0)})\n".encode())
+    if cage is not None and oom_kills:
+        err.add(f"\n{NOTE} {oom_note(cast(str, memory))}\n".encode())
     error = supervised.start_error()
     if error is not None:
         failure = OSError(error, os.strerror(error))
