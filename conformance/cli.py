@@ -21,7 +21,7 @@ from conformance.contract.problems import ConformanceProblem
 from conformance.generate import goldens
 from conformance.odahu import archives, validate
 from conformance.odahu.model import ModelProblem, load_model
-from conformance.paths import PACKAGE, kit_fixtures, kit_model
+from conformance.paths import kit_fixtures, kit_model
 from conformance.text import one_line, short_integer
 from conformance.v2.documents import DEFAULT_MAX_BYTES
 
@@ -407,17 +407,17 @@ def _run(args: argparse.Namespace) -> int:
     import pytest
 
     _check_run_paths(args)
-    # The rootdir is the kit's package folder, so that test ids read conformance/suite/test_golden.py::... wherever
-    # `run` is started and whatever paths its options name (pytest takes an option's value that names an existing
-    # folder, such as --workspace-dir DIR, for a test path when it picks the rootdir).
-    argv = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider", "--rootdir", str(PACKAGE.parent)]
+    # Every option is passed as --option=VALUE: pytest picks its rootdir (and so the test ids) before it knows the
+    # plugin's options, and takes a separate value that names an existing folder (--workspace-dir DIR) for a test
+    # path, which made the ids read ../test_golden.py. The ids are now the same with and without such options.
+    argv = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider"]
     if args.cmd:
-        argv += ["--predictor-cmd", args.cmd]
+        argv.append(f"--predictor-cmd={args.cmd}")
     if args.image:
-        argv += ["--predictor-image", args.image]
+        argv.append(f"--predictor-image={args.image}")
     if args.service_manifest:
-        argv += ["--service-manifest", str(args.service_manifest)]
-    argv += ["--engine", args.engine]
+        argv.append(f"--service-manifest={args.service_manifest}")
+    argv.append(f"--engine={args.engine}")
     for option, value in (("--model", args.model), ("--fixtures-dir", args.fixtures),
                           ("--run-timeout", args.run_timeout), ("--conformance-report", args.report),
                           ("--conformance-profile", args.profile), ("--workspace-dir", args.workspace_dir),
@@ -426,9 +426,9 @@ def _run(args: argparse.Namespace) -> int:
                           ("--atol", args.atol), ("--conformance-baseline", args.baseline),
                           ("--conformance-write-baseline", args.write_baseline)):
         if value is not None:
-            argv += [option, str(value)]
+            argv += [option, str(value)] if option == "-m" else [f"{option}={value}"]
     for each in args.output_tolerance:
-        argv += ["--output-tolerance", each]
+        argv.append(f"--output-tolerance={each}")
     if args.strict:
         argv.append("--conformance-strict")
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
@@ -442,15 +442,25 @@ def _hypothesis_home() -> Iterator[None]:
     """hypothesis's storage (``.hypothesis/`` in the current folder by default: its caches and example database) in
     a temporary folder for the run, removed afterwards, so that ``run`` leaves nothing where it was started. The
     suite keeps no example database anyway (each run draws afresh from its own seed)."""
-    from hypothesis import configuration
-
-    before = getattr(configuration, "__hypothesis_home_directory", None)
+    variable = "HYPOTHESIS_STORAGE_DIRECTORY"  # read when hypothesis first stores something
+    before = os.environ.get(variable)
+    # (not imported here when not yet loaded: pytest must import hypothesis's plugin itself to rewrite its asserts)
+    loaded = sys.modules.get("hypothesis.configuration")
+    home_before = getattr(loaded, "__hypothesis_home_directory", None)
     with tempfile.TemporaryDirectory(prefix="odahu-conformance-hypothesis.") as home:
-        configuration.set_hypothesis_home_dir(home)
+        os.environ[variable] = home
+        if loaded is not None:
+            loaded.set_hypothesis_home_dir(home)
         try:
             yield
         finally:
-            configuration.set_hypothesis_home_dir(before)
+            if before is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = before
+            configuration = sys.modules.get("hypothesis.configuration")
+            if configuration is not None:
+                configuration.set_hypothesis_home_dir(home_before)
 
 
 def _check_run_paths(args: argparse.Namespace) -> None:
