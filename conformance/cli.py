@@ -2,6 +2,9 @@
 
 Exit codes: 0 everything passed; 1 something failed a check; 2 the command could not run (bad arguments,
 missing folder, unwritable target, refused overwrite): then one line on stderr says why, never a traceback.
+Option values are checked as they are parsed (:mod:`conformance.arguments`: no blank path, finite numbers in range,
+a run timeout of at least 1 s), and a folder a command writes (``--out``, ``-d``, ``--workspace-dir``, a report's)
+is made only once the command is accepted, and only when the folder it goes in exists: a refusal makes nothing.
 """
 
 from __future__ import annotations
