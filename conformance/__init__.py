@@ -13,7 +13,8 @@ imports only from its own layer or the ones listed before it:
 - :mod:`conformance.judge`: one named check per run-level requirement, and the judging of a whole batch.
 - :mod:`conformance.report`: the requirement report (JSON, Markdown) built from the judge's findings.
 - :mod:`conformance.record`: golden pairs recorded from an approved predictor (``fixtures record``).
-- :mod:`conformance.plugin`, :mod:`conformance.cli`, :mod:`conformance.job`: the front ends.
+- :mod:`conformance.plugin`, :mod:`conformance.cli`, :mod:`conformance.job`, :mod:`conformance.arguments`: the front
+  ends, and the option values they check alike.
 - :mod:`conformance.suite`: the conformance tests themselves, run by the plugin.
 """
 

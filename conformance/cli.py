@@ -2,19 +2,24 @@
 
 Exit codes: 0 everything passed; 1 something failed a check; 2 the command could not run (bad arguments,
 missing folder, unwritable target, refused overwrite): then one line on stderr says why, never a traceback.
+Option values are checked as they are parsed (:mod:`conformance.arguments`: no blank path, finite numbers in range,
+a run timeout of at least 1 s), and a folder a command writes (``--out``, ``-d``, ``--workspace-dir``, a report's)
+is made only once the command is accepted, and only when the folder it goes in exists: a refusal makes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
-from conformance import __version__
+from conformance import __version__, arguments
 from conformance.contract.problems import ConformanceProblem
 from conformance.generate import goldens
 from conformance.odahu import archives, platform_rules, validate
@@ -35,8 +40,20 @@ class UsageProblem(ConformanceProblem):
     """The command cannot run; the message is one line."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one :class:`UsageProblem` line (argparse's own are two: usage, then error)."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("argument "):  # about one option's value: the line says what is wrong with it
+            raise UsageProblem(message.removeprefix("argument "))
+        raise UsageProblem(f"{message} (see {self.prog} --help)")
+
+
+PATH = arguments.path  # every path option: a blank value is refused, never read as the current folder
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="odahu-conformance", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="odahu-conformance", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -48,10 +65,10 @@ def _parser() -> argparse.ArgumentParser:
         "failed or the platform's whole step would fail.",
     )
     check.add_argument("side", choices=["input", "output"])
-    check.add_argument("source", metavar="SRC", type=Path)
-    check.add_argument("-d", "--dest", metavar="DEST", type=Path, help="copy the passing files here")
+    check.add_argument("source", metavar="SRC", type=PATH)
+    check.add_argument("-d", "--dest", metavar="DEST", type=PATH, help="copy the passing files here")
     check.add_argument("--force", action="store_true", help="overwrite files that already exist in DEST")
-    check.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="refuse files larger than this")
+    check.add_argument("--max-bytes", type=arguments.positive, default=DEFAULT_MAX_BYTES, help="refuse files larger than this")
     check.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
 
     fixtures = commands.add_parser("fixtures", help="generate or check golden fixtures")
@@ -66,19 +83,19 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--curated", action="store_true", help="also write the kit's curated cases")
     generate.add_argument("--multiplier", type=int, help="another multiplier (writes OUT/model/ so the set is self-describing)")
-    generate.add_argument("--model", type=Path, default=None, help="model folder (default: the kit's model)")
-    generate.add_argument("--out", type=Path, default=DEFAULT_GENERATE_OUT,
+    generate.add_argument("--model", type=PATH, default=None, help="model folder (default: the kit's model)")
+    generate.add_argument("--out", type=PATH, default=DEFAULT_GENERATE_OUT,
                           help=f"fixture folder (default: ./{DEFAULT_GENERATE_OUT}; the kit's own is never the default)")
     generate.add_argument("--force", action="store_true", help="overwrite existing files")
     check_fixtures = fixture_commands.add_parser(
         "check", help="every pair valid and equal to the oracle (K-GOLDEN)",
     )
-    check_fixtures.add_argument("--fixtures", type=Path, default=None, help="fixture folder (default: the kit's)")
-    check_fixtures.add_argument("--model", type=Path, default=None, help="model folder (default: FIXTURES/model, else the kit's)")
+    check_fixtures.add_argument("--fixtures", type=PATH, default=None, help="fixture folder (default: the kit's)")
+    check_fixtures.add_argument("--model", type=PATH, default=None, help="model folder (default: FIXTURES/model, else the kit's)")
     check_fixtures.add_argument("--oracle", metavar="KIND", default=None,
                                 help="another model's goldens: python:MODULE:FUNCTION (each answer compared within the "
                                      "tolerance), or recorded / signature (valid, following the declared signature)")
-    check_fixtures.add_argument("--signature", metavar="FILE", type=Path, default=None,
+    check_fixtures.add_argument("--signature", metavar="FILE", type=PATH, default=None,
                                 help="the declared signature (default: the model folder's model-settings.json)")
 
     recorder = fixture_commands.add_parser(
@@ -91,14 +108,15 @@ def _parser() -> argparse.ArgumentParser:
     who = recorder.add_mutually_exclusive_group(required=True)
     who.add_argument("--cmd", metavar="CMD", help="the approved predictor is a local program")
     who.add_argument("--image", metavar="IMAGE", help="the approved predictor is an OCI image")
-    who.add_argument("--service-manifest", metavar="FILE", type=Path, help="InferenceService manifest")
+    who.add_argument("--service-manifest", metavar="FILE", type=PATH, help="InferenceService manifest")
     recorder.add_argument("--engine", choices=("docker", "podman"), default="docker")
-    recorder.add_argument("--model", metavar="PATH", type=Path, required=True, help="model folder or archive")
-    recorder.add_argument("--signature", metavar="FILE", type=Path, default=None,
+    recorder.add_argument("--model", metavar="PATH", type=PATH, required=True, help="model folder or archive")
+    recorder.add_argument("--signature", metavar="FILE", type=PATH, default=None,
                           help="declared signature (default: the model folder's model-settings.json, if any)")
-    recorder.add_argument("--requests", metavar="DIR", type=Path, required=True, help="the requests to record (*.json)")
-    recorder.add_argument("--out", metavar="DIR", type=Path, required=True, help="fixture folder to write")
-    recorder.add_argument("--run-timeout", metavar="SECONDS", type=float, default=60.0)
+    recorder.add_argument("--requests", metavar="DIR", type=PATH, required=True, help="the requests to record (*.json)")
+    recorder.add_argument("--out", metavar="DIR", type=PATH, required=True, help="fixture folder to write")
+    recorder.add_argument("--run-timeout", metavar="SECONDS", type=arguments.run_timeout, default=60.0,
+                          help=f"per predictor run (default 60, at least {arguments.MIN_RUN_TIMEOUT:g})")
     recorder.add_argument("--force", action="store_true", help="overwrite existing files")
 
     pack = commands.add_parser("model", help="the kit's model: pack it as an archive")
@@ -109,8 +127,8 @@ def _parser() -> argparse.ArgumentParser:
         "archive root, as the platform unpacks them. The same folder always gives the same bytes. An existing "
         "TARGET is never overwritten without --force.",
     )
-    pack_command.add_argument("target", metavar="TARGET", type=Path)
-    pack_command.add_argument("--model", type=Path, default=None, help="model folder (default: the kit's model/)")
+    pack_command.add_argument("target", metavar="TARGET", type=PATH)
+    pack_command.add_argument("--model", type=PATH, default=None, help="model folder (default: the kit's model/)")
     pack_command.add_argument("--force", action="store_true", help="overwrite TARGET")
 
     run = commands.add_parser(
@@ -123,27 +141,32 @@ def _parser() -> argparse.ArgumentParser:
     # given beside a manifest replaces the manifest's spec.image).
     run.add_argument("--cmd", metavar="CMD", help="the candidate is a local program")
     run.add_argument("--image", metavar="IMAGE", help="the candidate is an OCI image")
-    run.add_argument("--service-manifest", metavar="FILE", type=Path,
+    run.add_argument("--service-manifest", metavar="FILE", type=PATH,
                      help="InferenceService manifest (image, command, args, model registry)")
     run.add_argument("--engine", choices=("docker", "podman"), default="docker")
-    run.add_argument("--model", metavar="PATH", type=Path, help="model folder or .tar.gz/.zip (default: the kit's)")
-    run.add_argument("--fixtures", metavar="DIR", type=Path, help="golden pairs DIR/input, DIR/output")
+    run.add_argument("--model", metavar="PATH", type=PATH, help="model folder or .tar.gz/.zip (default: the kit's)")
+    run.add_argument("--fixtures", metavar="DIR", type=PATH, help="golden pairs DIR/input, DIR/output")
     run.add_argument("--oracle", metavar="KIND", default=None,
                      help="multiplier (default with multiplier.txt), recorded, python:MODULE:FUNCTION or signature")
-    run.add_argument("--signature", metavar="FILE", type=Path, default=None,
+    run.add_argument("--signature", metavar="FILE", type=PATH, default=None,
                      help="the model's declared inputs and outputs (default: the model folder's model-settings.json)")
-    run.add_argument("--rtol", metavar="R", type=float, default=None, help="relative tolerance for float outputs")
-    run.add_argument("--atol", metavar="A", type=float, default=None, help="absolute tolerance for float outputs")
+    run.add_argument("--rtol", metavar="R", type=arguments.tolerance, default=None, help="relative tolerance for float outputs")
+    run.add_argument("--atol", metavar="A", type=arguments.tolerance, default=None, help="absolute tolerance for float outputs")
     run.add_argument("--output-tolerance", metavar="NAME=RTOL[,ATOL]", action="append", default=[],
                      help="another tolerance for one output (repeatable)")
-    run.add_argument("--run-timeout", metavar="SECONDS", type=float, default=None)
+    run.add_argument("--run-timeout", metavar="SECONDS", type=arguments.run_timeout, default=None,
+                     help=f"per predictor run (default 60, at least {arguments.MIN_RUN_TIMEOUT:g})")
     run.add_argument("--strict", action="store_true", help="SHOULD failures fail the run too")
-    run.add_argument("--report", metavar="FILE.json", type=Path, help="requirement report (and FILE.md)")
+    run.add_argument("--report", metavar="FILE.json", type=PATH, help="requirement report (and FILE.md)")
     run.add_argument("--profile", choices=("dev", "ci", "thorough"), default=None, help="generated-request volume")
-    run.add_argument("--workspace-dir", metavar="DIR", type=Path, default=None,
+    run.add_argument("--workspace-dir", metavar="DIR", type=PATH, default=None,
                      help="where run workspaces are made (default: the system's temporary folder)")
-    run.add_argument("--keep-workspaces", metavar="N", type=int, default=None,
+    run.add_argument("--keep-workspaces", metavar="N", type=arguments.count, default=None,
                      help="keep the workspaces of at most N failed runs (default 3)")
+    run.add_argument("--baseline", metavar="FILE.json", type=PATH, default=None,
+                     help="known failures: the run fails only on new ones, and names known ones that no longer occur")
+    run.add_argument("--write-baseline", metavar="FILE.json", type=PATH, default=None,
+                     help="write this run's failures as a baseline file")
     run.add_argument("-m", dest="select", metavar="EXPR", help="select groups: schema, golden, property, protocol, manifest")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then extra pytest arguments")
 
@@ -154,14 +177,15 @@ def _parser() -> argparse.ArgumentParser:
         "destination; one progress line per step. Exit 0 when everything passed, 1 when a check failed, 2 when "
         "the job could not run.",
     )
-    job.add_argument("--service", metavar="FILE", type=Path, required=True, help="InferenceService manifest")
-    job.add_argument("--job", metavar="FILE", type=Path, required=True, help="InferenceJob manifest")
+    job.add_argument("--service", metavar="FILE", type=PATH, required=True, help="InferenceService manifest")
+    job.add_argument("--job", metavar="FILE", type=PATH, required=True, help="InferenceJob manifest")
     job.add_argument("--connection", metavar="NAME=DIR", action="append", default=[],
                      help="a local folder standing in for connection NAME (repeat for each connection)")
     job.add_argument("--engine", choices=("docker", "podman"), default="docker")
     job.add_argument("--image", metavar="IMAGE", help="use this image instead of the manifest's spec.image")
     job.add_argument("--cmd", metavar="CMD", help="run this local command instead of the image")
-    job.add_argument("--run-timeout", metavar="SECONDS", type=float, default=600.0)
+    job.add_argument("--run-timeout", metavar="SECONDS", type=arguments.run_timeout, default=600.0,
+                     help=f"the predictor's run (default 600, at least {arguments.MIN_RUN_TIMEOUT:g})")
     job.add_argument("--force", action="store_true", help="overwrite files in the output destination")
     job.add_argument("--keep", action="store_true", help="keep the workspace even when the job passed")
     return parser
@@ -169,11 +193,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    args = _parser().parse_args(argv)
     from conformance.run.process import interrupt_on_sigterm
 
     restore = interrupt_on_sigterm()  # a cancelled CI job sends SIGTERM: stop as on Ctrl-C
     try:
+        args = _parser().parse_args(argv)
         if args.command == "validate":
             return _validate(args)
         if args.command == "model":
@@ -206,24 +230,19 @@ def _os_error(problem: OSError) -> str:
 
 
 def _writable_folder(folder: Path, what: str) -> Path:
-    """Create ``folder`` (with parents) if needed and make sure a file can be written in it; else UsageProblem."""
-    if folder.exists() and not folder.is_dir():
-        raise UsageProblem(f"{what} {folder}: exists and is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".odahu-conformance-probe.", suffix=".partial")
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UsageProblem(f"{what} {folder}: cannot write there: {exc.strerror or exc}") from None
+    """Files can be written in ``folder``, which exists or can be made in a folder that exists; else UsageProblem.
+    Nothing is made here: the command makes the folder when it writes (so a refused command leaves nothing)."""
+    problem = arguments.folder_problem(folder)
+    if problem is not None:
+        raise UsageProblem(f"{what} {folder}: {problem}")
     return folder
 
 
 def _writable_file(path: Path, what: str) -> None:
-    """``path`` can be written: not a folder, and its folder can be created and written in."""
-    if path.is_dir():
-        raise UsageProblem(f"{what} {path}: is a folder; give a file name")
-    _writable_folder(path.parent, f"{what} {path}: its folder")
+    """``path`` can be written: not a folder, and its folder exists or can be made in a folder that exists."""
+    problem = arguments.file_problem(path)
+    if problem is not None:
+        raise UsageProblem(f"{what} {path}: {problem}")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -241,6 +260,7 @@ def _validate(args: argparse.Namespace) -> int:
                 more = f" and {len(clashes) - 1} more" if len(clashes) > 1 else ""
                 raise UsageProblem(f"{args.dest / clashes[0]} exists{more}; nothing copied (use --force to overwrite)")
         _writable_folder(args.dest, "-d")
+        args.dest.mkdir(exist_ok=True)
     passed = failed = dropped = not_judged = 0
     step_failures: list[validate.Verdict] = []  # entries on which the platform's whole step fails
     for verdict in validate.validate_folder(source, args.side, args.max_bytes):
@@ -300,8 +320,12 @@ def _record(args: argparse.Namespace) -> int:
     from conformance.record import RecordProblem, read_request_folder, record
     from conformance.run.candidate import from_options
 
+    for name, value in (("--cmd", args.cmd), ("--image", args.image)):
+        if value is not None and not value.strip():
+            raise UsageProblem(f"{name} is empty: give the predictor to record from (a blank value, e.g. an unset "
+                               f"variable, is refused)")
     requests = read_request_folder(args.requests)
-    _writable_folder(args.out, "--out")
+    _writable_folder(args.out, "--out")  # (made only when the recording is accepted)
     model: Path = args.model
     declared = args.signature is not None or (model.is_dir() and (model / SIGNATURE_FILE).is_file())
     candidate = from_options(cmd=args.cmd, image=args.image, engine=args.engine, service_manifest=args.service_manifest,
@@ -362,6 +386,9 @@ def _check_fixtures(args: argparse.Namespace) -> int:
         return FAILED if findings or pairs == 0 else OK
     from conformance.odahu.model import is_multiplier
 
+    if args.signature is not None:
+        raise UsageProblem(f"--signature {args.signature}: the multiplier's goldens are checked against its oracle, "
+                           "which needs no signature; give --oracle signature (with --model) to check them by one")
     if args.model is not None and args.model.is_dir() and not is_multiplier(args.model):
         raise UsageProblem(f"--model {args.model}: no multiplier.txt, so not the multiplier model: check its goldens "
                            "with --oracle python:MODULE:FUNCTION, recorded or signature")
@@ -394,29 +421,60 @@ def _run(args: argparse.Namespace) -> int:
     import pytest
 
     _check_run_paths(args)
+    # Every option is passed as --option=VALUE: pytest picks its rootdir (and so the test ids) before it knows the
+    # plugin's options, and takes a separate value that names an existing folder (--workspace-dir DIR) for a test
+    # path, which made the ids read ../test_golden.py. The ids are now the same with and without such options.
     argv = ["--pyargs", "conformance.suite", "-p", "no:cacheprovider"]
     if args.cmd:
-        argv += ["--predictor-cmd", args.cmd]
+        argv.append(f"--predictor-cmd={args.cmd}")
     if args.image:
-        argv += ["--predictor-image", args.image]
+        argv.append(f"--predictor-image={args.image}")
     if args.service_manifest:
-        argv += ["--service-manifest", str(args.service_manifest)]
-    argv += ["--engine", args.engine]
+        argv.append(f"--service-manifest={args.service_manifest}")
+    argv.append(f"--engine={args.engine}")
     for option, value in (("--model", args.model), ("--fixtures-dir", args.fixtures),
                           ("--run-timeout", args.run_timeout), ("--conformance-report", args.report),
                           ("--conformance-profile", args.profile), ("--workspace-dir", args.workspace_dir),
                           ("--keep-workspaces", args.keep_workspaces), ("-m", args.select),
                           ("--oracle", args.oracle), ("--signature", args.signature), ("--rtol", args.rtol),
-                          ("--atol", args.atol)):
+                          ("--atol", args.atol), ("--conformance-baseline", args.baseline),
+                          ("--conformance-write-baseline", args.write_baseline)):
         if value is not None:
-            argv += [option, str(value)]
+            argv += [option, str(value)] if option == "-m" else [f"{option}={value}"]
     for each in args.output_tolerance:
-        argv += ["--output-tolerance", each]
+        argv.append(f"--output-tolerance={each}")
     if args.strict:
         argv.append("--conformance-strict")
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
-    status = pytest.main(argv + extra)
+    with _hypothesis_home():
+        status = pytest.main(argv + extra)
     return {0: OK, 1: FAILED}.get(int(status), UNUSABLE)
+
+
+@contextlib.contextmanager
+def _hypothesis_home() -> Iterator[None]:
+    """hypothesis's storage (``.hypothesis/`` in the current folder by default: its caches and example database) in
+    a temporary folder for the run, removed afterwards, so that ``run`` leaves nothing where it was started. The
+    suite keeps no example database anyway (each run draws afresh from its own seed)."""
+    variable = "HYPOTHESIS_STORAGE_DIRECTORY"  # read when hypothesis first stores something
+    before = os.environ.get(variable)
+    # (not imported here when not yet loaded: pytest must import hypothesis's plugin itself to rewrite its asserts)
+    loaded = sys.modules.get("hypothesis.configuration")
+    home_before = getattr(loaded, "__hypothesis_home_directory", None)
+    with tempfile.TemporaryDirectory(prefix="odahu-conformance-hypothesis.") as home:
+        os.environ[variable] = home
+        if loaded is not None:
+            loaded.set_hypothesis_home_dir(home)
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = before
+            configuration = sys.modules.get("hypothesis.configuration")
+            if configuration is not None:
+                configuration.set_hypothesis_home_dir(home_before)
 
 
 def _check_run_paths(args: argparse.Namespace) -> None:
@@ -444,10 +502,17 @@ def _check_run_paths(args: argparse.Namespace) -> None:
     _check_oracle_options(args)
     if args.fixtures is not None and not args.fixtures.is_dir():
         raise UsageProblem(f"--fixtures {args.fixtures}: not a folder")
-    if args.run_timeout is not None and not args.run_timeout > 0:
-        raise UsageProblem(f"--run-timeout must be positive, got {args.run_timeout}")
     if args.report is not None:
         _writable_file(args.report, "--report")
+    if args.baseline is not None:
+        from conformance.contract.baseline import BaselineProblem, load
+
+        try:
+            load(args.baseline)
+        except BaselineProblem as problem:
+            raise UsageProblem(f"--baseline {problem}") from None
+    if args.write_baseline is not None:
+        _writable_file(args.write_baseline, "--write-baseline")
     if args.workspace_dir is not None:
         _writable_folder(args.workspace_dir, "--workspace-dir")
 
@@ -459,9 +524,6 @@ def _check_oracle_options(args: argparse.Namespace) -> None:
     from conformance.paths import kit_model
     from conformance.run.candidate import CandidateProblem, model_and_oracle
 
-    for name, value in (("--rtol", args.rtol), ("--atol", args.atol)):
-        if value is not None and not value >= 0:
-            raise UsageProblem(f"{name} must not be negative, got {value}")
     for text in args.output_tolerance:
         try:
             parse_output_tolerance(text)

@@ -107,8 +107,8 @@ def parse_connection(text: str) -> tuple[str, Path]:
         raise ValueError(f"connection {text!r}: the NAME before '=' is empty")
     if any(c.isspace() for c in name):
         raise ValueError(f"connection {text!r}: the NAME holds whitespace")
-    if not folder:
-        raise ValueError(f"connection {text!r}: the DIR after '=' is empty")
+    if not folder.strip():  # (a blank DIR would be the current folder)
+        raise ValueError(f"connection {text!r}: the DIR after '=' is blank")
     return name, Path(folder)
 
 
@@ -350,7 +350,7 @@ def _run(state: _Job, service: Path, job: Path, connections: dict[str, Path], en
         where = ""
         if not plan.remote and not Path(plan.model_path).exists():
             where = f"; ODAHU_MODEL_PATH={plan.model_path} is the image's path, which does not exist on this machine"
-        state.step(4, f"run: local command {cmd!r} instead of the image {plan.image} (no container engine){where}; "
+        state.step(4, f"run: local command {cmd!r} (--cmd) instead of the image {plan.image}{where}; "
                       f"timeout {timeout:g} s")
     else:
         state.step(4, f"run: {engine} image {plan.image}, {shlex.join(plan.command + plan.args)}; timeout {timeout:g} s")

@@ -21,7 +21,7 @@ from _pytest.terminal import TerminalReporter
 
 # Only light modules here: the plugin is loaded by every pytest run where the kit is installed. The judge, the
 # runners and what they import (numpy, jsonschema...) are imported when the suite needs them.
-from conformance import report
+from conformance import arguments, report
 from conformance.contract.requirements import REQUIREMENTS
 from conformance.generate.profiles import PROFILES, Profile
 from conformance.paths import kit_fixtures
@@ -49,6 +49,24 @@ def marker_name(requirement_id: str) -> str:
     return requirement_id.replace("-", "_")
 
 
+def _checked(check: Callable[[str], object], flag: str) -> Callable[[str], object]:
+    """``check`` (from :mod:`conformance.arguments`) as an option's type: a bad value stops pytest with one usage
+    error line naming ``flag`` (argparse's own error would be pytest's usage text, then the error)."""
+    def convert(text: str) -> object:
+        try:
+            return check(text)
+        except arguments.ArgumentProblem as problem:
+            raise pytest.UsageError(f"odahu-conformance: {flag}: {problem}") from None
+
+    convert.__name__ = check.__name__
+    return convert
+
+
+def _path(flag: str) -> Callable[[str], object]:
+    """A path option's type: blank is refused (it would mean the current folder)."""
+    return _checked(arguments.path, flag)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("odahu-conformance", "ODAHU predictor conformance (odahu-conformance)")
     group.addoption("--conformance-predictor-cmd", "--predictor-cmd", dest="predictor_cmd", metavar="CMD", default=None,
@@ -56,44 +74,56 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-predictor-image", "--predictor-image", dest="predictor_image", metavar="IMAGE", default=None, help="the candidate is an OCI image")
     group.addoption("--conformance-engine", "--engine", dest="engine", choices=("docker", "podman"), default="docker",
                     help="container engine for --predictor-image (default: docker)")
-    group.addoption("--conformance-service-manifest", "--service-manifest", dest="service_manifest", metavar="FILE", type=Path, default=None,
+    group.addoption("--conformance-service-manifest", "--service-manifest", dest="service_manifest", metavar="FILE",
+                    type=_path("--service-manifest"), default=None,
                     help="InferenceService manifest: image, command, args and model registry")
-    group.addoption("--conformance-model", "--model", dest="model", metavar="PATH", type=Path, default=None,
+    group.addoption("--conformance-model", "--model", dest="model", metavar="PATH",
+                    type=_path("--model"), default=None,
                     help="model folder or .tar.gz/.zip archive (default: the kit's model/)")
     # pytest owns --fixtures (it lists fixtures), so the plugin's option is --fixtures-dir; the CLI's `run`
     # takes --fixtures as the interfaces doc says and passes it on.
-    group.addoption("--conformance-fixtures-dir", "--fixtures-dir", dest="fixtures_dir", metavar="DIR", type=Path, default=None,
+    group.addoption("--conformance-fixtures-dir", "--fixtures-dir", dest="fixtures_dir", metavar="DIR",
+                    type=_path("--fixtures-dir"), default=None,
                     help="golden pairs: DIR/input, DIR/output (default: the kit's fixtures/)")
     group.addoption("--conformance-oracle", "--oracle", dest="oracle", metavar="KIND", default="auto",
                     help="where the expected answers come from: multiplier (the default for a model with "
                          "multiplier.txt), recorded (the golden pairs of --fixtures-dir), python:MODULE:FUNCTION "
                          "(a reference function) or signature (format and declared signature only)")
-    group.addoption("--conformance-signature", "--signature", dest="signature", metavar="FILE", type=Path,
-                    default=None, help="the model's declared inputs and outputs (MLServer's model-settings.json; "
-                                       "default: the model folder's)")
-    group.addoption("--conformance-rtol", "--rtol", dest="rtol", metavar="R", type=float, default=1e-5,
+    group.addoption("--conformance-signature", "--signature", dest="signature", metavar="FILE",
+                    type=_path("--signature"), default=None,
+                    help="the model's declared inputs and outputs (MLServer's model-settings.json; default: the model "
+                         "folder's)")
+    group.addoption("--conformance-rtol", "--rtol", dest="rtol", metavar="R",
+                    type=_checked(arguments.tolerance, "--rtol"), default=1e-5,
                     help="relative tolerance for float outputs of other models (default 1e-5)")
-    group.addoption("--conformance-atol", "--atol", dest="atol", metavar="A", type=float, default=1e-8,
+    group.addoption("--conformance-atol", "--atol", dest="atol", metavar="A",
+                    type=_checked(arguments.tolerance, "--atol"), default=1e-8,
                     help="absolute tolerance for float outputs of other models (default 1e-8)")
     group.addoption("--conformance-output-tolerance", "--output-tolerance", dest="output_tolerance",
                     metavar="NAME=RTOL[,ATOL]", action="append", default=[],
                     help="another tolerance for one float output, e.g. probabilities=1e-4 (repeatable)")
-    group.addoption("--conformance-run-timeout", "--run-timeout", dest="run_timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT,
-                    help=f"per predictor run (default {DEFAULT_TIMEOUT:g})")
+    group.addoption("--conformance-run-timeout", "--run-timeout", dest="run_timeout", metavar="SECONDS",
+                    type=_checked(arguments.run_timeout, "--run-timeout"), default=DEFAULT_TIMEOUT,
+                    help=f"per predictor run (default {DEFAULT_TIMEOUT:g}, at least {arguments.MIN_RUN_TIMEOUT:g})")
     group.addoption("--conformance-strict", action="store_true", default=False,
                     help="SHOULD failures fail the run too (pytest's own --strict does the same)")
-    group.addoption("--conformance-report", metavar="FILE.json", type=Path, default=None,
+    group.addoption("--conformance-report", metavar="FILE.json",
+                    type=_path("--conformance-report"), default=None,
                     help="write the requirement report here, and FILE.md beside it")
     group.addoption("--conformance-keep-workspaces", "--keep-workspaces", dest="keep_workspaces", metavar="N",
-                    type=int, default=3, help="keep the workspaces of at most N failed runs (default 3)")
-    group.addoption("--conformance-baseline", "--baseline", dest="baseline", metavar="FILE.json", type=Path,
-                    default=None, help="known failures (requirement IDs, optionally per file): the run fails only on "
-                                       "new ones, and names known ones that no longer occur")
+                    type=_checked(arguments.count, "--keep-workspaces"), default=3,
+                    help="keep the workspaces of at most N failed runs (default 3)")
+    group.addoption("--conformance-baseline", "--baseline", dest="baseline", metavar="FILE.json",
+                    type=_path("--baseline"), default=None,
+                    help="known failures (requirement IDs, optionally per file): the run fails only on new ones, and "
+                         "names known ones that no longer occur")
     group.addoption("--conformance-write-baseline", "--write-baseline", dest="write_baseline", metavar="FILE.json",
-                    type=Path, default=None, help="write this run's failures as a baseline file")
+                    type=_path("--write-baseline"), default=None,
+                    help="write this run's failures as a baseline file")
     group.addoption("--conformance-profile", choices=sorted(PROFILES), default="ci",
                     help="how many generated requests: dev (quick), ci (default), thorough")
-    group.addoption("--conformance-workspace-dir", "--workspace-dir", dest="workspace_dir", metavar="DIR", type=Path, default=None,
+    group.addoption("--conformance-workspace-dir", "--workspace-dir", dest="workspace_dir", metavar="DIR",
+                    type=_path("--workspace-dir"), default=None,
                     help="where run workspaces are made (default: the system's temporary folder)")
 
 
@@ -115,6 +145,21 @@ def pytest_configure(config: pytest.Config) -> None:
             config.stash[BASELINE] = load(baseline_file)
         except BaselineProblem as problem:
             raise pytest.UsageError(f"odahu-conformance: --baseline {problem}") from None
+    _check_targets(config)
+
+
+def _check_targets(config: pytest.Config) -> None:
+    """The files and the folder the run will write can be written, made at most one folder deep (as the command
+    line's ``run`` checks them): a usage error now, not after the whole run, and nothing made at ``/``."""
+    for dest, flag in (("conformance_report", "--conformance-report"), ("write_baseline", "--write-baseline")):
+        target = config.getoption(dest, None)
+        problem = arguments.file_problem(Path(target)) if target is not None else None
+        if problem is not None:
+            raise pytest.UsageError(f"odahu-conformance: {flag} {target}: {problem}")
+    workspace_dir = config.getoption("workspace_dir", None)
+    problem = arguments.folder_problem(Path(workspace_dir)) if workspace_dir is not None else None
+    if problem is not None:
+        raise pytest.UsageError(f"odahu-conformance: --workspace-dir {workspace_dir}: {problem}")
 
 
 RECORDER = pytest.StashKey[report.Recorder]()
@@ -193,14 +238,6 @@ def _suite(config: pytest.Config) -> Suite:
                 raise pytest.UsageError(f"odahu-conformance: {blank}")
             from conformance.run.candidate import CandidateProblem, from_options
 
-            workspace_dir = option("workspace_dir")
-            if workspace_dir is not None:  # made when missing, as `odahu-conformance run` does
-                try:
-                    Path(workspace_dir).mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise pytest.UsageError(f"odahu-conformance: --workspace-dir {workspace_dir}: cannot make it: "
-                                            f"{exc.strerror or exc}") from None
-
             from conformance.oracle.sources import Tolerance, parse_output_tolerance
 
             if not (option("rtol") >= 0 and option("atol") >= 0):
@@ -236,6 +273,9 @@ def _suite(config: pytest.Config) -> Suite:
             cannot_start = candidate.preflight() if hasattr(candidate, "preflight") else None
             if cannot_start:
                 raise pytest.UsageError(f"odahu-conformance: the candidate cannot start: {cannot_start}")
+            workspace_dir = option("workspace_dir")
+            if workspace_dir is not None:  # made when missing (checked at configure), once nothing is refused
+                Path(workspace_dir).mkdir(exist_ok=True)
         config.stash[SUITE] = Suite(
             candidate, problem, fixtures_of(config), is_strict(config),
             PROFILES[option("conformance_profile")],

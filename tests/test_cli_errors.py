@@ -144,3 +144,141 @@ def test_generate_without_out_writes_a_new_folder_never_the_kits_fixtures(place)
 def test_the_kits_model_is_packable_and_unwritable_targets_name_the_target(place):
     done = cli("model", "pack", "/proc/model.tar.gz", "--model", kit_model(), cwd=place)
     assert done.returncode == 2 and "/proc/model.tar.gz" in done.stderr and ".partial" not in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# argument hygiene: each bad value is one exact line, exit status 2, and nothing is made on disk
+
+BLANK = "is blank: give a path (a blank value, e.g. an unset variable, would mean the current folder)"
+RECORD = ["fixtures", "record", "--model", kit_model(), "--requests", kit_fixtures() / "input"]
+RUN = ["run", "--cmd", "true"]
+SIGNATURE = kit_model().parent / "examples" / "iris" / "model" / "model-settings.json"
+
+HYGIENE = {
+    # a blank path is refused everywhere a path is taken (it would be the current folder)
+    "validate: blank SRC": (["validate", "output", ""], f"SRC: {BLANK}"),
+    "validate: blank -d": (["validate", "output", "adir", "-d", " "], f"-d/--dest: {BLANK}"),
+    "generate: blank --out": (["fixtures", "generate", "--count", "1", "--out", ""], f"--out: {BLANK}"),
+    "generate: blank --model": (["fixtures", "generate", "--count", "1", "--model", "", "--out", "g"],
+                                f"--model: {BLANK}"),
+    "check: blank --fixtures": (["fixtures", "check", "--fixtures", ""], f"--fixtures: {BLANK}"),
+    "check: blank --signature": (["fixtures", "check", "--signature", ""], f"--signature: {BLANK}"),
+    "record: blank --out": ([*RECORD, "--cmd", "true", "--out", ""], f"--out: {BLANK}"),
+    "record: blank --requests": (["fixtures", "record", "--cmd", "true", "--model", kit_model(), "--requests", "",
+                                  "--out", "o"], f"--requests: {BLANK}"),
+    "pack: blank target": (["model", "pack", ""], f"TARGET: {BLANK}"),
+    "pack: blank --model": (["model", "pack", "m.zip", "--model", ""], f"--model: {BLANK}"),
+    "run: blank --model": ([*RUN, "--model", ""], f"--model: {BLANK}"),
+    "run: blank --fixtures": ([*RUN, "--fixtures", ""], f"--fixtures: {BLANK}"),
+    "run: blank --report": ([*RUN, "--report", ""], f"--report: {BLANK}"),
+    "run: blank --workspace-dir": ([*RUN, "--workspace-dir", ""], f"--workspace-dir: {BLANK}"),
+    "run: blank --service-manifest": (["run", "--service-manifest", ""], f"--service-manifest: {BLANK}"),
+    "run: blank --baseline": ([*RUN, "--baseline", ""], f"--baseline: {BLANK}"),
+    "job: blank --service": (["job", "--service", "", "--job", JOB], f"--service: {BLANK}"),
+    "job: blank connection folder": (["job", "--service", SERVICE, "--job", JOB, "--connection", "models-bucket= "],
+                                     "connection 'models-bucket= ': the DIR after '=' is blank"),
+    # numbers: finite, and in range where a value outside it means nothing
+    "validate: negative --max-bytes": (["validate", "output", "adir", "--max-bytes", "-1"],
+                                       "--max-bytes: must be at least 1, got -1"),
+    "validate: zero --max-bytes": (["validate", "output", "adir", "--max-bytes", "0"],
+                                   "--max-bytes: must be at least 1, got 0"),
+    "run: negative --keep-workspaces": ([*RUN, "--keep-workspaces", "-1"], "--keep-workspaces: must not be negative, got -1"),
+    "run: --keep-workspaces not a number": ([*RUN, "--keep-workspaces", "x"],
+                                            "--keep-workspaces: expected a whole number, got 'x'"),
+    "run: --run-timeout inf": ([*RUN, "--run-timeout", "inf"], "--run-timeout: must be a finite number, got 'inf'"),
+    "run: --run-timeout nan": ([*RUN, "--run-timeout", "nan"], "--run-timeout: must be a finite number, got 'nan'"),
+    "run: negative --run-timeout": ([*RUN, "--run-timeout", "-5"],
+                                    "--run-timeout: must be at least 1 s (a predictor needs time to start), got -5"),
+    "run: zero --run-timeout": ([*RUN, "--run-timeout", "0"],
+                                "--run-timeout: must be at least 1 s (a predictor needs time to start), got 0"),
+    "run: tiny --run-timeout": ([*RUN, "--run-timeout", "1e-9"],
+                                "--run-timeout: must be at least 1 s (a predictor needs time to start), got 1e-9"),
+    "record: tiny --run-timeout": ([*RECORD, "--cmd", "true", "--out", "o", "--run-timeout", "0.5"],
+                                   "--run-timeout: must be at least 1 s (a predictor needs time to start), got 0.5"),
+    "job: --run-timeout inf": ([*job_args(), "--run-timeout", "inf"], "--run-timeout: must be a finite number, got 'inf'"),
+    "run: --rtol inf": ([*RUN, "--rtol", "inf"], "--rtol: must be a finite number, got 'inf'"),
+    "run: --atol nan": ([*RUN, "--atol", "nan"], "--atol: must be a finite number, got 'nan'"),
+    "run: negative --atol": ([*RUN, "--atol", "-0.001"], "--atol: must not be negative, got -0.001"),
+    # a file or folder to write: made at most one folder deep, and only once the command is accepted
+    "run: --report in a missing folder's folder": ([*RUN, "--report", "missing/dir/r.json"],
+                                                   "--report missing/dir/r.json: missing does not exist (only the "
+                                                   "last folder of a path is made)"),
+    "run: --write-baseline in a missing folder's folder": ([*RUN, "--write-baseline", "missing/dir/b.json"],
+                                                           "--write-baseline missing/dir/b.json: missing does not "
+                                                           "exist (only the last folder of a path is made)"),
+    "run: --workspace-dir two folders deep": ([*RUN, "--workspace-dir", "missing/ws"],
+                                              "--workspace-dir missing/ws: missing does not exist (only the last "
+                                              "folder of a path is made)"),
+    "generate: --out two folders deep": (["fixtures", "generate", "--count", "1", "--out", "missing/g"],
+                                         "--out missing/g: missing does not exist (only the last folder of a path "
+                                         "is made)"),
+    "validate: -d two folders deep": (["validate", "output", "adir", "-d", "missing/d"],
+                                      "-d missing/d: missing does not exist (only the last folder of a path is made)"),
+    "record: --out two folders deep": ([*RECORD, "--cmd", "true", "--out", "missing/o"],
+                                       "--out missing/o: missing does not exist (only the last folder of a path is "
+                                       "made)"),
+    # the option the user typed is the one named
+    "record: blank --cmd": ([*RECORD, "--cmd", "", "--out", "o"],
+                            "--cmd is empty: give the predictor to record from (a blank value, e.g. an unset "
+                            "variable, is refused)"),
+    "record: blank --image": ([*RECORD, "--image", " ", "--out", "o"],
+                              "--image is empty: give the predictor to record from (a blank value, e.g. an unset "
+                              "variable, is refused)"),
+    "record: a missing argument": (["fixtures", "record", "--cmd", "true"],
+                                   "the following arguments are required: --model, --requests, --out (see "
+                                   "odahu-conformance fixtures record --help)"),
+    # --signature is refused where it would be ignored: the multiplier's oracle needs no signature
+    "run: --signature for the multiplier": ([*RUN, "--signature", SIGNATURE],
+                                            f"--signature {SIGNATURE}: the multiplier's oracle takes any tensor and "
+                                            "needs no signature; give --oracle signature to check this model by a "
+                                            "signature only"),
+    "check: --signature for the multiplier": (["fixtures", "check", "--signature", SIGNATURE],
+                                              f"--signature {SIGNATURE}: the multiplier's goldens are checked against "
+                                              "its oracle, which needs no signature; give --oracle signature (with "
+                                              "--model) to check them by one"),
+    # run's baseline options are checked before the suite starts
+    "run: missing --baseline": ([*RUN, "--baseline", "known.json"],
+                                "--baseline known.json: cannot read the baseline: No such file or directory"),
+    "run: --baseline not a baseline": ([*RUN, "--baseline", "garbage.yaml"], "--baseline garbage.yaml: not JSON: "
+                                       "Expecting value: line 1 column 1 (char 0)"),
+}
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("argv,line", HYGIENE.values(), ids=HYGIENE.keys())
+def test_a_bad_argument_is_one_exact_line_exit_2_and_nothing_made(argv, line, place):
+    before = _tree(place)
+    done = cli(*argv, cwd=place)
+    assert (done.returncode, done.stderr, done.stdout) == (2, f"odahu-conformance: {line}\n", "")
+    assert _tree(place) == before
+
+
+def test_a_report_under_a_missing_folder_at_the_root_makes_nothing_there(place):
+    """The issue's case: ``--report /nonexistent/dir/r.json`` made folders at ``/``."""
+    root = Path("/odahu-conformance-nonexistent")
+    if root.exists():
+        pytest.skip(f"{root} exists")
+    done = cli("run", "--cmd", "true", "--report", root / "dir" / "r.json", cwd=place)
+    assert (done.returncode, done.stderr) == (2, f"odahu-conformance: --report {root}/dir/r.json: {root} does not "
+                                                 f"exist (only the last folder of a path is made)\n")
+    assert not root.exists()
+
+
+RECORD_REFUSALS = {
+    # (arguments after RECORD, exit status): every refusal leaves --out unmade
+    "predictor cannot start": (["--cmd", "no-such-predictor-anywhere"], 2),
+    "predictor not fit to record from": (["--cmd", f"{sys.executable} {Path(__file__).parent / 'mutants' / 'mutant.py'} "
+                                                   "exit-one"], 1),
+    "bad --signature": (["--cmd", "true", "--signature", "garbage.yaml"], 2),
+}
+
+
+@pytest.mark.parametrize("more,status", RECORD_REFUSALS.values(), ids=RECORD_REFUSALS.keys())
+def test_a_refused_recording_makes_no_out_folder(more, status, place):
+    done = cli(*RECORD, *more, "--out", "o", cwd=place)
+    assert done.returncode == status, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("odahu-conformance: ") and "Traceback" not in done.stderr
+    assert not (place / "o").exists()

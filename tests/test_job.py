@@ -129,7 +129,7 @@ def write_yaml(path: Path, text: str) -> Path:
 def test_parse_connection():
     assert parse_connection("input-bucket=/data/in") == ("input-bucket", Path("/data/in"))
     assert parse_connection("a=b=c") == ("a", Path("b=c"))
-    for bad in ("input-bucket", "=/x", "name=", "two words=/x"):
+    for bad in ("input-bucket", "=/x", "name=", "name=  ", "two words=/x"):
         with pytest.raises(ValueError) as caught:
             parse_connection(bad)
         assert "\n" not in str(caught.value) and repr(bad) in str(caught.value)
@@ -155,7 +155,9 @@ def test_remote_job_reproduces_the_goldens(tmp_path):
     assert len(skipped) == 3 and all(any(n in s for s in skipped) for n in ("readme.txt", "broken.json", "folder"))
     # the golden invalid requests are passed on to the predictor, as the platform does, and said so
     assert sum("not strictly valid" in line and "[platform: kept]" in line for line in lines) == 5
-    assert any("local command" in line and "instead of the image" in line for line in lines if line.startswith("[4/6]"))
+    step = next(line for line in lines if line.startswith("[4/6]"))
+    # --cmd was given: the line says so (not "no container engine", which would send the user looking for one)
+    assert step.startswith(f"[4/6] run: local command {LOCAL_CMD!r} (--cmd) instead of the image ") and "engine" not in step
     assert_reproduces_goldens(buckets.responses())
     assert not workspace_of(lines).exists()  # removed after a successful job
 

@@ -145,3 +145,60 @@ def test_an_unusable_baseline_is_one_usage_error_line(pytester, content):
                    str(pytester.path / "known.json"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "known.json" in result.stderr.str() and "Traceback" not in result.stderr.str()
+
+
+BLANK = "is blank: give a path (a blank value, e.g. an unset variable, would mean the current folder)"
+TOO_SHORT = "must be at least 1 s (a predictor needs time to start)"
+BAD_OPTIONS = {
+    # a blank path is refused, never read as the current folder
+    **{f"blank {flag}": ([flag, ""], f"{flag}: {BLANK}")
+       for flag in ("--model", "--fixtures-dir", "--signature", "--service-manifest", "--baseline",
+                    "--write-baseline", "--workspace-dir", "--conformance-report")},
+    "blank --conformance-model": (["--conformance-model", " "], f"--model: {BLANK}"),
+    # numbers: finite, in range
+    "--keep-workspaces -1": (["--keep-workspaces", "-1"], "--keep-workspaces: must not be negative, got -1"),
+    "--run-timeout inf": (["--run-timeout", "inf"], "--run-timeout: must be a finite number, got 'inf'"),
+    "--run-timeout nan": (["--run-timeout", "nan"], "--run-timeout: must be a finite number, got 'nan'"),
+    "--run-timeout 0": (["--run-timeout", "0"], f"--run-timeout: {TOO_SHORT}, got 0"),
+    "--run-timeout 1e-9": (["--conformance-run-timeout", "1e-9"], f"--run-timeout: {TOO_SHORT}, got 1e-9"),
+    "--rtol inf": (["--rtol", "inf"], "--rtol: must be a finite number, got 'inf'"),
+    "--atol x": (["--atol", "x"], "--atol: expected a number, got 'x'"),
+    # files and folders the run writes: made at most one folder deep
+    "report two folders deep": (["--conformance-report", "missing/dir/r.json"],
+                                "--conformance-report missing/dir/r.json: missing does not exist (only the last folder "
+                                "of a path is made)"),
+    "baseline two folders deep": (["--write-baseline", "missing/dir/b.json"],
+                                  "--write-baseline missing/dir/b.json: missing does not exist (only the last folder "
+                                  "of a path is made)"),
+    "workspace two folders deep": (["--workspace-dir", "missing/ws"],
+                                   "--workspace-dir missing/ws: missing does not exist (only the last folder of a path "
+                                   "is made)"),
+}
+
+
+@pytest.mark.parametrize("args,line", BAD_OPTIONS.values(), ids=BAD_OPTIONS.keys())
+def test_a_bad_option_value_is_one_usage_error_line_and_nothing_is_made(pytester, args, line):
+    before = sorted(pytester.path.rglob("*"))
+    result = suite(pytester, "--predictor-cmd", f"{sys.executable} {REFERENCE}", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.str().strip() == f"ERROR: odahu-conformance: {line}"
+    assert sorted(pytester.path.rglob("*")) == before
+
+
+def test_signature_is_refused_for_the_multiplier_not_ignored(pytester):
+    signature = ROOT / "examples" / "iris" / "model" / "model-settings.json"
+    result = suite(pytester, "--predictor-cmd", f"{sys.executable} {REFERENCE}", "--signature", str(signature))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.str().strip() == (
+        f"ERROR: odahu-conformance: --signature {signature}: the multiplier's oracle takes any tensor and needs no "
+        "signature; give --oracle signature to check this model by a signature only")
+
+
+def test_the_report_and_workspace_folders_are_made_one_level_deep(pytester):
+    """What the run writes goes in a folder that exists, or in one it makes there (never a chain of them)."""
+    workspaces, report = pytester.path / "ws", pytester.path / "reports" / "r.json"
+    result = suite(pytester, "--predictor-cmd", f"{sys.executable} {MUTANT} exit-one", "-m", "P-EXIT and protocol",
+                   "--workspace-dir", str(workspaces), "--conformance-report", str(report))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    kept = sorted(workspaces.iterdir())  # the failed runs' workspaces
+    assert report.is_file() and kept and all(p.name.startswith("odahu-conformance-") for p in kept)

@@ -344,6 +344,9 @@ def model_and_oracle(source: Path, oracle: str, signature: Path | None = None,
                     "come from with --oracle recorded, --oracle python:MODULE:FUNCTION or --oracle signature")
             kind = "multiplier"
         if kind == "multiplier":
+            if signature is not None:  # (refused, not ignored: the multiplier's answers come from its oracle)
+                raise CandidateProblem(f"--signature {signature}: the multiplier's oracle takes any tensor and needs no "
+                                       "signature; give --oracle signature to check this model by a signature only")
             return load_model(folder), None  # (what the oracle needs is read: the scratch copy goes below)
         model = load_other_model(folder)
         declared = signature or (folder / SIGNATURE_FILE if (folder / SIGNATURE_FILE).exists() else None)
