@@ -1,7 +1,8 @@
 """``odahu-conformance``: the command line over the same engine as the pytest plugin.
 
 Exit codes: 0 everything passed; 1 something failed a check; 2 the command could not run (bad arguments,
-missing folder, unwritable target, refused overwrite): then one line on stderr says why, never a traceback.
+missing folder, unwritable target, refused overwrite): then one line on stderr says why, never a traceback;
+5 (``run`` only, pytest's "no tests ran") nothing about the candidate was checked: no verdict, never a pass.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from conformance.paths import kit_fixtures, kit_model
 from conformance.text import one_line, short_integer
 from conformance.v2.documents import DEFAULT_MAX_BYTES
 
-OK, FAILED, UNUSABLE = 0, 1, 2
+OK, FAILED, UNUSABLE, NOTHING_CHECKED = 0, 1, 2, 5
 
 
 #: Where ``fixtures generate`` writes without ``--out``: a new folder in the current one, never the kit's own
@@ -379,7 +380,8 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """The suite through pytest, in this process; pytest's exit status mapped onto 0 / 1 / 2."""
+    """The suite through pytest, in this process; pytest's exit status mapped onto 0 / 1 / 2, and 5 (no test ran,
+    or none checked anything about the candidate) kept as it is."""
     import pytest
 
     _check_run_paths(args)
@@ -405,7 +407,7 @@ def _run(args: argparse.Namespace) -> int:
         argv.append("--conformance-strict")
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     status = pytest.main(argv + extra)
-    return {0: OK, 1: FAILED}.get(int(status), UNUSABLE)
+    return {0: OK, 1: FAILED, 5: NOTHING_CHECKED}.get(int(status), UNUSABLE)
 
 
 def _check_run_paths(args: argparse.Namespace) -> None:

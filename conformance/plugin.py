@@ -403,13 +403,13 @@ def _report(config: pytest.Config, completed: bool) -> dict | None:
     candidate = suite.candidate if suite else None
     kind, ref = (candidate.kind, candidate.ref) if candidate else ("none", "")
     note = str(getattr(config, "_conformance_default_note", "") or "")
+    stats = {"predictor_runs": candidate.runs if candidate else 0,
+             "generated_requests": suite.generated_requests if suite else 0,
+             "requests_sent_by_class": dict(sorted(suite.sent.items())) if suite else {}}
     made = report.build(records, kind, ref, is_strict(config), completed=completed, note=note,
-                        baseline=config.stash.get(BASELINE, None))
+                        baseline=config.stash.get(BASELINE, None), stats=stats)
     if candidate is not None:  # where the expected answers came from: a PASSED means only what they could show
         made["candidate"]["oracle"] = candidate.oracle.spec if candidate.oracle is not None else "multiplier"
-    made["stats"] = {"predictor_runs": candidate.runs if candidate else 0,
-                     "generated_requests": suite.generated_requests if suite else 0,
-                     "requests_sent_by_class": dict(sorted(suite.sent.items())) if suite else {}}
     return made
 
 
@@ -437,7 +437,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for row in made["requirements"]:
             xml.add_global_property(f"requirement {row['id']}", row["status"])
     if not report.verdict(made) and session.exitstatus == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        session.exitstatus = (NOTHING_CHECKED_EXIT if made["status"] == "nothing-checked"
+                              else pytest.ExitCode.TESTS_FAILED)
+
+
+#: The exit status of a run that is no verdict about the candidate (it never ran, or nothing about it was
+#: checked): pytest's own "no tests ran", which ``odahu-conformance run`` passes on unchanged.
+NOTHING_CHECKED_EXIT = pytest.ExitCode.NO_TESTS_COLLECTED
 
 
 REPORT = pytest.StashKey[dict]()
@@ -505,6 +511,10 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
         write(f"workspaces of failed runs kept (each with expected/ beside raw-output/): "
               f"{', '.join(map(str, candidate.kept))}{more}")
     status = made["status"]
+    if status == "nothing-checked":  # no verdict: say so first on the line, never a count that reads as a pass
+        write(f"NOTHING CHECKED, NOT PASSED: {report.why_nothing_checked(made)}; exit status {int(NOTHING_CHECKED_EXIT)}",
+              bold=True, red=True)
+        return
     write(f"{status.upper()}: {summary['passed']} requirements passed, {summary['must_failed']} MUST failed, "
           f"{summary['should_failed']} SHOULD failed, {summary['not_checked']} not checked, "
           f"{summary['skipped']} skipped", bold=True, green=status == "passed", red=status == "failed",

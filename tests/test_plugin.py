@@ -59,6 +59,20 @@ def test_a_passing_run_writes_its_report_and_exits_0(pytester):
     result.stdout.fnmatch_lines(["*PASSED: * requirements passed*"])
 
 
+def test_a_run_where_the_candidate_never_ran_is_not_passed_and_exits_5(pytester):
+    """``-m manifest`` checks the kit's files only (the candidate, /bin/false, never runs): no verdict about the
+    candidate, one line saying so last, pytest's "no tests ran" status, the report not passed."""
+    report = pytester.path / "r.json"
+    result = suite(pytester, "--predictor-cmd", "/bin/false", "-m", "manifest", "--conformance-report", str(report))
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, result.stdout.str()
+    assert result.stdout.lines[-1] == ("NOTHING CHECKED, NOT PASSED: the candidate never ran (only the kit's files "
+                                       "were checked: 4 K-* requirements passed); exit status 5")
+    assert "PASSED:" not in result.stdout.str().replace("NOT PASSED:", "")
+    made = json.loads(report.read_text())
+    assert made["status"] == "nothing-checked" and made["stats"]["predictor_runs"] == 0
+    assert (pytester.path / "r.md").read_text().startswith("# Conformance report: NOTHING CHECKED")
+
+
 def test_a_failing_candidate_exits_1_and_names_the_requirement(pytester):
     result = suite(pytester, "--predictor-cmd", f"{sys.executable} {MUTANT} exit-one", "-m", "P-EXIT",
                    "--conformance-report", str(pytester.path / "r.json"))
