@@ -117,6 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
 RECORDER = pytest.StashKey[report.Recorder]()
 BASELINE = pytest.StashKey["Baseline"]()
 SUITE = pytest.StashKey["Suite"]()
+SUITE_IDS = pytest.StashKey[set[str]]()  # node ids of the conformance suite's tests in this session
 
 
 @dataclass
@@ -355,7 +356,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for requirement_id in _covered(item):
             item.add_marker(marker_name(requirement_id))
             item.add_marker(requirement_id)  # -m M-VALUE works as the docs spell the ID
-    in_suite = any(item.path.parent.name == "suite" and item.path.parent.parent.name == "conformance" for item in items)
+    suite_ids = {item.nodeid for item in items
+                 if item.path.parent.name == "suite" and item.path.parent.parent.name == "conformance"}
+    config.stash[SUITE_IDS] = suite_ids  # the digest tells the suite's verdict from other tests of the session
+    in_suite = bool(suite_ids)
     if in_suite and not has_candidate(config):
         # A gate that forgot its candidate must not pass with every test skipped.
         raise pytest.UsageError(f"odahu-conformance: {NO_CANDIDATE}")
@@ -453,12 +457,26 @@ ORACLE_SAYS = {"recorded": "the recorded golden pairs only", "python": "the refe
                "signature": "none: format, declared signature, determinism and batch independence only"}
 
 
+DIGEST_PRINTED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest's own: after its short summary
+def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> Generator[None, None, None]:
+    # The digest comes after pytest's own failure blocks and its short summary, so that a failing run's last
+    # screen says what broke and how to reproduce it; and before pytest's totals line, which stays the last line
+    # (it counts every test of the session, the project's own beside the suite's).
+    try:
+        return (yield)
+    finally:
+        print_digest(terminalreporter, config)
+        config.stash[DIGEST_PRINTED] = True
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # The digest comes last, after pytest's own failure blocks and its short summary, so that a failing run's
-    # last screen says what broke and how to reproduce it.
+    # Where pytest wrote no terminal summary (an internal error): the digest still comes, last.
     terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
-    if terminalreporter is not None:
+    if terminalreporter is not None and not config.stash.get(DIGEST_PRINTED, False):
         print_digest(terminalreporter, config)
 
 
@@ -511,11 +529,26 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
         write(f"workspaces of failed runs kept (each with expected/ beside raw-output/): "
               f"{', '.join(map(str, candidate.kept))}{more}")
     status = made["status"]
+    alone = _suite_alone(terminalreporter, config)
     if status == "nothing-checked":  # no verdict: say so first on the line, never a count that reads as a pass
-        write(f"NOTHING CHECKED, NOT PASSED: {report.why_nothing_checked(made)}; exit status {int(NOTHING_CHECKED_EXIT)}",
-              bold=True, red=True)
+        write(f"NOTHING CHECKED, NOT PASSED: {report.why_nothing_checked(made)}; exit status "
+              f"{int(NOTHING_CHECKED_EXIT)}{alone}", bold=True, red=True)
         return
     write(f"{status.upper()}: {summary['passed']} requirements passed, {summary['must_failed']} MUST failed, "
           f"{summary['should_failed']} SHOULD failed, {summary['not_checked']} not checked, "
-          f"{summary['skipped']} skipped", bold=True, green=status == "passed", red=status == "failed",
+          f"{summary['skipped']} skipped{alone}", bold=True, green=status == "passed", red=status == "failed",
           yellow=status == "incomplete")
+
+
+def _suite_alone(terminalreporter: TerminalReporter, config: pytest.Config) -> str:
+    """When the session ran other tests beside the conformance suite's (the project's own), the words that say the
+    verdict covers the suite alone, and how many of the others failed: under ``-qq`` pytest prints no totals, and
+    the verdict line must not read as the session's."""
+    suite_ids = config.stash.get(SUITE_IDS, set())
+    others = [r for key in ("passed", "failed", "error", "skipped") for r in terminalreporter.stats.get(key, [])
+              if getattr(r, "nodeid", None) and r.nodeid not in suite_ids]
+    if not others:
+        return ""
+    failed = {r.nodeid for r in others if r.outcome == "failed"}  # errors and collection errors too
+    return (f" (the conformance suite alone; {len(failed)} other {'test' if len(failed) == 1 else 'tests'} failed)" if failed
+            else " (the conformance suite alone)")

@@ -65,8 +65,9 @@ def test_a_run_where_the_candidate_never_ran_is_not_passed_and_exits_5(pytester)
     report = pytester.path / "r.json"
     result = suite(pytester, "--predictor-cmd", "/bin/false", "-m", "manifest", "--conformance-report", str(report))
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, result.stdout.str()
-    assert result.stdout.lines[-1] == ("NOTHING CHECKED, NOT PASSED: the candidate never ran (only the kit's files "
+    assert result.stdout.lines[-2] == ("NOTHING CHECKED, NOT PASSED: the candidate never ran (only the kit's files "
                                        "were checked: 4 K-* requirements passed); exit status 5")
+    assert "4 passed" in result.stdout.lines[-1]  # pytest's totals, last
     assert "PASSED:" not in result.stdout.str().replace("NOT PASSED:", "")
     made = json.loads(report.read_text())
     assert made["status"] == "nothing-checked" and made["stats"]["predictor_runs"] == 0
@@ -79,9 +80,29 @@ def test_a_failing_candidate_exits_1_and_names_the_requirement(pytester):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["P-EXIT * FAILED (MUST): *exit status 1*", "* reproduce: env ODAHU_MODEL_PATH=*",
                                  "FAILED: *"])
-    # the digest is the last screen: after pytest's failure blocks and its short test summary
-    assert result.stdout.lines[-1].startswith("FAILED: ")
+    # the digest is the last screen: after pytest's failure blocks and its short test summary, before only
+    # pytest's own totals line
+    assert result.stdout.lines[-2].startswith("FAILED: ") and " failed, " in result.stdout.lines[-1]
     assert result.stdout.str().rindex("short test summary info") < result.stdout.str().rindex("odahu conformance")
+
+
+@pytest.mark.parametrize("verbosity", [["-q"], [], ["-v"], ["-qq"]])
+def test_pytests_totals_stay_last_beside_the_projects_own_tests(pytester, verbosity):
+    """The suite passes beside a failing ordinary test (a project's own tests run with the suite): pytest's totals
+    line, which counts the failure, is the last line in every verbosity; under ``-qq``, which prints no totals, the
+    suite's verdict line says it covers the suite alone and that another test failed."""
+    pytester.makepyfile(test_other="def test_broken():\n    assert False\n\n\ndef test_fine():\n    pass\n")
+    result = suite(pytester, "test_other.py", "--predictor-cmd", f"{sys.executable} {REFERENCE}",
+                   "-k", "empty_input_folder or test_broken or test_fine", *verbosity)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    lines = result.stdout.lines
+    verdict = next(line for line in lines if line.startswith("PASSED: "))
+    assert verdict.endswith(" skipped (the conformance suite alone; 1 other test failed)"), verdict
+    if verbosity == ["-qq"]:
+        assert lines[-1] == verdict
+    else:
+        assert "1 failed, 2 passed" in lines[-1], lines[-3:]
+        assert lines.index(verdict) == len(lines) - 2
 
 
 def test_an_interrupted_run_is_incomplete_never_passed(pytester):
