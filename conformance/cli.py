@@ -138,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output-tolerance", metavar="NAME=RTOL[,ATOL]", action="append", default=[],
                      help="another tolerance for one output (repeatable)")
     run.add_argument("--run-timeout", metavar="SECONDS", type=float, default=None)
+    run.add_argument("--oracle-timeout", metavar="SECONDS", type=float, default=None,
+                     help="per call of a python: oracle's reference function (default 60)")
     run.add_argument("--strict", action="store_true", help="SHOULD failures fail the run too")
     run.add_argument("--report", metavar="FILE.json", type=Path, help="requirement report (and FILE.md)")
     run.add_argument("--profile", choices=("dev", "ci", "thorough"), default=None, help="generated-request volume")
@@ -398,7 +400,7 @@ def _run(args: argparse.Namespace) -> int:
                           ("--conformance-profile", args.profile), ("--workspace-dir", args.workspace_dir),
                           ("--keep-workspaces", args.keep_workspaces), ("-m", args.select),
                           ("--oracle", args.oracle), ("--signature", args.signature), ("--rtol", args.rtol),
-                          ("--atol", args.atol)):
+                          ("--atol", args.atol), ("--oracle-timeout", args.oracle_timeout)):
         if value is not None:
             argv += [option, str(value)]
     for each in args.output_tolerance:
@@ -437,6 +439,8 @@ def _check_run_paths(args: argparse.Namespace) -> None:
         raise UsageProblem(f"--fixtures {args.fixtures}: not a folder")
     if args.run_timeout is not None and not args.run_timeout > 0:
         raise UsageProblem(f"--run-timeout must be positive, got {args.run_timeout}")
+    if args.oracle_timeout is not None and not 0 < args.oracle_timeout < float("inf"):
+        raise UsageProblem(f"--oracle-timeout must be a positive number of seconds, got {args.oracle_timeout}")
     if args.report is not None:
         _writable_file(args.report, "--report")
     if args.workspace_dir is not None:

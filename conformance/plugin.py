@@ -9,6 +9,7 @@ The plugin is inert for other test suites: it only adds options and reads marker
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -77,6 +78,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-output-tolerance", "--output-tolerance", dest="output_tolerance",
                     metavar="NAME=RTOL[,ATOL]", action="append", default=[],
                     help="another tolerance for one float output, e.g. probabilities=1e-4 (repeatable)")
+    group.addoption("--conformance-oracle-timeout", "--oracle-timeout", dest="oracle_timeout", metavar="SECONDS",
+                    type=float, default=None, help="per call of a python: oracle's reference function (default 60)")
     group.addoption("--conformance-run-timeout", "--run-timeout", dest="run_timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT,
                     help=f"per predictor run (default {DEFAULT_TIMEOUT:g})")
     group.addoption("--conformance-strict", action="store_true", default=False,
@@ -216,6 +219,12 @@ def _suite(config: pytest.Config) -> Suite:
                 )
             except CandidateProblem as exc:
                 raise pytest.UsageError(f"odahu-conformance: {exc}") from None
+            oracle_timeout = option("oracle_timeout")
+            if oracle_timeout is not None and candidate.oracle is not None:
+                if not 0 < oracle_timeout < float("inf"):
+                    raise pytest.UsageError(f"odahu-conformance: --oracle-timeout must be a positive number of "
+                                            f"seconds, got {oracle_timeout:g}")
+                candidate.oracle.timeout = oracle_timeout
             fixtures = fixtures_of(config)
             if candidate.oracle is not None:
                 folder = fixtures / "input" if fixtures is not None else None
@@ -373,6 +382,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         covered = _covered(item) | item.config.stash[RECORDER].record(item.nodeid).covers
         item.user_properties.append(("requirements", " ".join(sorted(covered))))
     result = yield
+    broken = _oracle_problem(call)
+    if broken is not None:  # the kit's setup broke, not the candidate: one line, and the run stops (exit status 2)
+        line = f"the oracle broke, so the run stops (a problem of the kit's setup, not a finding): {broken}"
+        item.config.stash.setdefault(ORACLE_BROKE, line)
+        item.session.shouldstop = "odahu-conformance: the oracle broke (the line above says how)"
+        result.longrepr = line
     ids = _covered(item)
     if not ids and item.nodeid not in item.config.stash[RECORDER].records:
         return result
@@ -388,6 +403,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if result.failed and call.excinfo is not None and not record.findings:
             record.error = _one_line_error(call.excinfo)
     return result
+
+
+ORACLE_BROKE = pytest.StashKey[str]()  # the first problem of the oracle (the run stopped on it)
+
+
+def _oracle_problem(call: pytest.CallInfo[None]) -> str | None:
+    """The one line of an :class:`~conformance.oracle.sources.OracleProblem` the call raised (a reference function
+    that raised, timed out or answered no V2 response; an invalid golden response), else None."""
+    sources = sys.modules.get("conformance.oracle.sources")  # loaded by whoever made an oracle: no import here
+    if call.excinfo is None or sources is None or not call.excinfo.errisinstance(sources.OracleProblem):
+        return None
+    return str(call.excinfo.value)
 
 
 def _one_line_error(excinfo: pytest.ExceptionInfo) -> str:
@@ -414,6 +441,8 @@ def _report(config: pytest.Config, completed: bool) -> dict | None:
                         baseline=config.stash.get(BASELINE, None), stats=stats)
     if candidate is not None:  # where the expected answers came from: a PASSED means only what they could show
         made["candidate"]["oracle"] = candidate.oracle.spec if candidate.oracle is not None else "multiplier"
+    if ORACLE_BROKE in config.stash:
+        made["kit_problem"] = config.stash[ORACLE_BROKE]
     return made
 
 
@@ -493,6 +522,9 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
     write(f"candidate: {candidate['kind']} {candidate['ref']}" + (f" ({candidate['note']})" if candidate.get("note") else ""))
     if candidate.get("oracle", "multiplier") != "multiplier":
         write(f"oracle: {candidate['oracle']} (expected answers: {ORACLE_SAYS.get(candidate['oracle'].split(':')[0], '')})")
+    if made.get("kit_problem"):  # not a verdict about the candidate: the one line says what broke, nothing else
+        write(f"NOT A VERDICT: {made['kit_problem']}; exit status 2", bold=True, red=True)
+        return
     for row in made["requirements"]:
         if row["status"] == "failed" and row.get("baselined"):
             write(f"{row['id']:<14} KNOWN ({row['failed_level']}, in the baseline): {row['failures'][0]}")

@@ -215,6 +215,7 @@ def markdown(report: dict) -> str:
         *([] if report.get("completed", True) else ["- the run was interrupted: the results below are partial"]),
         *([f"- no verdict about the candidate: {why_nothing_checked(report)}"]
           if run_status(report) == "nothing-checked" else []),
+        *([f"- not a verdict: {report['kit_problem']}"] if report.get("kit_problem") else []),
         f"- kit version: {report['kit_version']}; strict: {'yes' if report['strict'] else 'no'}",
         f"- MUST failed: {summary['must_failed']}, SHOULD failed: {summary['should_failed']}, "
         f"passed: {summary['passed']}, not checked: {summary.get('not_checked', 0)}, skipped: {summary['skipped']}",

@@ -105,6 +105,52 @@ def test_pytests_totals_stay_last_beside_the_projects_own_tests(pytester, verbos
         assert lines.index(verdict) == len(lines) - 2
 
 
+ORACLES = """
+import time
+
+
+def raises(request, model):
+    raise RuntimeError("the reference is broken")
+
+
+def sleeps(request, model):
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("function, says", [
+    ("raises", "broken_oracle.py:raises failed on a.json: RuntimeError: the reference is broken"),
+    ("sleeps", "broken_oracle.py:sleeps took longer than 0.5 s on a.json (--oracle-timeout)"),
+])
+def test_a_broken_oracle_stops_the_run_with_one_line_and_exit_2(pytester, function, says):
+    """An oracle that raises or hangs is the kit's setup's problem, not the candidate's: the run stops at the first
+    call (within --oracle-timeout), one line names the oracle and what went wrong, pytest exits 2 (the run was
+    stopped), and the report is incomplete with that line; never a list of MUST requirements that 'broke'."""
+    oracle = pytester.path / "broken_oracle.py"
+    oracle.write_text(ORACLES)
+    report = pytester.path / "r.json"
+    result = suite(pytester, "--predictor-cmd", "/bin/true", "--model", str(ROOT / "examples" / "iris" / "model"),
+                   "--oracle", f"python:{oracle}:{function}", "--oracle-timeout", "0.5",
+                   "--conformance-report", str(report))
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED == 2, out
+    verdict = [line for line in result.stdout.lines if line.startswith("NOT A VERDICT: ")]
+    assert len(verdict) == 1 and verdict[0].endswith(f"{says}; exit status 2"), out
+    assert "the oracle broke, so the run stops" in verdict[0]
+    assert "broke: OracleProblem" not in out and "NOT CHECKED" not in out and "Traceback" not in out
+    assert "1 failed" in result.stdout.lines[-1]  # the first test only; pytest's totals last
+    made = json.loads(report.read_text())
+    assert made["status"] == "incomplete" and says in made["kit_problem"]
+    assert says in (pytester.path / "r.md").read_text()
+
+
+def test_an_oracle_timeout_must_be_positive(pytester):
+    result = suite(pytester, "--predictor-cmd", "/bin/true", "--model", str(ROOT / "examples" / "iris" / "model"),
+                   "--oracle", "signature", "--oracle-timeout", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--oracle-timeout must be a positive number of seconds, got 0" in result.stderr.str()
+
+
 def test_an_interrupted_run_is_incomplete_never_passed(pytester):
     """Ctrl-C after the first test: exit status 2, the report says incomplete, the console INCOMPLETE."""
     pytester.makepyfile(interrupt="""
