@@ -27,6 +27,7 @@ from conformance.contract.requirements import REQUIREMENTS
 from conformance.generate.profiles import PROFILES, Profile
 from conformance.paths import kit_fixtures
 from conformance.run import DEFAULT_TIMEOUT
+from conformance.text import bounded
 
 if TYPE_CHECKING:
     from conformance.contract.baseline import Baseline
@@ -396,7 +397,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" or (call.when == "setup" and result.outcome != "passed"):
         record.outcome = result.outcome
         if result.skipped and isinstance(result.longrepr, tuple):
-            record.skip_reason = str(result.longrepr[2]).removeprefix("Skipped: ")
+            record.skip_reason = bounded(str(result.longrepr[2]).removeprefix("Skipped: "))
             if record.skip_reason.startswith(report.NOT_CHECKED_SKIP):
                 for requirement_id in record.covers - record.not_applicable.keys():  # (those cannot apply anyway)
                     record.not_checked.setdefault(requirement_id, record.skip_reason[len(report.NOT_CHECKED_SKIP):])
@@ -419,7 +420,7 @@ def _oracle_problem(call: pytest.CallInfo[None]) -> str | None:
 
 def _one_line_error(excinfo: pytest.ExceptionInfo) -> str:
     text = str(excinfo.value).strip().splitlines()
-    first = text[0] if text else excinfo.typename
+    first = bounded(text[0]) if text else excinfo.typename
     if excinfo.typename in ("Failed", "AssertionError"):
         return first
     frame = traceback.extract_tb(excinfo.tb)[-1]

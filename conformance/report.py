@@ -2,7 +2,8 @@
 lines of each failure. Written as JSON (for machines) with a Markdown twin (for people).
 
 The :class:`Recorder` collects one :class:`TestRecord` per test; :func:`build` turns them into the report.
-A requirement's status (the contract's definitions):
+Every text in it is bounded (findings where they are made, reasons and errors here: :func:`conformance.text.bounded`),
+whatever a candidate wrote. A requirement's status (the contract's definitions):
 
 - ``failed``: some finding names it (``failed_level`` tells a MUST failure from one of only the SHOULD part);
 - ``passed``: at least one check of it ran on real evidence and found nothing;
@@ -28,6 +29,7 @@ from conformance import __version__, _fs
 from conformance.contract.baseline import Baseline
 from conformance.contract.findings import Finding
 from conformance.contract.requirements import BY_ID, MUST, REQUIREMENTS, SHOULD
+from conformance.text import bounded
 
 #: The requirements about the kit's own files (manifests, model metadata, golden pairs), not the candidate: a run
 #: that checked only these says nothing about the candidate.
@@ -111,13 +113,13 @@ def requirement_row(requirement_id: str, records: list[TestRecord], baseline: Ba
     ran = [r for r in mine if r.outcome != "skipped" and requirement.id not in r.not_applicable]
     if reasons or ran:
         row["status"] = "not-checked"
-        row["reason"] = reasons[0] if reasons else f"no check of it ran on evidence ({ran[0].nodeid})"
+        row["reason"] = bounded(reasons[0]) if reasons else f"no check of it ran on evidence ({ran[0].nodeid})"
         return row
     row["status"] = "skipped"
     # why it cannot apply comes first; a test's own skip reason (e.g. nothing to run it on) after
     skipped: list[str | None] = [r.not_applicable[requirement.id] for r in mine if requirement.id in r.not_applicable]
     skipped += [r.skip_reason for r in mine]
-    row["reason"] = next((s for s in skipped if s), "no selected test covers it")
+    row["reason"] = bounded(next((s for s in skipped if s), "no selected test covers it"))
     return row
 
 
@@ -140,7 +142,7 @@ def build(records: list[TestRecord], candidate_kind: str, candidate_ref: str, st
         "skipped": sum(1 for r in rows if r["status"] == "skipped"),
         "baselined": sum(1 for r in rows if r.get("baselined")),
     }
-    errors = [f"{r.nodeid}: {r.error}" for r in records if r.error]
+    errors = [bounded(f"{r.nodeid}: {r.error}") for r in records if r.error]
     made = {
         "kit_version": __version__,
         "candidate": {"kind": candidate_kind, "ref": candidate_ref, **({"note": note} if note else {})},

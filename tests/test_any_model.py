@@ -446,6 +446,7 @@ def test_a_cli_run_with_every_test_skipped_is_not_passed(iris_model, tmp_path, c
     assert "skipped" in out.splitlines()[-1]  # pytest's totals stay last
 
 
+
 @pytest.fixture(scope="module")
 def unsigned_iris(iris_model, tmp_path_factory) -> Path:
     """The iris model without its model-settings.json: a model known by its recorded goldens alone."""
