@@ -92,8 +92,12 @@ def requirement_row(requirement_id: str, records: list[TestRecord], baseline: Ba
                 levels.add(finding.level)
                 failures.append(finding.line())
                 known = known and baseline is not None and baseline.covers(finding)
+    # ``tests``: the tests that can check it for this candidate: not one that recorded it cannot apply (a
+    # multiplier-only test run for another model), nor one skipped without showing anything about it
+    able = [r for r in mine if requirement.id not in r.not_applicable and (
+        r.outcome != "skipped" or requirement.id in r.checked or requirement.id in r.not_checked)]
     row: dict = {"id": requirement.id, "level": requirement.level, "title": requirement.title,
-                 "tests": sorted(r.nodeid for r in mine), "failures": _first(failures)}
+                 "tests": sorted(r.nodeid for r in able), "failures": _first(failures)}
     if failures:
         row["status"] = "failed"
         row["failed_level"] = MUST if MUST in levels else SHOULD

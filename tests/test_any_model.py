@@ -446,6 +446,21 @@ def test_a_cli_run_with_every_test_skipped_is_not_passed(iris_model, tmp_path, c
     assert "skipped" in out.splitlines()[-1]  # pytest's totals stay last
 
 
+def test_the_report_lists_only_the_tests_that_can_check_a_requirement_for_this_model(iris_model, tmp_path):
+    """For another model, a multiplier-only test (skipped: its requests are the multiplier's) is not listed among
+    P-EVERY's tests; the test of any model that checked it is."""
+    report = tmp_path / "report.json"
+    code = main(["run", "--cmd", PREDICTOR, "--model", str(iris_model), "--oracle", "signature", "--profile", "dev",
+                 "--report", str(report), "--workspace-dir", str(tmp_path / "ws"), "--",
+                 "-k", "test_generated_batches or test_generated_from_the_signature"])
+    assert code == 0
+    rows = {row["id"]: row for row in json.loads(report.read_text())["requirements"]}
+    for requirement in ("P-EVERY", "F-SCHEMA", "B-SIGNATURE"):
+        tests = rows[requirement]["tests"]
+        assert rows[requirement]["status"] == "passed", rows[requirement]
+        assert [test.rsplit("::", 1)[1] for test in tests] == ["test_generated_from_the_signature"], tests
+    assert rows["M-VALUE"]["status"] == "skipped" and rows["M-VALUE"]["tests"] == []
+
 
 @pytest.fixture(scope="module")
 def unsigned_iris(iris_model, tmp_path_factory) -> Path:

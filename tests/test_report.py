@@ -56,6 +56,25 @@ def test_statuses_follow_the_evidence():
     assert interrupted["status"] == "incomplete" and "interrupted" in report.markdown(interrupted)
 
 
+def test_a_requirements_tests_are_those_that_can_check_it_for_this_candidate():
+    """A test that recorded a requirement cannot apply (a multiplier-only test for another model), or that was
+    skipped without showing anything about it, is not listed among the requirement's tests."""
+    records = [
+        TestRecord("t::any_model", {"P-EVERY", "B-MATCH"}, "passed", checked={"P-EVERY"},
+                   not_applicable={"B-MATCH": "--oracle signature: no expected answers"}),
+        TestRecord("t::multiplier_only", {"P-EVERY", "M-VALUE"}, "skipped", skip_reason="not the multiplier model",
+                   not_applicable={"P-EVERY": "not the multiplier model", "M-VALUE": "not the multiplier model"}),
+        TestRecord("t::no_goldens", {"P-EVERY"}, "skipped", skip_reason="no golden pairs"),
+        TestRecord("t::hung", {"P-EXIT"}, "skipped", not_checked={"P-EXIT": "the candidate hangs"}),
+    ]
+    by_id = rows(report.build(records, "cmd", "x", strict=False))
+    assert by_id["P-EVERY"]["status"] == "passed" and by_id["P-EVERY"]["tests"] == ["t::any_model"]
+    assert by_id["M-VALUE"]["status"] == "skipped" and by_id["M-VALUE"]["tests"] == []
+    assert by_id["M-VALUE"]["reason"] == "not the multiplier model"
+    assert by_id["B-MATCH"]["status"] == "skipped" and by_id["B-MATCH"]["tests"] == []
+    assert by_id["P-EXIT"]["status"] == "not-checked" and by_id["P-EXIT"]["tests"] == ["t::hung"]
+
+
 def test_a_run_that_checked_nothing_about_the_candidate_is_never_passed():
     """The candidate never ran (``predictor_runs: 0``), or only the kit's K-* files were checked, or every test
     was skipped: ``nothing-checked``, in the status, the headline and the Markdown twin; never ``passed``."""
