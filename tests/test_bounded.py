@@ -97,6 +97,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow  # about 20 s: three 20 MB responses written, read and judged
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the kit's peak memory from /proc")
 def test_a_huge_model_name_is_quoted_cut_with_its_size_everywhere(tmp_path):
     """A candidate answering with a 20 MB ``model_name`` (three times) fails F-MODEL with the name quoted as
