@@ -87,6 +87,14 @@ def run_timeout(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    """A finite number of seconds, more than 0."""
+    value = _number(text)
+    if not value > 0:
+        raise ArgumentProblem(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def folder_problem(folder: Path) -> str | None:
     """Why files cannot be written in ``folder`` (made if missing, in a folder that exists), or None. The reason
     names the path at fault. Nothing is left behind: an existing folder is probed with a temporary file, a missing

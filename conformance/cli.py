@@ -5,6 +5,8 @@ missing folder, unwritable target, refused overwrite): then one line on stderr s
 Option values are checked as they are parsed (:mod:`conformance.arguments`: no blank path, finite numbers in range,
 a run timeout of at least 1 s), and a folder a command writes (``--out``, ``-d``, ``--workspace-dir``, a report's)
 is made only once the command is accepted, and only when the folder it goes in exists: a refusal makes nothing.
+Exit status 5 (``run`` only, pytest's "no tests ran"): nothing about the candidate was checked: no verdict,
+never a pass.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from conformance.paths import kit_fixtures, kit_model
 from conformance.text import one_line, short_integer
 from conformance.v2.documents import DEFAULT_MAX_BYTES
 
-OK, FAILED, UNUSABLE = 0, 1, 2
+OK, FAILED, UNUSABLE, NOTHING_CHECKED = 0, 1, 2, 5
 
 
 #: Where ``fixtures generate`` writes without ``--out``: a new folder in the current one, never the kit's own
@@ -156,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="another tolerance for one output (repeatable)")
     run.add_argument("--run-timeout", metavar="SECONDS", type=arguments.run_timeout, default=None,
                      help=f"per predictor run (default 60, at least {arguments.MIN_RUN_TIMEOUT:g})")
+    run.add_argument("--oracle-timeout", metavar="SECONDS", type=arguments.seconds, default=None,
+                     help="per call of a python: oracle's reference function (default 60)")
     run.add_argument("--strict", action="store_true", help="SHOULD failures fail the run too")
     run.add_argument("--report", metavar="FILE.json", type=PATH, help="requirement report (and FILE.md)")
     run.add_argument("--profile", choices=("dev", "ci", "thorough"), default=None, help="generated-request volume")
@@ -417,7 +421,8 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """The suite through pytest, in this process; pytest's exit status mapped onto 0 / 1 / 2."""
+    """The suite through pytest, in this process; pytest's exit status mapped onto 0 / 1 / 2, and 5 (no test ran,
+    or none checked anything about the candidate) kept as it is."""
     import pytest
 
     _check_run_paths(args)
@@ -438,7 +443,8 @@ def _run(args: argparse.Namespace) -> int:
                           ("--keep-workspaces", args.keep_workspaces), ("-m", args.select),
                           ("--oracle", args.oracle), ("--signature", args.signature), ("--rtol", args.rtol),
                           ("--atol", args.atol), ("--conformance-baseline", args.baseline),
-                          ("--conformance-write-baseline", args.write_baseline)):
+                          ("--conformance-write-baseline", args.write_baseline),
+                          ("--oracle-timeout", args.oracle_timeout)):
         if value is not None:
             argv += [option, str(value)] if option == "-m" else [f"{option}={value}"]
     for each in args.output_tolerance:
@@ -448,7 +454,7 @@ def _run(args: argparse.Namespace) -> int:
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     with _hypothesis_home():
         status = pytest.main(argv + extra)
-    return {0: OK, 1: FAILED}.get(int(status), UNUSABLE)
+    return {0: OK, 1: FAILED, 5: NOTHING_CHECKED}.get(int(status), UNUSABLE)
 
 
 @contextlib.contextmanager

@@ -50,7 +50,7 @@ from conformance.run import staging
 from conformance.run.container import ContainerRunner
 from conformance.run.local import LocalRunner
 from conformance.run.workspace import RunResult, Workspace
-from conformance.text import short_integer
+from conformance.text import bounded, quote, short_integer
 from conformance.v2.documents import REQUEST, RESPONSE, Document, DocumentKind, load
 
 OK, FAILED, UNUSABLE = 0, 1, 2
@@ -126,9 +126,20 @@ def parse_connections(texts: list[str]) -> dict[str, Path]:
 # ------------------------------------------------------------------------------------------------ manifests
 
 
+#: How much of a manifest's content an error quotes (a file given by mistake, /etc/passwd say, is not echoed).
+EXCERPT = 40
+
+
 def _first(findings: list[Finding]) -> str:
     more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
-    return findings[0].line() + more
+    return bounded(findings[0].line(), 300) + more
+
+
+def _not_a_mapping(path: Path, document: object, kind: str) -> JobProblem:
+    """The error for a manifest whose YAML is not a mapping at all: what it is, with a short excerpt only."""
+    what = {str: "a text", list: "a list", type(None): "empty"}.get(type(document), type(document).__name__)
+    excerpt = f" ({quote(document, EXCERPT)})" if document is not None else ""
+    return JobProblem(f"{path}: not an {kind} manifest: the file's YAML is {what}{excerpt}, not a mapping")
 
 
 def read_plan(service: Path, job: Path) -> JobPlan:
@@ -138,6 +149,9 @@ def read_plan(service: Path, job: Path) -> JobPlan:
         job_doc = manifests.read_yaml(job)
     except manifests.ManifestProblem as exc:
         raise JobProblem(str(exc)) from None
+    for path, document, kind in ((service, service_doc, "InferenceService"), (job, job_doc, "InferenceJob")):
+        if not isinstance(document, dict):
+            raise _not_a_mapping(path, document, kind)
     findings = manifests.service_findings(service_doc, str(service))
     if findings:
         raise JobProblem(f"invalid InferenceService manifest: {_first(findings)}")

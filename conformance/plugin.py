@@ -9,6 +9,7 @@ The plugin is inert for other test suites: it only adds options and reads marker
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from conformance.generate.profiles import PROFILES, Profile
 from conformance.paths import kit_fixtures
 from conformance.run import DEFAULT_TIMEOUT
 from conformance.run.process import interrupt_on_sigterm
+from conformance.text import bounded
 
 if TYPE_CHECKING:
     from conformance.contract.baseline import Baseline
@@ -102,6 +104,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-output-tolerance", "--output-tolerance", dest="output_tolerance",
                     metavar="NAME=RTOL[,ATOL]", action="append", default=[],
                     help="another tolerance for one float output, e.g. probabilities=1e-4 (repeatable)")
+    group.addoption("--conformance-oracle-timeout", "--oracle-timeout", dest="oracle_timeout", metavar="SECONDS",
+                    type=_checked(arguments.seconds, "--oracle-timeout"), default=None,
+                    help="per call of a python: oracle's reference function (default 60)")
     group.addoption("--conformance-run-timeout", "--run-timeout", dest="run_timeout", metavar="SECONDS",
                     type=_checked(arguments.run_timeout, "--run-timeout"), default=DEFAULT_TIMEOUT,
                     help=f"per predictor run (default {DEFAULT_TIMEOUT:g}, at least {arguments.MIN_RUN_TIMEOUT:g})")
@@ -166,6 +171,7 @@ RECORDER = pytest.StashKey[report.Recorder]()
 BASELINE = pytest.StashKey["Baseline"]()
 SUITE = pytest.StashKey["Suite"]()
 RESTORE_SIGTERM = pytest.StashKey["Callable[[], None] | None"]()
+SUITE_IDS = pytest.StashKey[set[str]]()  # node ids of the conformance suite's tests in this session
 
 
 @dataclass
@@ -256,6 +262,12 @@ def _suite(config: pytest.Config) -> Suite:
                 )
             except CandidateProblem as exc:
                 raise pytest.UsageError(f"odahu-conformance: {exc}") from None
+            oracle_timeout = option("oracle_timeout")
+            if oracle_timeout is not None and candidate.oracle is not None:
+                if not 0 < oracle_timeout < float("inf"):
+                    raise pytest.UsageError(f"odahu-conformance: --oracle-timeout must be a positive number of "
+                                            f"seconds, got {oracle_timeout:g}")
+                candidate.oracle.timeout = oracle_timeout
             fixtures = fixtures_of(config)
             if candidate.oracle is not None:
                 folder = fixtures / "input" if fixtures is not None else None
@@ -399,7 +411,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for requirement_id in _covered(item):
             item.add_marker(marker_name(requirement_id))
             item.add_marker(requirement_id)  # -m M-VALUE works as the docs spell the ID
-    in_suite = any(item.path.parent.name == "suite" and item.path.parent.parent.name == "conformance" for item in items)
+    suite_ids = {item.nodeid for item in items
+                 if item.path.parent.name == "suite" and item.path.parent.parent.name == "conformance"}
+    config.stash[SUITE_IDS] = suite_ids  # the digest tells the suite's verdict from other tests of the session
+    in_suite = bool(suite_ids)
     if in_suite and not has_candidate(config):
         # A gate that forgot its candidate must not pass with every test skipped.
         raise pytest.UsageError(f"odahu-conformance: {NO_CANDIDATE}")
@@ -413,6 +428,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         covered = _covered(item) | item.config.stash[RECORDER].record(item.nodeid).covers
         item.user_properties.append(("requirements", " ".join(sorted(covered))))
     result = yield
+    broken = _oracle_problem(call)
+    if broken is not None:  # the kit's setup broke, not the candidate: one line, and the run stops (exit status 2)
+        line = f"the oracle broke, so the run stops (a problem of the kit's setup, not a finding): {broken}"
+        item.config.stash.setdefault(ORACLE_BROKE, line)
+        item.session.shouldstop = "odahu-conformance: the oracle broke (the line above says how)"
+        result.longrepr = line
     ids = _covered(item)
     if not ids and item.nodeid not in item.config.stash[RECORDER].records:
         return result
@@ -421,7 +442,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" or (call.when == "setup" and result.outcome != "passed"):
         record.outcome = result.outcome
         if result.skipped and isinstance(result.longrepr, tuple):
-            record.skip_reason = str(result.longrepr[2]).removeprefix("Skipped: ")
+            record.skip_reason = bounded(str(result.longrepr[2]).removeprefix("Skipped: "))
             if record.skip_reason.startswith(report.NOT_CHECKED_SKIP):
                 for requirement_id in record.covers - record.not_applicable.keys():  # (those cannot apply anyway)
                     record.not_checked.setdefault(requirement_id, record.skip_reason[len(report.NOT_CHECKED_SKIP):])
@@ -430,9 +451,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return result
 
 
+ORACLE_BROKE = pytest.StashKey[str]()  # the first problem of the oracle (the run stopped on it)
+
+
+def _oracle_problem(call: pytest.CallInfo[None]) -> str | None:
+    """The one line of an :class:`~conformance.oracle.sources.OracleProblem` the call raised (a reference function
+    that raised, timed out or answered no V2 response; an invalid golden response), else None."""
+    sources = sys.modules.get("conformance.oracle.sources")  # loaded by whoever made an oracle: no import here
+    if call.excinfo is None or sources is None or not call.excinfo.errisinstance(sources.OracleProblem):
+        return None
+    return str(call.excinfo.value)
+
+
 def _one_line_error(excinfo: pytest.ExceptionInfo) -> str:
     text = str(excinfo.value).strip().splitlines()
-    first = text[0] if text else excinfo.typename
+    first = bounded(text[0]) if text else excinfo.typename
     if excinfo.typename in ("Failed", "AssertionError"):
         return first
     frame = traceback.extract_tb(excinfo.tb)[-1]
@@ -447,13 +480,15 @@ def _report(config: pytest.Config, completed: bool) -> dict | None:
     candidate = suite.candidate if suite else None
     kind, ref = (candidate.kind, candidate.ref) if candidate else ("none", "")
     note = str(getattr(config, "_conformance_default_note", "") or "")
+    stats = {"predictor_runs": candidate.runs if candidate else 0,
+             "generated_requests": suite.generated_requests if suite else 0,
+             "requests_sent_by_class": dict(sorted(suite.sent.items())) if suite else {}}
     made = report.build(records, kind, ref, is_strict(config), completed=completed, note=note,
-                        baseline=config.stash.get(BASELINE, None))
+                        baseline=config.stash.get(BASELINE, None), stats=stats)
     if candidate is not None:  # where the expected answers came from: a PASSED means only what they could show
         made["candidate"]["oracle"] = candidate.oracle.spec if candidate.oracle is not None else "multiplier"
-    made["stats"] = {"predictor_runs": candidate.runs if candidate else 0,
-                     "generated_requests": suite.generated_requests if suite else 0,
-                     "requests_sent_by_class": dict(sorted(suite.sent.items())) if suite else {}}
+    if ORACLE_BROKE in config.stash:
+        made["kit_problem"] = config.stash[ORACLE_BROKE]
     return made
 
 
@@ -481,7 +516,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for row in made["requirements"]:
             xml.add_global_property(f"requirement {row['id']}", row["status"])
     if not report.verdict(made) and session.exitstatus == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        session.exitstatus = (NOTHING_CHECKED_EXIT if made["status"] == "nothing-checked"
+                              else pytest.ExitCode.TESTS_FAILED)
+
+
+#: The exit status of a run that is no verdict about the candidate (it never ran, or nothing about it was
+#: checked): pytest's own "no tests ran", which ``odahu-conformance run`` passes on unchanged.
+NOTHING_CHECKED_EXIT = pytest.ExitCode.NO_TESTS_COLLECTED
 
 
 REPORT = pytest.StashKey[dict]()
@@ -491,12 +532,26 @@ ORACLE_SAYS = {"recorded": "the recorded golden pairs only", "python": "the refe
                "signature": "none: format, declared signature, determinism and batch independence only"}
 
 
+DIGEST_PRINTED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest's own: after its short summary
+def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> Generator[None, None, None]:
+    # The digest comes after pytest's own failure blocks and its short summary, so that a failing run's last
+    # screen says what broke and how to reproduce it; and before pytest's totals line, which stays the last line
+    # (it counts every test of the session, the project's own beside the suite's).
+    try:
+        return (yield)
+    finally:
+        print_digest(terminalreporter, config)
+        config.stash[DIGEST_PRINTED] = True
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # The digest comes last, after pytest's own failure blocks and its short summary, so that a failing run's
-    # last screen says what broke and how to reproduce it.
+    # Where pytest wrote no terminal summary (an internal error): the digest still comes, last.
     terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
-    if terminalreporter is not None:
+    if terminalreporter is not None and not config.stash.get(DIGEST_PRINTED, False):
         print_digest(terminalreporter, config)
     restore = config.stash.get(RESTORE_SIGTERM, None)
     if restore is not None:
@@ -516,6 +571,9 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
     write(f"candidate: {candidate['kind']} {candidate['ref']}" + (f" ({candidate['note']})" if candidate.get("note") else ""))
     if candidate.get("oracle", "multiplier") != "multiplier":
         write(f"oracle: {candidate['oracle']} (expected answers: {ORACLE_SAYS.get(candidate['oracle'].split(':')[0], '')})")
+    if made.get("kit_problem"):  # not a verdict about the candidate: the one line says what broke, nothing else
+        write(f"NOT A VERDICT: {made['kit_problem']}; exit status 2", bold=True, red=True)
+        return
     for row in made["requirements"]:
         if row["status"] == "failed" and row.get("baselined"):
             write(f"{row['id']:<14} KNOWN ({row['failed_level']}, in the baseline): {row['failures'][0]}")
@@ -556,7 +614,26 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
         left = suite.candidate.left_behind
         write(f"{len(left)} workspaces could not be removed and are left in place (first: {left[0]})")
     status = made["status"]
+    alone = _suite_alone(terminalreporter, config)
+    if status == "nothing-checked":  # no verdict: say so first on the line, never a count that reads as a pass
+        write(f"NOTHING CHECKED, NOT PASSED: {report.why_nothing_checked(made)}; exit status "
+              f"{int(NOTHING_CHECKED_EXIT)}{alone}", bold=True, red=True)
+        return
     write(f"{status.upper()}: {summary['passed']} requirements passed, {summary['must_failed']} MUST failed, "
           f"{summary['should_failed']} SHOULD failed, {summary['not_checked']} not checked, "
-          f"{summary['skipped']} skipped", bold=True, green=status == "passed", red=status == "failed",
+          f"{summary['skipped']} skipped{alone}", bold=True, green=status == "passed", red=status == "failed",
           yellow=status == "incomplete")
+
+
+def _suite_alone(terminalreporter: TerminalReporter, config: pytest.Config) -> str:
+    """When the session ran other tests beside the conformance suite's (the project's own), the words that say the
+    verdict covers the suite alone, and how many of the others failed: under ``-qq`` pytest prints no totals, and
+    the verdict line must not read as the session's."""
+    suite_ids = config.stash.get(SUITE_IDS, set())
+    others = [r for key in ("passed", "failed", "error", "skipped") for r in terminalreporter.stats.get(key, [])
+              if getattr(r, "nodeid", None) and r.nodeid not in suite_ids]
+    if not others:
+        return ""
+    failed = {r.nodeid for r in others if r.outcome == "failed"}  # errors and collection errors too
+    return (f" (the conformance suite alone; {len(failed)} other {'test' if len(failed) == 1 else 'tests'} failed)" if failed
+            else " (the conformance suite alone)")

@@ -2,7 +2,8 @@
 lines of each failure. Written as JSON (for machines) with a Markdown twin (for people).
 
 The :class:`Recorder` collects one :class:`TestRecord` per test; :func:`build` turns them into the report.
-A requirement's status (the contract's definitions):
+Every text in it is bounded (findings where they are made, reasons and errors here: :func:`conformance.text.bounded`),
+whatever a candidate wrote. A requirement's status (the contract's definitions):
 
 - ``failed``: some finding names it (``failed_level`` tells a MUST failure from one of only the SHOULD part);
 - ``passed``: at least one check of it ran on real evidence and found nothing;
@@ -10,9 +11,11 @@ A requirement's status (the contract's definitions):
   finding, the candidate never ran, a test broke); ``reason`` says why;
 - ``skipped``: it cannot apply to this candidate, or no selected test covers it; ``reason`` says which.
 
-The run's ``status`` is ``passed`` only when it ran to the end and no MUST requirement is failed or
-not-checked (nor a SHOULD one failed under strict); ``incomplete`` when it was interrupted or a MUST requirement
-could not be checked; ``failed`` otherwise.
+The run's ``status`` is ``passed`` only when it ran to the end, no MUST requirement is failed or not-checked
+(nor a SHOULD one failed under strict) and some requirement about the candidate was checked on evidence;
+``failed`` on a MUST failure; ``incomplete`` when it was interrupted or a MUST requirement could not be checked;
+``nothing-checked`` when nothing failed but the candidate never ran, or no requirement about it (any but the
+kit's own ``K-*`` files) was passed or failed on evidence: no verdict about the candidate at all.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from conformance import __version__, _fs
 from conformance.contract.baseline import Baseline
 from conformance.contract.findings import Finding
 from conformance.contract.requirements import BY_ID, MUST, REQUIREMENTS, SHOULD
+from conformance.text import bounded
+
+#: The requirements about the kit's own files (manifests, model metadata, golden pairs), not the candidate: a run
+#: that checked only these says nothing about the candidate.
+KIT_PREFIX = "K-"
 
 #: Failure lines kept per requirement.
 FAILURE_LINES = 5
@@ -35,7 +43,7 @@ FAILURE_LINES = 5
 NOT_CHECKED_SKIP = "not checked: "
 
 Status = Literal["passed", "failed", "not-checked", "skipped"]
-RunStatus = Literal["passed", "failed", "incomplete"]
+RunStatus = Literal["passed", "failed", "incomplete", "nothing-checked"]
 
 
 @dataclass
@@ -84,8 +92,12 @@ def requirement_row(requirement_id: str, records: list[TestRecord], baseline: Ba
                 levels.add(finding.level)
                 failures.append(finding.line())
                 known = known and baseline is not None and baseline.covers(finding)
+    # ``tests``: the tests that can check it for this candidate: not one that recorded it cannot apply (a
+    # multiplier-only test run for another model), nor one skipped without showing anything about it
+    able = [r for r in mine if requirement.id not in r.not_applicable and (
+        r.outcome != "skipped" or requirement.id in r.checked or requirement.id in r.not_checked)]
     row: dict = {"id": requirement.id, "level": requirement.level, "title": requirement.title,
-                 "tests": sorted(r.nodeid for r in mine), "failures": _first(failures)}
+                 "tests": sorted(r.nodeid for r in able), "failures": _first(failures)}
     if failures:
         row["status"] = "failed"
         row["failed_level"] = MUST if MUST in levels else SHOULD
@@ -105,22 +117,24 @@ def requirement_row(requirement_id: str, records: list[TestRecord], baseline: Ba
     ran = [r for r in mine if r.outcome != "skipped" and requirement.id not in r.not_applicable]
     if reasons or ran:
         row["status"] = "not-checked"
-        row["reason"] = reasons[0] if reasons else f"no check of it ran on evidence ({ran[0].nodeid})"
+        row["reason"] = bounded(reasons[0]) if reasons else f"no check of it ran on evidence ({ran[0].nodeid})"
         return row
     row["status"] = "skipped"
     # why it cannot apply comes first; a test's own skip reason (e.g. nothing to run it on) after
     skipped: list[str | None] = [r.not_applicable[requirement.id] for r in mine if requirement.id in r.not_applicable]
     skipped += [r.skip_reason for r in mine]
-    row["reason"] = next((s for s in skipped if s), "no selected test covers it")
+    row["reason"] = bounded(next((s for s in skipped if s), "no selected test covers it"))
     return row
 
 
 def build(records: list[TestRecord], candidate_kind: str, candidate_ref: str, strict: bool,
-          completed: bool = True, note: str = "", baseline: Baseline | None = None) -> dict:
+          completed: bool = True, note: str = "", baseline: Baseline | None = None,
+          stats: dict | None = None) -> dict:
     """The report document (see the interfaces doc for its shape); ``completed`` is False for an interrupted
     run; ``note`` says how the candidate was chosen (e.g. the reference, by default). With a ``baseline``,
     failures it knows are reported (``baselined``) but fail nothing, and entries that no longer fail are
-    listed under ``baseline``."""
+    listed under ``baseline``. ``stats`` (``predictor_runs`` and the like) go in as given; ``predictor_runs: 0``
+    means the candidate never ran, so the run cannot be ``passed``."""
     rows = [requirement_row(requirement.id, records, baseline) for requirement in REQUIREMENTS]
     failed = [r for r in rows if r["status"] == "failed" and not r.get("baselined")]
     summary = {
@@ -132,7 +146,7 @@ def build(records: list[TestRecord], candidate_kind: str, candidate_ref: str, st
         "skipped": sum(1 for r in rows if r["status"] == "skipped"),
         "baselined": sum(1 for r in rows if r.get("baselined")),
     }
-    errors = [f"{r.nodeid}: {r.error}" for r in records if r.error]
+    errors = [bounded(f"{r.nodeid}: {r.error}") for r in records if r.error]
     made = {
         "kit_version": __version__,
         "candidate": {"kind": candidate_kind, "ref": candidate_ref, **({"note": note} if note else {})},
@@ -141,6 +155,7 @@ def build(records: list[TestRecord], candidate_kind: str, candidate_ref: str, st
         "requirements": rows,
         "summary": summary,
         "errors": errors,
+        **({"stats": stats} if stats is not None else {}),
     }
     if baseline is not None:
         findings = [f for r in records for f in r.findings]
@@ -151,13 +166,30 @@ def build(records: list[TestRecord], candidate_kind: str, candidate_ref: str, st
 
 def run_status(report: dict) -> RunStatus:
     """``failed`` on a MUST failure (or a SHOULD one under strict); else ``incomplete`` when the run was
-    interrupted or a MUST requirement could not be checked; else ``passed``."""
+    interrupted or a MUST requirement could not be checked; else ``nothing-checked`` when the candidate never ran
+    or nothing about it was checked (:func:`why_nothing_checked`); else ``passed``."""
     summary = report["summary"]
     if summary["must_failed"] or (report["strict"] and summary["should_failed"]):
         return "failed"
     if not report.get("completed", True) or summary.get("must_not_checked", 0):
         return "incomplete"
+    if why_nothing_checked(report):
+        return "nothing-checked"
     return "passed"
+
+
+def why_nothing_checked(report: dict) -> str | None:
+    """Why the report is no verdict about the candidate, or None when it is one: the candidate never ran
+    (``stats.predictor_runs`` is 0), or no requirement about it (any but the kit's ``K-*``) is passed or failed."""
+    about = [row for row in report["requirements"] if not row["id"].startswith(KIT_PREFIX)
+             and row["status"] in ("passed", "failed")]
+    kit = sum(1 for row in report["requirements"] if row["id"].startswith(KIT_PREFIX) and row["status"] == "passed")
+    checked = f" (only the kit's files were checked: {kit} K-* requirements passed)" if kit else ""
+    if report.get("stats", {}).get("predictor_runs", None) == 0:
+        return "the candidate never ran" + checked
+    if not about:
+        return "no requirement about the candidate was checked on evidence" + checked
+    return None
 
 
 def _first(lines: list[str]) -> list[str]:
@@ -173,8 +205,8 @@ def verdict(report: dict) -> bool:
 
 
 def headline(report: dict) -> str:
-    """PASSED, FAILED or INCOMPLETE."""
-    return run_status(report).upper()
+    """PASSED, FAILED, INCOMPLETE or NOTHING CHECKED."""
+    return run_status(report).upper().replace("-", " ")
 
 
 def markdown(report: dict) -> str:
@@ -187,6 +219,9 @@ def markdown(report: dict) -> str:
         f"- candidate: {candidate['kind']} `{candidate['ref']}`" + (f" ({candidate['note']})" if candidate.get("note") else ""),
         *([f"- oracle (where the expected answers came from): `{candidate['oracle']}`"] if "oracle" in candidate else []),
         *([] if report.get("completed", True) else ["- the run was interrupted: the results below are partial"]),
+        *([f"- no verdict about the candidate: {why_nothing_checked(report)}"]
+          if run_status(report) == "nothing-checked" else []),
+        *([f"- not a verdict: {report['kit_problem']}"] if report.get("kit_problem") else []),
         f"- kit version: {report['kit_version']}; strict: {'yes' if report['strict'] else 'no'}",
         f"- MUST failed: {summary['must_failed']}, SHOULD failed: {summary['should_failed']}, "
         f"passed: {summary['passed']}, not checked: {summary.get('not_checked', 0)}, skipped: {summary['skipped']}",

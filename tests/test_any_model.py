@@ -480,8 +480,9 @@ def test_the_cli_run_passes_the_any_model_options_on(iris_model, tmp_path, capsy
     code = main(["run", "--cmd", PREDICTOR, "--model", str(iris_model), "--oracle", "signature", "--rtol", "1e-4",
                  "--output-tolerance", "probabilities=1e-3", "-m", "manifest", "--report", str(report),
                  "--workspace-dir", str(tmp_path / "ws")])
-    assert code == 0, capsys.readouterr().out[-2000:]
+    assert code == 5, capsys.readouterr().out[-2000:]  # -m manifest: the candidate never ran, no verdict about it
     made = json.loads(report.read_text())
+    assert made["status"] == "nothing-checked"
     assert made["candidate"]["oracle"] == "signature"
     assert "- oracle (where the expected answers came from): `signature`" in report.with_suffix(".md").read_text()
     assert "oracle: signature (expected answers: none: format, declared signature" in capsys.readouterr().out
@@ -490,6 +491,33 @@ def test_the_cli_run_passes_the_any_model_options_on(iris_model, tmp_path, capsy
     assert rows["K-GOLDEN"]["status"] == "skipped" and "no golden pairs for this model" in rows["K-GOLDEN"]["reason"]
     assert main(["run", "--cmd", PREDICTOR, "--model", str(iris_model), "-m", "manifest"]) == 2
     assert "no multiplier.txt, so not the multiplier model" in capsys.readouterr().err
+
+
+def test_a_cli_run_with_every_test_skipped_is_not_passed(iris_model, tmp_path, capsys):
+    """No goldens for this model, so ``-m golden`` skips every test and /bin/false never runs: exit 5 and one
+    line saying nothing was checked, never PASSED."""
+    code = main(["run", "--cmd", "/bin/false", "--model", str(iris_model), "--oracle", "signature", "-m", "golden",
+                 "--workspace-dir", str(tmp_path / "ws")])
+    out = capsys.readouterr().out
+    assert code == 5, out[-2000:]
+    assert out.splitlines()[-2] == "NOTHING CHECKED, NOT PASSED: the candidate never ran; exit status 5"
+    assert "skipped" in out.splitlines()[-1]  # pytest's totals stay last
+
+
+def test_the_report_lists_only_the_tests_that_can_check_a_requirement_for_this_model(iris_model, tmp_path):
+    """For another model, a multiplier-only test (skipped: its requests are the multiplier's) is not listed among
+    P-EVERY's tests; the test of any model that checked it is."""
+    report = tmp_path / "report.json"
+    code = main(["run", "--cmd", PREDICTOR, "--model", str(iris_model), "--oracle", "signature", "--profile", "dev",
+                 "--report", str(report), "--workspace-dir", str(tmp_path / "ws"), "--",
+                 "-k", "test_generated_batches or test_generated_from_the_signature"])
+    assert code == 0
+    rows = {row["id"]: row for row in json.loads(report.read_text())["requirements"]}
+    for requirement in ("P-EVERY", "F-SCHEMA", "B-SIGNATURE"):
+        tests = rows[requirement]["tests"]
+        assert rows[requirement]["status"] == "passed", rows[requirement]
+        assert [test.rsplit("::", 1)[1] for test in tests] == ["test_generated_from_the_signature"], tests
+    assert rows["M-VALUE"]["status"] == "skipped" and rows["M-VALUE"]["tests"] == []
 
 
 @pytest.fixture(scope="module")

@@ -59,15 +59,96 @@ def test_a_passing_run_writes_its_report_and_exits_0(pytester):
     result.stdout.fnmatch_lines(["*PASSED: * requirements passed*"])
 
 
+def test_a_run_where_the_candidate_never_ran_is_not_passed_and_exits_5(pytester):
+    """``-m manifest`` checks the kit's files only (the candidate, /bin/false, never runs): no verdict about the
+    candidate, one line saying so last, pytest's "no tests ran" status, the report not passed."""
+    report = pytester.path / "r.json"
+    result = suite(pytester, "--predictor-cmd", "/bin/false", "-m", "manifest", "--conformance-report", str(report))
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, result.stdout.str()
+    assert result.stdout.lines[-2] == ("NOTHING CHECKED, NOT PASSED: the candidate never ran (only the kit's files "
+                                       "were checked: 4 K-* requirements passed); exit status 5")
+    assert "4 passed" in result.stdout.lines[-1]  # pytest's totals, last
+    assert "PASSED:" not in result.stdout.str().replace("NOT PASSED:", "")
+    made = json.loads(report.read_text())
+    assert made["status"] == "nothing-checked" and made["stats"]["predictor_runs"] == 0
+    assert (pytester.path / "r.md").read_text().startswith("# Conformance report: NOTHING CHECKED")
+
+
 def test_a_failing_candidate_exits_1_and_names_the_requirement(pytester):
     result = suite(pytester, "--predictor-cmd", f"{sys.executable} {MUTANT} exit-one", "-m", "P-EXIT",
                    "--conformance-report", str(pytester.path / "r.json"))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["P-EXIT * FAILED (MUST): *exit status 1*", "* reproduce: env ODAHU_MODEL_PATH=*",
                                  "FAILED: *"])
-    # the digest is the last screen: after pytest's failure blocks and its short test summary
-    assert result.stdout.lines[-1].startswith("FAILED: ")
+    # the digest is the last screen: after pytest's failure blocks and its short test summary, before only
+    # pytest's own totals line
+    assert result.stdout.lines[-2].startswith("FAILED: ") and " failed, " in result.stdout.lines[-1]
     assert result.stdout.str().rindex("short test summary info") < result.stdout.str().rindex("odahu conformance")
+
+
+@pytest.mark.parametrize("verbosity", [["-q"], [], ["-v"], ["-qq"]])
+def test_pytests_totals_stay_last_beside_the_projects_own_tests(pytester, verbosity):
+    """The suite passes beside a failing ordinary test (a project's own tests run with the suite): pytest's totals
+    line, which counts the failure, is the last line in every verbosity; under ``-qq``, which prints no totals, the
+    suite's verdict line says it covers the suite alone and that another test failed."""
+    pytester.makepyfile(test_other="def test_broken():\n    assert False\n\n\ndef test_fine():\n    pass\n")
+    result = suite(pytester, "test_other.py", "--predictor-cmd", f"{sys.executable} {REFERENCE}",
+                   "-k", "empty_input_folder or test_broken or test_fine", *verbosity)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    lines = result.stdout.lines
+    verdict = next(line for line in lines if line.startswith("PASSED: "))
+    assert verdict.endswith(" skipped (the conformance suite alone; 1 other test failed)"), verdict
+    if verbosity == ["-qq"]:
+        assert lines[-1] == verdict
+    else:
+        assert "1 failed, 2 passed" in lines[-1], lines[-3:]
+        assert lines.index(verdict) == len(lines) - 2
+
+
+ORACLES = """
+import time
+
+
+def raises(request, model):
+    raise RuntimeError("the reference is broken")
+
+
+def sleeps(request, model):
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("function, says", [
+    ("raises", "broken_oracle.py:raises failed on a.json: RuntimeError: the reference is broken"),
+    ("sleeps", "broken_oracle.py:sleeps took longer than 0.5 s on a.json (--oracle-timeout)"),
+])
+def test_a_broken_oracle_stops_the_run_with_one_line_and_exit_2(pytester, function, says):
+    """An oracle that raises or hangs is the kit's setup's problem, not the candidate's: the run stops at the first
+    call (within --oracle-timeout), one line names the oracle and what went wrong, pytest exits 2 (the run was
+    stopped), and the report is incomplete with that line; never a list of MUST requirements that 'broke'."""
+    oracle = pytester.path / "broken_oracle.py"
+    oracle.write_text(ORACLES)
+    report = pytester.path / "r.json"
+    result = suite(pytester, "--predictor-cmd", "/bin/true", "--model", str(ROOT / "examples" / "iris" / "model"),
+                   "--oracle", f"python:{oracle}:{function}", "--oracle-timeout", "0.5",
+                   "--conformance-report", str(report))
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED == 2, out
+    verdict = [line for line in result.stdout.lines if line.startswith("NOT A VERDICT: ")]
+    assert len(verdict) == 1 and verdict[0].endswith(f"{says}; exit status 2"), out
+    assert "the oracle broke, so the run stops" in verdict[0]
+    assert "broke: OracleProblem" not in out and "NOT CHECKED" not in out and "Traceback" not in out
+    assert "1 failed" in result.stdout.lines[-1]  # the first test only; pytest's totals last
+    made = json.loads(report.read_text())
+    assert made["status"] == "incomplete" and says in made["kit_problem"]
+    assert says in (pytester.path / "r.md").read_text()
+
+
+def test_an_oracle_timeout_must_be_positive(pytester):
+    result = suite(pytester, "--predictor-cmd", "/bin/true", "--model", str(ROOT / "examples" / "iris" / "model"),
+                   "--oracle", "signature", "--oracle-timeout", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--oracle-timeout must be a positive number of seconds, got 0" in result.stderr.str()
 
 
 def test_an_interrupted_run_is_incomplete_never_passed(pytester):

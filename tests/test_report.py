@@ -56,6 +56,50 @@ def test_statuses_follow_the_evidence():
     assert interrupted["status"] == "incomplete" and "interrupted" in report.markdown(interrupted)
 
 
+def test_a_requirements_tests_are_those_that_can_check_it_for_this_candidate():
+    """A test that recorded a requirement cannot apply (a multiplier-only test for another model), or that was
+    skipped without showing anything about it, is not listed among the requirement's tests."""
+    records = [
+        TestRecord("t::any_model", {"P-EVERY", "B-MATCH"}, "passed", checked={"P-EVERY"},
+                   not_applicable={"B-MATCH": "--oracle signature: no expected answers"}),
+        TestRecord("t::multiplier_only", {"P-EVERY", "M-VALUE"}, "skipped", skip_reason="not the multiplier model",
+                   not_applicable={"P-EVERY": "not the multiplier model", "M-VALUE": "not the multiplier model"}),
+        TestRecord("t::no_goldens", {"P-EVERY"}, "skipped", skip_reason="no golden pairs"),
+        TestRecord("t::hung", {"P-EXIT"}, "skipped", not_checked={"P-EXIT": "the candidate hangs"}),
+    ]
+    by_id = rows(report.build(records, "cmd", "x", strict=False))
+    assert by_id["P-EVERY"]["status"] == "passed" and by_id["P-EVERY"]["tests"] == ["t::any_model"]
+    assert by_id["M-VALUE"]["status"] == "skipped" and by_id["M-VALUE"]["tests"] == []
+    assert by_id["M-VALUE"]["reason"] == "not the multiplier model"
+    assert by_id["B-MATCH"]["status"] == "skipped" and by_id["B-MATCH"]["tests"] == []
+    assert by_id["P-EXIT"]["status"] == "not-checked" and by_id["P-EXIT"]["tests"] == ["t::hung"]
+
+
+def test_a_run_that_checked_nothing_about_the_candidate_is_never_passed():
+    """The candidate never ran (``predictor_runs: 0``), or only the kit's K-* files were checked, or every test
+    was skipped: ``nothing-checked``, in the status, the headline and the Markdown twin; never ``passed``."""
+    kit_only = [TestRecord("t::manifest", {"K-SERVICE"}, "passed", checked={"K-SERVICE"})]
+    about = [TestRecord("t::exit", {"P-EXIT"}, "passed", checked={"P-EXIT"})]
+    all_skipped = [TestRecord("t::golden", {"M-VALUE"}, "skipped", skip_reason="no golden pairs")]
+    never_ran = report.build(kit_only, "cmd", "/bin/false", strict=False, stats={"predictor_runs": 0})
+    assert never_ran["status"] == "nothing-checked" and not report.verdict(never_ran)
+    assert report.headline(never_ran) == "NOTHING CHECKED"
+    assert report.why_nothing_checked(never_ran) == ("the candidate never ran (only the kit's files were checked: "
+                                                      "1 K-* requirements passed)")
+    text = report.markdown(never_ran)
+    assert text.startswith("# Conformance report: NOTHING CHECKED") and "- no verdict about the candidate: " in text
+    assert never_ran["stats"] == {"predictor_runs": 0}
+    assert report.build(kit_only, "cmd", "x", strict=False)["status"] == "nothing-checked"  # ran, but only K-*
+    assert report.build(all_skipped, "cmd", "x", strict=False, stats={"predictor_runs": 3})["status"] == "nothing-checked"
+    # a requirement about the candidate passed on evidence from a run: a verdict
+    assert report.build(kit_only + about, "cmd", "x", strict=False, stats={"predictor_runs": 1})["status"] == "passed"
+    # a run with no predictor run cannot pass even if a record says it checked something
+    assert report.build(about, "cmd", "x", strict=False, stats={"predictor_runs": 0})["status"] == "nothing-checked"
+    # failures and gaps still say so: nothing-checked is only instead of passed
+    broken_kit = [TestRecord("t::manifest", {"K-SERVICE"}, "failed", [Finding("K-SERVICE", "s.yaml", "", "no image")])]
+    assert report.build(broken_kit, "cmd", "x", strict=False, stats={"predictor_runs": 0})["status"] == "failed"
+
+
 def test_markdown_twin_and_failure_lines_are_capped(tmp_path):
     findings = [Finding("F-ID", f"r{i}.json", "/id", "missing | pipe") for i in range(9)]
     made = report.build([TestRecord("t", {"F-ID"}, "failed", findings)], "image", "img:1", strict=True)

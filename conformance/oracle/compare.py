@@ -18,6 +18,7 @@ from deepdiff import DeepDiff
 from conformance.contract.findings import Finding, join
 from conformance.contract.requirements import SHOULD
 from conformance.oracle.expect import Expected, json_values
+from conformance.text import MESSAGE_QUOTE, quote
 from conformance.v2.datatypes import DATATYPES, unsigned_view
 from conformance.v2.documents import ERROR, Document, Tensor, response_id_findings
 
@@ -72,7 +73,7 @@ def examine(actual: Document, expected: Expected, request: Document | None = Non
     if actual.kind == ERROR:
         message = body.get("error")
         blamed = blame_refusal(request, expected, message)
-        result.ran(blamed, [Finding(blamed, file, "/error", f"error response {message!r} to a request the model serves")])
+        result.ran(blamed, [Finding(blamed, file, "/error", f"error response {quote(message, MESSAGE_QUOTE)} to a request the model serves")])
         return result
     if actual.tensors or own["F-COUNT"] or own["F-TYPED"]:
         result.ran("F-COUNT", own["F-COUNT"])
@@ -156,9 +157,9 @@ def model_findings(actual: Document, expected: Expected, result: Comparison) -> 
         return
     findings = []
     if body.get("model_name") != expected.model.name:
-        findings.append(Finding("F-MODEL", actual.file, "/model_name", f"is {body.get('model_name')!r}, the model's name is {expected.model.name!r}"))
+        findings.append(Finding("F-MODEL", actual.file, "/model_name", f"is {quote(body.get('model_name'))}, the model's name is {expected.model.name!r}"))
     if body.get("model_version") != expected.model.version:
-        shown = "missing" if "model_version" not in body else f"is {body['model_version']!r}"
+        shown = "missing" if "model_version" not in body else f"is {quote(body['model_version'])}"
         findings.append(Finding("F-MODEL", actual.file, "/model_version", f"{shown}, the model's version is {expected.model.version!r}", level=SHOULD))
     result.ran("F-MODEL", findings)
 
@@ -246,7 +247,7 @@ def explain(actual: Document, expected: Expected, limit: int = 2000) -> str:
     got = actual.body if isinstance(actual.body, dict) else {"<not an object>": actual.body}
     if not expected.is_error and actual.kind != ERROR:
         got = {**got, "outputs": [_as_expected_layout(t) for t in actual.tensors] if actual.tensors else got.get("outputs")}
-    got = _clipped(got)
+    got = cast(dict, _short_strings(_clipped(got)))  # a 50 MB model_name must not become a 50 MB diff
     text = DeepDiff(want, got, ignore_order=False, significant_digits=None, verbose_level=2,
                     exclude_paths=["root['error']"]).pretty()
     return text if len(text) <= limit else text[: limit - 4] + "\n..."
@@ -269,6 +270,18 @@ def _clipped(document: dict) -> dict:
             output = {**output, "data": data[:DIFF_ELEMENTS] + [f"... {len(data) - DIFF_ELEMENTS} more elements"]}
         clipped.append(output)
     return {**document, "outputs": clipped}
+
+
+def _short_strings(value: object, limit: int = 200) -> object:
+    """``value`` with every string longer than ``limit`` cut, its full length said (for the readable diff)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]}… ({len(value):,} characters)"
+    if isinstance(value, dict):
+        return {key if len(key) <= limit else _short_strings(key, limit): _short_strings(item, limit)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_short_strings(item, limit) for item in value]
+    return value
 
 
 def _as_expected_layout(tensor: Tensor) -> dict:

@@ -25,6 +25,7 @@ from conformance.oracle.compare import (
 from conformance.oracle.expect import Expected
 from conformance.oracle.signature import Signature, follows_inputs, signature_findings
 from conformance.oracle.sources import Tolerance
+from conformance.text import MESSAGE_QUOTE, quote
 from conformance.v2.datatypes import DATATYPES
 from conformance.v2.documents import ERROR, Document, Tensor
 
@@ -67,7 +68,7 @@ def examine_any(actual: Document, expected: Expected, request: Document, signatu
         error_owed(actual, expected, result)
         return result
     if actual.kind == ERROR:
-        result.ran("B-MATCH", [Finding("B-MATCH", file, "/error", f"error response {body.get('error')!r} where the "
+        result.ran("B-MATCH", [Finding("B-MATCH", file, "/error", f"error response {quote(body.get('error'), MESSAGE_QUOTE)} where the "
                                                                   f"expected answer has outputs")])
         return result
     _outputs_findings(actual, expected, tolerance, result)

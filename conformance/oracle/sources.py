@@ -4,7 +4,7 @@
   have expected answers, compared within a tolerance (:mod:`conformance.oracle.match`).
 - ``python:MODULE:FUNCTION`` (or ``python:FILE.py:FUNCTION``): a reference function, ``FUNCTION(request: dict,
   model: pathlib.Path) -> dict`` giving the V2 response body (or ``{"error": ...}``) the model owes a request;
-  called for every request the suite sends.
+  called for every request the suite sends, each call within ``Oracle.timeout`` seconds (``--oracle-timeout``).
 - ``signature``: no expected values; the responses are checked for format and against the declared signature.
 
 The multiplier model's oracle is :mod:`conformance.oracle.expect` (``--oracle multiplier``, chosen when the model
@@ -16,7 +16,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,10 @@ from conformance.v2.documents import ERROR, RESPONSE, Document, inspect
 
 #: The oracle kinds for a model that is not the multiplier.
 KINDS = ("recorded", "python", "signature")
+
+#: Seconds one call of a reference function may take (``--oracle-timeout``): a reference that takes longer on
+#: one request than a candidate's whole batch may (the run timeout's default) is broken.
+DEFAULT_ORACLE_TIMEOUT = 60.0
 
 
 class OracleProblem(ConformanceProblem):
@@ -89,6 +95,8 @@ class Oracle:
     #: three golden requests ``(name, bytes)`` answered with values: the good requests of a model that declares no
     #: signature (``goldens.answered_requests``)
     golden_requests: list[tuple[str, bytes]] = field(default_factory=list)
+    #: seconds one call of the reference function may take
+    timeout: float = DEFAULT_ORACLE_TIMEOUT
 
     def expect(self, request: Document, raw: bytes) -> Expected:
         """The expected answer to ``request`` (its ``raw`` bytes as staged): an error response (P-EVERY) for a
@@ -104,7 +112,10 @@ class Oracle:
         assert self.model.folder is not None  # the python kind needs the model folder (checked at setup)
         try:
             body = json.loads(raw)
-            answer = self.reference(body, self.model.folder)
+            answer = call_within(self.timeout, self.reference, body, self.model.folder)
+        except _TimedOut:
+            raise OracleProblem(f"{self.spec} took longer than {self.timeout:g} s on {request.file} "
+                                "(--oracle-timeout)") from None
         except Exception as exc:  # the user's function: any failure is reported as one line, never a traceback
             raise OracleProblem(f"{self.spec} failed on {request.file}: {type(exc).__name__}: {one_line(exc, limit=300)}") from None
         return expected_from(answer, request, self.model, f"{self.spec} on {request.file}")
@@ -119,6 +130,43 @@ class Oracle:
         if why is not None:
             return Expected(request.id, self.model, error=why, requirement="P-EVERY")
         return None
+
+class _TimedOut(BaseException):
+    """A reference call ran out of time (a BaseException, so that the user's ``except Exception`` cannot eat it)."""
+
+
+def call_within(seconds: float, function: Reference, body: dict, folder: Path) -> dict:
+    """``function(body, folder)``, or :class:`_TimedOut` once it has run ``seconds``. In the main thread an
+    interval timer interrupts the call itself (a sleep, a Python loop; a long call inside C code ends first); in
+    another thread the call runs in a daemon thread that is abandoned at the deadline."""
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        def expire(signum: int, frame: object) -> None:
+            raise _TimedOut()
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return function(body, folder)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    outcome: list = []
+
+    def call() -> None:
+        try:
+            outcome.append((True, function(body, folder)))
+        except Exception as exc:
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=call, daemon=True, name="odahu-conformance oracle")
+    worker.start()
+    worker.join(seconds)
+    if not outcome:
+        raise _TimedOut()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 def expected_from(answer: object, request: Document, model: OtherModel, source: str) -> Expected:

@@ -24,6 +24,7 @@ from conformance.v2.envelope import (  # re-exported: the public names of this m
     requested_output_findings,
 )
 from conformance.v2.strictjson import JSONProblem, loads
+from conformance.text import quote
 from conformance.v2.tensors import DataProblem, decode
 
 __all__ = [
@@ -157,8 +158,8 @@ def response_id_findings(response: Document, request_id: str | None) -> list[Fin
     has = "id" in response.body
     actual = response.body.get("id")
     if request_id is not None and not has and response.kind != ERROR:
-        return [Finding("F-ID", response.file, "/id", f"missing; the request's id is {request_id!r}")]
+        return [Finding("F-ID", response.file, "/id", f"missing; the request's id is {quote(request_id)}")]
     if has and actual != request_id:
-        expected = "no id" if request_id is None else repr(request_id)
-        return [Finding("F-ID", response.file, "/id", f"is {actual!r}; the request has {expected}")]
+        expected = "no id" if request_id is None else quote(request_id)
+        return [Finding("F-ID", response.file, "/id", f"is {quote(actual)}; the request has {expected}")]
     return []
