@@ -148,7 +148,7 @@ def test_an_oracle_timeout_must_be_positive(pytester):
     result = suite(pytester, "--predictor-cmd", "/bin/true", "--model", str(ROOT / "examples" / "iris" / "model"),
                    "--oracle", "signature", "--oracle-timeout", "0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "--oracle-timeout must be a positive number of seconds, got 0" in result.stderr.str()
+    assert "--oracle-timeout: must be a positive number of seconds, got 0" in result.stderr.str()
 
 
 def test_an_interrupted_run_is_incomplete_never_passed(pytester):
