@@ -272,6 +272,7 @@ PROTOCOL = {
     "multiplier-int64": "M-VALUE",  # keeps the multiplier in a signed 64-bit integer (wraps beyond 2**63)
     "dedupes-repeated-selection": "P-EVERY",  # answers outputs [a, a] instead of an error
     "flattens-before-checking": "P-EVERY",  # counts elements only: answers data nested against its shape
+    "chunks-of-100": "P-EVERY",  # serves whole chunks of 100 files (a smaller batch is one chunk), loses the rest
 }
 
 MUTANTS = {name: requirement for name, (requirement, _) in REWRITES.items()} | PROTOCOL
@@ -446,6 +447,8 @@ def main(name: str) -> int:
         names_out = sorted(os.listdir(raw))
         if name == "caps-at-256":
             names_out = names_out[:256]
+        if name == "chunks-of-100":
+            names_out = names_out[:max(1, len(names_out) // 100) * 100]
         if name == "skip-last" and names_out:
             names_out = names_out[:-1]
         if name == "writes-nothing":
