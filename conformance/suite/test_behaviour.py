@@ -139,8 +139,8 @@ def test_same_request_same_response(conformance: Suite, verdict: Verdict) -> Non
 @pytest.mark.protocol
 @pytest.mark.requirement("B-INDEPENDENT")
 def test_response_does_not_depend_on_the_batch(conformance: Suite, verdict: Verdict) -> None:
-    """The good requests beside many others of the same model (named to sort before and after them): each
-    response equals the one the request got in a batch of its own. Only requests answered the same in two runs
+    """The good requests beside many others of the same model (named to sort before and after them) and its
+    large requests (:func:`large_requests`): each response equals the one the request got in a batch of its own. Only requests answered the same in two runs
     alone are compared (a request whose answer changes from run to run is B-DETERMINISTIC's)."""
     candidate = conformance.require_candidate()
     good = good_requests(conformance)
@@ -161,6 +161,7 @@ def test_response_does_not_depend_on_the_batch(conformance: Suite, verdict: Verd
             verdict.not_checked("B-INDEPENDENT", "no other requests of this model to put beside the good ones "
                                                  "(no declared signature, no other golden requests)")
             return
+    crowd += large_requests(conformance)
     conformance.count("crowd", len(crowd))
     mixed = run_batch(candidate, crowd + good)
     again = good_batch_again(conformance)
