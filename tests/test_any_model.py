@@ -378,6 +378,14 @@ CASES: dict[tuple[str, str], tuple[list[str], set[str], set[str], set[str]]] = {
     ("python", "hardcoded-name"): (FIXTURES, {"F-MODEL"}, set(), M_IDS),
     ("recorded", "hardcoded-name"): (FIXTURES, {"F-MODEL"}, set(), M_IDS),
     ("signature", "hardcoded-name"): ([], {"F-MODEL"}, set(), M_IDS | {"B-MATCH", "K-GOLDEN"}),
+    # 1 to 3 float steps, differently every time, only on requests of more than 8 rows: inside the tolerance
+    # (B-MATCH passes), seen only by the large requests repeated in one batch and across runs
+    ("python", "jitter-big-batches"): (FIXTURES, {"B-DETERMINISTIC"}, set(), M_IDS),
+    # dies at the edge request of 0 rows, which every run of test_generated_from_the_signature sends first
+    # (no goldens here: their empty-batch.json would stop the golden batch too)
+    ("signature", "crash-on-zero-rows"): ([], {"P-EVERY", "P-EXIT"}, set(), M_IDS | {"B-MATCH", "K-GOLDEN"}),
+    # files in chunks of 100, the remainder lost: the 307-file batch loses 7 (every other batch is under 100)
+    ("recorded", "chunked-batches"): (FIXTURES, {"P-EVERY"}, set(), M_IDS),
 }
 
 
@@ -473,6 +481,71 @@ def test_good_large_and_off_signature_requests(tmp_path):
     for name, raw in fromsignature.off_signature(signature):
         request = inspect(json.loads(raw), REQUEST, name)
         assert request.ok and not follows_inputs(request, signature) and unservable(request, signature), name
+
+
+BYTES_SIGNATURE = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]},
+                             {"name": "n", "datatype": "INT8", "shape": [-1, 2], "parameters": {"min": -3, "max": 100}}],
+                   "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1]}]}
+
+
+def _edges(signature) -> dict[str, dict]:
+    return {name: json.loads(raw) for name, raw in fromsignature.edge_requests(signature)}
+
+
+def test_the_edges_of_the_iris_signature_are_always_sent():
+    """0 rows, 1 row, a prime number of rows, the declared minimum and maximum: the same requests every time,
+    each following the signature."""
+    edges = _edges(SIGNATURE)
+    assert edges == _edges(SIGNATURE)  # deterministic: nothing left to chance
+    assert sorted(edges) == ["edge-0-rows.json", "edge-1-row.json", "edge-many-rows.json", "edge-max.json", "edge-min.json"]
+    rows = {name: body["inputs"][0]["shape"][0] for name, body in edges.items()}
+    assert rows["edge-0-rows.json"] == 0 and rows["edge-1-row.json"] == 1
+    many = rows["edge-many-rows.json"]
+    assert many > 100 and all(many % k for k in range(2, many))  # a prime: no round chunk size divides it
+    assert set(edges["edge-min.json"]["inputs"][0]["data"]) == {0.0}
+    assert set(edges["edge-max.json"]["inputs"][0]["data"]) == {10.0}
+    for name, body in edges.items():
+        assert follows_inputs(inspect(body, REQUEST, name), SIGNATURE), name
+
+
+def test_the_edges_of_a_bytes_signature_are_always_sent(tmp_path):
+    """Empty and non-ASCII BYTES elements, and the declared extremes of an integer input, beside the row edges."""
+    signature = read_signature(signature_file(tmp_path, BYTES_SIGNATURE))
+    edges = _edges(signature)
+    assert edges == _edges(signature)
+    assert {"edge-0-rows.json", "edge-1-row.json", "edge-many-rows.json", "edge-min.json", "edge-max.json",
+            "edge-bytes-empty.json", "edge-bytes-non-ascii.json"} == set(edges)
+    texts = {name: body["inputs"][0]["data"] for name, body in edges.items()}
+    assert set(texts["edge-bytes-empty.json"]) == {""}
+    assert all(t and not t.isascii() for t in texts["edge-bytes-non-ascii.json"])
+    assert set(edges["edge-min.json"]["inputs"][1]["data"]) == {-3}
+    assert set(edges["edge-max.json"]["inputs"][1]["data"]) == {100}
+    for name, body in edges.items():
+        assert follows_inputs(inspect(body, REQUEST, name), signature), name
+    mixed = read_signature(signature_file(tmp_path, MIXED))  # FP16 extremes moved inside the declared range
+    for name, raw in fromsignature.edge_requests(mixed):
+        assert follows_inputs(inspect(json.loads(raw), REQUEST, name), mixed), name
+
+
+@pytest.mark.slow
+def test_a_crash_on_zero_rows_fails_whatever_hypothesis_draws(iris_model, tmp_path):
+    """The 0-row request is not drawn by chance: under any seed the edge run (sent first) fails, and no
+    generated batch runs after it, so the findings are the same lines every time."""
+    seen = set()
+    for seed in ("2", "3", "4"):
+        report = tmp_path / f"report-{seed}.json"
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q",
+             "-k", "test_generated_from_the_signature", "--predictor-cmd", PREDICTOR, "--model", str(iris_model),
+             "--oracle", "signature", "--conformance-profile", "dev", "--hypothesis-seed", seed,
+             "--conformance-report", str(report), "--workspace-dir", str(tmp_path)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            env={**__import__("os").environ, "IRIS_VARIANT": "crash-on-zero-rows"})
+        made = json.loads(report.read_text())
+        failed = {row["id"]: tuple(row["failures"]) for row in made["requirements"] if row["status"] == "failed"}
+        assert set(failed) == {"P-EVERY", "P-EXIT"} and made["stats"]["generated_requests"] == 0, made["stats"]
+        seen.add(tuple(sorted(failed.items())))
+    assert len(seen) == 1, seen
 
 
 def test_the_cli_run_passes_the_any_model_options_on(iris_model, tmp_path, capsys):

@@ -547,3 +547,20 @@ def test_big_and_high_rank_requests():
     assert {4, 5, 6} <= ranks
     names = [n for n, _ in cs.many_small_requests(300)]
     assert len(names) == len(set(names)) == 300
+
+
+def _prime(n: int) -> bool:
+    return n > 1 and all(n % k for k in range(2, int(n ** 0.5) + 1))
+
+
+def test_batch_sizes_and_file_counts_are_primes():
+    """A predictor that serves files (or rows) in chunks of a round size and loses the remainder passes a batch
+    of 300 or 52 files when its chunk is 100 or 4: every profile's generated batch and many-files batch is a
+    prime, the many-files batch above 100, and the many-files test sends exactly that many."""
+    from conformance.generate.profiles import PROFILES
+
+    for profile in PROFILES.values():
+        assert _prime(profile.batch) and _prime(profile.files) and profile.files > 100, profile
+        names = [n for n, _ in cs.many_small_requests(profile.files)]
+        assert len(names) == len(set(names)) == profile.files
+    assert PROFILES["ci"].batch * PROFILES["ci"].runs >= 1000  # the default profile's goal

@@ -1,5 +1,6 @@
 """Requests for any model, from its declared signature (:mod:`conformance.oracle.signature`): a hypothesis
-strategy for valid requests, and three fixed good requests the protocol tests run.
+strategy for valid requests, three fixed good requests the protocol tests run, and the requests at the edges of
+the signature (:func:`edge_requests`), sent every time rather than when hypothesis happens to draw them.
 
 Every generated request follows the input signature: each declared input once (in the declared order or
 shuffled), its datatype, its shape with each variable dimension drawn (one size per position, shared by all
@@ -224,3 +225,74 @@ def off_signature(signature: Signature) -> list[tuple[str, bytes]]:
         made.append(("z-off-fixed-dimension.json", {"inputs": [{**first, "shape": wider, "data": _spread(spec, math.prod(wider), 0)},
                                                                 *base["inputs"][1:]]}))
     return [(name, dumps(body)) for name, body in made]
+
+
+#: Rows of the many-rows edge request: the first of these primes whose request stays within
+#: :data:`EDGE_ELEMENTS` (a predictor that works in chunks of a round size and loses the remainder shows it).
+MANY_ROWS = (307, 101, 53, 17, 5, 2)
+EDGE_ELEMENTS = 65_536
+#: BYTES elements beyond ASCII: two-byte, three-byte and four-byte UTF-8, a combining accent, a right-to-left script.
+NON_ASCII = ("é", "日本語", "𝄞", "e\u0301", "مرحبا")
+#: The seed of the many-rows request's values (the same request every time).
+EDGE_SEED = 20240613
+
+
+def _rows_elements(signature: Signature, rows: int) -> int:
+    return sum(math.prod(rows if d == VARIABLE else d for d in spec.shape) for spec in signature.inputs)
+
+
+def many_rows(signature: Signature) -> int:
+    """The rows of the many-rows edge request (:data:`MANY_ROWS`)."""
+    return next((rows for rows in MANY_ROWS if _rows_elements(signature, rows) <= EDGE_ELEMENTS), MANY_ROWS[-1])
+
+
+def _extreme(spec: TensorSpec, which: str) -> int | float | None:
+    """The declared minimum or maximum (``which``) of ``spec`` as a value of its datatype (moved inside the
+    range when the datatype cannot hold it exactly), or None when undeclared or not a number type."""
+    kind = DATATYPES[spec.datatype]
+    declared = spec.minimum if which == "min" else spec.maximum
+    if declared is None or kind.kind not in ("int", "float"):
+        return None
+    low, high = _bounds(spec)
+    if kind.kind == "int":
+        return max(kind.minimum, math.ceil(low)) if which == "min" else min(kind.maximum, math.floor(high))
+    return _inside(low, kind.dtype, np.inf) if which == "min" else _inside(high, kind.dtype, -np.inf)
+
+
+def edge_requests(signature: Signature) -> list[tuple[str, bytes]]:
+    """The requests at the edges of ``signature``, the same every time (each with its name's stem as id):
+
+    - with a variable dimension: ``edge-0-rows.json`` (every variable dimension 0), ``edge-1-row.json`` and
+      ``edge-many-rows.json`` (:func:`many_rows`, a prime; values from a seeded generator over the range);
+    - ``edge-min.json`` / ``edge-max.json`` when an input declares a minimum / maximum: every element of such an
+      input at it (3 rows; the other inputs' values spread over their range);
+    - with a BYTES input: ``edge-bytes-empty.json`` (every BYTES element ``""``) and ``edge-bytes-non-ascii.json``
+      (:data:`NON_ASCII`), 5 rows.
+    """
+    made: list[tuple[str, list[dict]]] = []
+    if any(VARIABLE in spec.shape for spec in signature.inputs):
+        made.append(("edge-0-rows", _inputs(signature, 0)))
+        made.append(("edge-1-row", _inputs(signature, 1, salt=2)))
+        rows = many_rows(signature)
+        rng = np.random.default_rng(EDGE_SEED)
+        many = _inputs(signature, rows)
+        for tensor, spec in zip(many, signature.inputs):
+            tensor["data"] = _generated(spec, math.prod(tensor["shape"]), rng)
+        made.append(("edge-many-rows", many))
+    for which in ("min", "max"):
+        inputs = _inputs(signature, 3, salt=3)
+        extremes = [_extreme(spec, which) for spec in signature.inputs]
+        if all(value is None for value in extremes):
+            continue
+        for tensor, value in zip(inputs, extremes):
+            if value is not None:
+                tensor["data"] = [value] * math.prod(tensor["shape"])
+        made.append((f"edge-{which}", inputs))
+    if any(DATATYPES[spec.datatype].kind == "bytes" for spec in signature.inputs):
+        for what, texts in (("empty", ("",)), ("non-ascii", NON_ASCII)):
+            inputs = _inputs(signature, len(NON_ASCII), salt=4)
+            for tensor, spec in zip(inputs, signature.inputs):
+                if DATATYPES[spec.datatype].kind == "bytes":
+                    tensor["data"] = [texts[i % len(texts)] for i in range(math.prod(tensor["shape"]))]
+            made.append((f"edge-bytes-{what}", inputs))
+    return [(f"{name}.json", dumps({"id": name, "inputs": inputs})) for name, inputs in made]

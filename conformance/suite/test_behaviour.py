@@ -1,6 +1,6 @@
 """B-DETERMINISTIC and B-INDEPENDENT, for every model (the multiplier too): the same request gets the same
-response twice in one batch and in two runs, and a request's response does not depend on the other files in
-its batch. Decided by comparing responses with each other, not with an oracle, so they hold where no expected
+response twice in one batch and in two runs (small requests and large ones: a predictor may jitter only on big
+batches), and a request's response does not depend on the other files in its batch. Decided by comparing responses with each other, not with an oracle, so they hold where no expected
 answer exists (``--oracle signature``) and catch a difference that stays inside a tolerance.
 
 One root cause, one requirement: a difference already explained by a finding on either response (a wrong value
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
 from conformance.contract.findings import Finding
@@ -83,25 +84,63 @@ def _again(name: str) -> str:
     return name[: -len(".json")] + "-again.json"
 
 
+#: Rows (the first dimension, a prime) of the multiplier's large requests in the determinism test.
+LARGE_ROWS = 101
+#: The seed of their values.
+SEED = 20240613
+
+
+def large_requests(suite: Suite) -> list[tuple[str, bytes]]:
+    """Larger requests of the candidate's model, the same every time, for the determinism test: for the
+    multiplier, one request per float and 64-bit datatype of :data:`LARGE_ROWS` x 3 elements (nested and flat);
+    for a model with a declared signature, its edge requests (``fromsignature.edge_requests``: 0, 1 and a prime
+    number of rows, the declared extremes, BYTES edges); else its three largest other golden requests."""
+    candidate = suite.require_candidate()
+    if candidate.oracle is None:
+        rng = np.random.default_rng(SEED)
+        m = candidate.multiplier_model.multiplier
+        made = []
+        for i, datatype in enumerate(("FP32", "FP64", "FP16", "INT64", "UINT64")):
+            values = strategies.random_values(datatype, LARGE_ROWS * 3, rng, m)
+            body = {"id": f"large-{datatype}", "inputs": [strategies.tensor("x", datatype, [LARGE_ROWS, 3], values, nested=i % 2 == 0)]}
+            made.append((f"large-{datatype}.json", dumps(body)))
+        return made
+    if candidate.oracle.signature is not None:
+        return fromsignature.edge_requests(candidate.oracle.signature)
+    fixtures = suite.fixtures
+    chosen = {name for name, _ in good_requests(suite)}
+    others = [n for n in golden_names(fixtures) if n not in chosen] if fixtures is not None else []
+    return sorted(read_requests(fixtures / "input", others), key=lambda r: -len(r[1]))[:3] if fixtures and others else []
+
+
 @pytest.mark.protocol
 @pytest.mark.requirement("B-DETERMINISTIC")
 def test_same_request_same_response(conformance: Suite, verdict: Verdict) -> None:
-    """The good requests run alone twice, and once beside a copy of each (another file name, the same bytes):
-    every pair of responses to the same request holds the same outputs (bit for bit)."""
+    """The good requests run alone twice; then the good and the large requests (:func:`large_requests`) beside a
+    copy of each (another file name, the same bytes), that batch run twice: every pair of responses to the same
+    request (in one batch, and across runs of the same batch) holds the same outputs (bit for bit). The batches
+    compared across runs are the same files, so an answer that depends on the batch is not counted here."""
     good = good_requests(conformance)
+    large = large_requests(conformance)
+    conformance.count("large, repeated", len(large))
     first = good_batch(conformance)
     second = good_batch_again(conformance)
-    doubled = run_batch(conformance.require_candidate(), good + [(_again(name), raw) for name, raw in good])
+    both = good + large
+    doubled_files = both + [(_again(name), raw) for name, raw in both]
+    doubled = run_batch(conformance.require_candidate(), doubled_files)
+    doubled_again = run_batch(conformance.require_candidate(), doubled_files)
     pairs = [(name, first, name, second, name) for name, _ in good]
-    pairs += [(name, doubled, name, doubled, _again(name)) for name, _ in good]
-    verdict.check(compare(verdict, "B-DETERMINISTIC", pairs), second.evidence() or doubled.evidence())
+    pairs += [(name, run, name, run, _again(name)) for run in (doubled, doubled_again) for name, _ in both]
+    pairs += [(name, doubled, name, doubled_again, name) for name, _ in large]
+    evidence = second.evidence() or doubled.evidence() or doubled_again.evidence()
+    verdict.check(compare(verdict, "B-DETERMINISTIC", pairs), evidence)
 
 
 @pytest.mark.protocol
 @pytest.mark.requirement("B-INDEPENDENT")
 def test_response_does_not_depend_on_the_batch(conformance: Suite, verdict: Verdict) -> None:
-    """The good requests beside many others of the same model (named to sort before and after them): each
-    response equals the one the request got in a batch of its own. Only requests answered the same in two runs
+    """The good requests beside many others of the same model (named to sort before and after them) and its
+    large requests (:func:`large_requests`): each response equals the one the request got in a batch of its own. Only requests answered the same in two runs
     alone are compared (a request whose answer changes from run to run is B-DETERMINISTIC's)."""
     candidate = conformance.require_candidate()
     good = good_requests(conformance)
@@ -122,6 +161,7 @@ def test_response_does_not_depend_on_the_batch(conformance: Suite, verdict: Verd
             verdict.not_checked("B-INDEPENDENT", "no other requests of this model to put beside the good ones "
                                                  "(no declared signature, no other golden requests)")
             return
+    crowd += large_requests(conformance)
     conformance.count("crowd", len(crowd))
     mixed = run_batch(candidate, crowd + good)
     again = good_batch_again(conformance)

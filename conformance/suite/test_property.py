@@ -73,10 +73,13 @@ def test_generated_batches(conformance, verdict):
 @pytest.mark.property
 @pytest.mark.requirement(*FORMAT_IDS, *ANY_BEHAVIOUR_IDS, *RUN_IDS)
 def test_generated_from_the_signature(conformance, verdict):
-    """For a model other than the multiplier: batches of requests generated from its declared signature (every
+    """For a model other than the multiplier: first the requests at the edges of its declared signature, the
+    same every time (``fromsignature.edge_requests``: 0 rows, 1 row, a prime number of rows, the declared minimum
+    and maximum, empty and non-ASCII BYTES) in one run, then batches of requests generated from it (every
     input, variable dimensions from 0 to 64, values in the declared range, flat or nested, ids, parameters,
     output selections). Every response is strict V2, follows the output signature (B-SIGNATURE) and, with a
-    reference function, matches its answer within the tolerance (B-MATCH)."""
+    reference function, matches its answer within the tolerance (B-MATCH). A failing edge run is reported as it
+    is (no generated batch runs after it), so what it shows never depends on the seed."""
     candidate = conformance.require_candidate()
     oracle = candidate.oracle
     if oracle is None:
@@ -96,7 +99,16 @@ def test_generated_from_the_signature(conformance, verdict):
         _record(conformance, verdict, result, len(requests), ids)
         return result if result.judgement.findings else None
 
-    batch = first_failure(profile.runs, one_run, batch=fromsignature.batches(signature, profile.batch))
+    edges = fromsignature.edge_requests(signature)
+    conformance.count("signature edges", len(edges))
+    edge_batch = run_batch(candidate, edges)
+    verdict.ran(*(r for r in edge_batch.judgement.checked_at() if r in ids))
+    for requirement, reason in edge_batch.judgement.blocked_at().items():
+        if requirement in ids:
+            verdict.not_checked(requirement, reason)
+    batch: Batch | None = edge_batch
+    if not edge_batch.judgement.findings:
+        batch = first_failure(profile.runs, one_run, batch=fromsignature.batches(signature, profile.batch))
     if batch is None:
         verdict.check([])
         return

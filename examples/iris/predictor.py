@@ -9,7 +9,11 @@
                        reordered-features, fp16-probabilities, label-off-by-one, nondeterministic, within-tolerance,
                        any-input-name (takes the first input whatever its name), batch-mean (shifts every
                        answer by a trace of the mean feature of the whole batch: answers depend on the batch),
-                       hardcoded-name (model_name "iris", model_version "1", whatever the project file says)
+                       hardcoded-name (model_name "iris", model_version "1", whatever the project file says),
+                       jitter-big-batches (answers to requests of more than 8 rows move by 1 to 3 float32 steps,
+                       differently every time), crash-on-zero-rows (a request of 0 rows raises, uncaught: the
+                       process dies there with a traceback, exit 1), chunked-batches (serves the files in chunks
+                       of 100, a smaller batch as one chunk, and loses the remainder of a bigger one)
 
 Request  {id?, parameters?, inputs: [{name: "features", datatype: FP32|FP64, shape: [N, 4], data}],
           outputs?: [{name: "probabilities"|"label", parameters?}]}
@@ -42,7 +46,9 @@ FEATURES, CLASSES = 4, 3
 INPUT_DTYPES = {"FP32": np.float32, "FP64": np.float64}
 OUTPUTS = ("probabilities", "label")
 VARIANTS = ("reordered-features", "fp16-probabilities", "label-off-by-one", "nondeterministic", "within-tolerance",
-            "any-input-name", "batch-mean", "hardcoded-name")
+            "any-input-name", "batch-mean", "hardcoded-name", "jitter-big-batches", "crash-on-zero-rows",
+            "chunked-batches")
+CHUNK = 100  # chunked-batches: files per chunk
 MAX_DEPTH = 1024  # deepest nesting of arrays and objects accepted
 
 
@@ -59,13 +65,15 @@ class Model:
                  variant: str) -> None:
         self.coef, self.intercept, self.classes = coef, intercept, np.array(classes, dtype=np.int64)
         self.name, self.version, self.variant = name, version, variant
-        self.rng = np.random.default_rng() if variant == "nondeterministic" else None  # seeded from the OS
+        self.rng = np.random.default_rng() if variant in ("nondeterministic", "jitter-big-batches") else None  # seeded from the OS
         self.batch_shift = 0.0  # batch-mean: set from the whole batch before any request is answered
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities float32 [N, 3], labels int64 [N]) for features float64 [N, 4]."""
         if self.variant == "reordered-features":
             x = x[:, [1, 0, 2, 3]]
+        if self.variant == "crash-on-zero-rows":  # the bug: rows stacked one by one; none raises ValueError
+            x = np.stack(list(x))
         z = x @ self.coef.T + self.intercept
         if self.variant == "batch-mean":
             z[:, 0] += self.batch_shift
@@ -80,7 +88,8 @@ class Model:
             labels = labels + 1
         elif self.variant == "within-tolerance":  # 1e-7 is over half a float32 step: every non-zero one moves
             p = (p.astype(np.float64) * (1 + 1e-7)).astype(np.float32)
-        elif self.variant == "nondeterministic":  # a random factor 1 +- (1e-7 .. 3e-7): moves by 1 to 3 steps
+        elif self.variant == "nondeterministic" or (self.variant == "jitter-big-batches" and len(p) > 8):
+            # a random factor 1 +- (1e-7 .. 3e-7): moves by 1 to 3 steps
             assert self.rng is not None
             noise = self.rng.uniform(1e-7, 3e-7, p.shape) * self.rng.choice([-1.0, 1.0], p.shape)
             p = (p.astype(np.float64) * (1 + noise)).astype(np.float32)
@@ -339,6 +348,8 @@ def run_batch(model_dir: str, input_dir: str, output_dir: str, variant: str) -> 
             except Exception:  # noqa: BLE001 - a request it cannot read just does not count
                 continue
         model.batch_shift = 1e-6 * float(np.mean(means)) if means and not any(np.isnan(means)) else 0.0
+    if variant == "chunked-batches":  # whole chunks of CHUNK files only (at least one): the remainder is lost
+        names = names[:max(1, len(names) // CHUNK) * CHUNK]
     errors = unwritten = 0
     for name in names:
         try:
@@ -347,6 +358,8 @@ def run_batch(model_dir: str, input_dir: str, output_dir: str, variant: str) -> 
         except OSError as e:
             response = {"error": f"cannot read the request: {one_line(e)}"}
         except Exception as e:  # a bug must not cost the rest of the batch its responses
+            if variant == "crash-on-zero-rows":
+                raise  # this variant has no such guard: the exception ends the process
             response = {"error": f"internal error: {type(e).__name__}: {one_line(e)}"}
         body = json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
         temporary = os.path.join(output_dir, f".{name}.partial")  # not *.json: the platform never takes it

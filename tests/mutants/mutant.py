@@ -286,6 +286,7 @@ PROTOCOL = {
     # hangs on any batch of more than 12 files, whatever they hold: P-TIMELY, never P-ISOLATE
     "hangs-on-big-batches": "P-TIMELY",
     "repairs-invalid-utf8": "P-EVERY",  # reads requests as Go does (invalid UTF-8, lone surrogates -> U+FFFD)
+    "chunks-of-100": "P-EVERY",  # serves whole chunks of 100 files (a smaller batch is one chunk), loses the rest
 }
 
 MUTANTS = {name: requirement for name, (requirement, _) in REWRITES.items()} | PROTOCOL
@@ -494,6 +495,8 @@ def main(name: str) -> int:
         names_out = sorted(os.listdir(raw))
         if name == "caps-at-256":
             names_out = names_out[:256]
+        if name == "chunks-of-100":
+            names_out = names_out[:max(1, len(names_out) // 100) * 100]
         if name == "skip-last" and names_out:
             names_out = names_out[:-1]
         if name == "writes-nothing":
