@@ -634,3 +634,24 @@ def test_record_refuses_responses_whose_request_is_a_guess(tmp_path):
     with pytest.raises(RecordProblem, match="which response answers r0.json is a guess"):
         record(candidate, requests, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_hung_candidate_leaves_what_cannot_apply_skipped(iris_model, tmp_path):
+    """A candidate that never finishes: once the kit stops running it, the remaining tests are skipped as
+    not-checked, but what cannot apply to the model (B-MATCH under --oracle signature, the M-* requirements)
+    stays skipped, never a not-checked MUST."""
+    sleeper = tmp_path / "sleeper.py"
+    sleeper.write_text("import time\ntime.sleep(60)\n")
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q",
+         "--predictor-cmd", f"{sys.executable} {sleeper}", "--model", str(iris_model), "--oracle", "signature",
+         "--run-timeout", "1", "--conformance-profile", "dev", "--conformance-report", str(report),
+         f"--workspace-dir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    rows = {row["id"]: row for row in json.loads(report.read_text())["requirements"]}
+    assert rows["P-TIMELY"]["status"] == "failed", done.stdout[-2000:]
+    assert rows["B-MATCH"]["status"] == "skipped" and "no expected answers" in rows["B-MATCH"]["reason"], rows["B-MATCH"]
+    assert all(rows[r]["status"] == "skipped" for r in M_IDS), {r: rows[r]["status"] for r in M_IDS}
+    assert rows["B-DETERMINISTIC"]["status"] == "not-checked"
