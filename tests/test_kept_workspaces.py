@@ -220,3 +220,15 @@ def test_a_suite_whose_workspaces_cannot_be_removed_warns_once_each_and_runs_not
     assert f"{runs} workspaces could not be removed and are left in place (first: " in output
     left = sorted(p for p in stuck_dir.iterdir() if p.name.startswith(staging.PREFIX))
     assert len(left) == runs and all(sorted(q.name for q in p.iterdir()) == ["raw-output"] for p in left)
+
+
+def test_expected_answers_that_cannot_be_written_beside_a_kept_workspace_are_no_error(tmp_path):
+    """A candidate may leave its workspace unwritable (read-only, immutable): the kept workspace then lacks
+    expected/, and the run's findings stand (no traceback from the kit)."""
+    from conformance.judge import Judgement
+    from conformance.suite.shared import _write_expected
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    assert _write_expected(blocker / "expected", Judgement()) is False
+    assert _write_expected(tmp_path / "expected", Judgement()) is True and (tmp_path / "expected").is_dir()

@@ -108,10 +108,11 @@ class Batch:
     def __init__(self, candidate: Candidate, result: RunResult, judgement: Judgement, model: Model | OtherModel):
         self.candidate, self.result, self.judgement, self.model = candidate, result, judgement, model
         self.kept: Path | None = None
+        self.expected_written = False
         if judgement.findings:
             self.kept = candidate.keep(result)
             if self.kept is not None:
-                _write_expected(self.kept / "expected", judgement)
+                self.expected_written = _write_expected(self.kept / "expected", judgement)
         else:
             candidate.discard(result)
 
@@ -121,7 +122,9 @@ class Batch:
         if name and name in self.judgement.diffs:
             lines.append(self.judgement.diffs[name])
         if self.kept is not None:
-            lines.append(f"workspace kept: {self.kept} (diff -r {self.kept}/expected {self.result.workspace.output})")
+            compare = (f" (diff -r {self.kept}/expected {self.result.workspace.output})" if self.expected_written
+                       else " (the expected answers could not be written beside it)")
+            lines.append(f"workspace kept: {self.kept}{compare}")
             lines.append(f"reproduce: {self.candidate.reproduce(self.result)}")
         elif self.judgement.findings:
             why = self.candidate.not_kept_reasons.get(self.result.workspace.root, "")
@@ -129,11 +132,17 @@ class Batch:
         return "\n".join(lines)
 
 
-def _write_expected(folder: Path, judgement: Judgement) -> None:
-    folder.mkdir(exist_ok=True)
-    for name, expected in judgement.expected.items():
-        if expected.is_known:
-            (folder / name).write_bytes(dumps(expected.document()) + b"\n")
+def _write_expected(folder: Path, judgement: Judgement) -> bool:
+    """Write the expected answers into ``folder`` of a kept workspace; False when the workspace refuses them (a
+    candidate may have made it read-only or immutable): the run's findings stand, only this aid is missing."""
+    try:
+        folder.mkdir(exist_ok=True)
+        for name, expected in judgement.expected.items():
+            if expected.is_known:
+                (folder / name).write_bytes(dumps(expected.document()) + b"\n")
+    except OSError:
+        return False
+    return True
 
 
 def run_batch(
