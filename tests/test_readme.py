@@ -139,3 +139,12 @@ def test_runnable_readme_block(line, body, tmp_path):
     got = {out.strip() for out in printed.splitlines()}
     for expected in re.findall(r"^#> (.*)$", body, re.M):
         assert expected.strip() in got, f"README.md:{line} says it prints {expected!r}; it printed:\n{printed[-3000:]}"
+
+
+def test_pytest_q_in_the_checkout_ends_with_pytests_totals():
+    """`pytest -q` in the checkout keeps pytest's totals line last (no addopts -q making it -qq, under which pytest
+    prints no totals and the suite's verdict would read as the whole session's)."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_spec.py"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    last = [line for line in done.stdout.splitlines() if line.strip()][-1]
+    assert re.fullmatch(r"\d+ passed in [\d.]+s", last), done.stdout[-1000:]
