@@ -487,6 +487,9 @@ def _report(config: pytest.Config, completed: bool) -> dict | None:
                         baseline=config.stash.get(BASELINE, None), stats=stats)
     if candidate is not None:  # where the expected answers came from: a PASSED means only what they could show
         made["candidate"]["oracle"] = candidate.oracle.spec if candidate.oracle is not None else "multiplier"
+        contained = getattr(candidate.runner, "containment", None)
+        if contained is not None:  # what of an image's limits a local run was held to, and what was not enforced
+            made["candidate"]["containment"] = contained()
     if ORACLE_BROKE in config.stash:
         made["kit_problem"] = config.stash[ORACLE_BROKE]
     return made
@@ -569,6 +572,9 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
     terminalreporter.section("odahu conformance")
     candidate = made["candidate"]
     write(f"candidate: {candidate['kind']} {candidate['ref']}" + (f" ({candidate['note']})" if candidate.get("note") else ""))
+    if "host writable" in candidate.get("containment", "") or "cannot contain" in candidate.get("containment", ""):
+        write(f"not enforced: {candidate['containment']} (the candidate could write outside its output folder, "
+              f"which an image cannot)", yellow=True)
     if candidate.get("oracle", "multiplier") != "multiplier":
         write(f"oracle: {candidate['oracle']} (expected answers: {ORACLE_SAYS.get(candidate['oracle'].split(':')[0], '')})")
     if made.get("kit_problem"):  # not a verdict about the candidate: the one line says what broke, nothing else

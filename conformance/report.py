@@ -218,6 +218,8 @@ def markdown(report: dict) -> str:
         "",
         f"- candidate: {candidate['kind']} `{candidate['ref']}`" + (f" ({candidate['note']})" if candidate.get("note") else ""),
         *([f"- oracle (where the expected answers came from): `{candidate['oracle']}`"] if "oracle" in candidate else []),
+        *([f"- containment (how a local run was held to an image's limits): {candidate['containment']}"]
+          if "containment" in candidate else []),
         *([] if report.get("completed", True) else ["- the run was interrupted: the results below are partial"]),
         *([f"- no verdict about the candidate: {why_nothing_checked(report)}"]
           if run_status(report) == "nothing-checked" else []),

@@ -128,3 +128,11 @@ def test_junit_names_and_properties_carry_requirement_ids(tmp_path):
                         if p.get("name", "").startswith(("requirement ", "conformance_status"))}
     assert suite_properties["requirement P-CONFIG"] == "passed"
     assert suite_properties["requirement M-VALUE"] == "skipped"  # not selected by -m protocol -k unusable_model
+
+
+def test_the_markdown_report_says_how_a_local_run_was_contained(tmp_path):
+    made = report.build([], "cmd", "python3 p.py", False)
+    made["candidate"]["containment"] = "subreaper sweep (no unshare), host writable"
+    twin = report.write(made, tmp_path / "report.json")
+    assert "- containment (how a local run was held to an image's limits): subreaper sweep (no unshare), host writable" \
+        in twin.read_text()

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import signal
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -1024,3 +1025,12 @@ def test_local_run_sees_the_host_read_only_but_its_workspace_and_a_private_tmp(t
     plain = LocalRunner([sys.executable, "-c", SCRIBBLER, str(beside)], readonly_host=False)
     assert plain.containment().endswith("host writable")
     assert plain.run(make_workspace(tmp_path / "b"), timeout=30).exit_code == 0 and beside.read_text() == "scribbled"
+
+
+def test_a_local_runs_containment_says_what_of_an_images_limits_is_not_enforced():
+    """The report carries the runner's containment line: a subreaper sweep cannot make the host read-only, and
+    says so (the digest then prints a 'not enforced' line); a PID namespace can."""
+    sweep = LocalRunner([sys.executable, "-c", "pass"], isolation="sweep").containment()
+    assert sweep.startswith("subreaper sweep") and sweep.endswith("host writable"), sweep
+    if shutil.which("unshare") is not None and LocalRunner([sys.executable], isolation="auto").containment().startswith("own PID"):
+        assert LocalRunner([sys.executable, "-c", "pass"]).containment().endswith("host read-only")
