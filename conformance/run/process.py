@@ -23,6 +23,7 @@ import errno
 import functools
 import json
 import os
+import resource
 import selectors
 import shutil
 import signal
@@ -270,9 +271,8 @@ class _MemoryCage:
 
     def enter(self) -> None:
         """In the child, before exec: join the cgroup (or set RLIMIT_DATA). Never raises: a child that cannot
-        join runs with RLIMIT_DATA instead."""
-        import resource
-
+        join runs with RLIMIT_DATA instead. (``resource`` is imported with the module: an import in a forked
+        child can deadlock on a lock another thread held at the fork.)"""
         if self.folder is not None:
             try:
                 (self.folder / "cgroup.procs").write_text(str(os.getpid()))
