@@ -883,9 +883,11 @@ def run_process(
     leftovers: list[str] = []
     finished = False
     try:
-        _release_sigterm()  # one held during the start is raised here, where the whole run is stopped
         _register_pipes(sel, proc, out, err)
         sel.register(os.fdopen(status_read, "rb", buffering=0), selectors.EVENT_READ, status)
+        # a SIGTERM held during the start is raised here, where the whole run is stopped (the pipes registered
+        # first, so that the finally below closes them)
+        _release_sigterm()
         stopped = _pump(sel, deadline, supervised.exited, watch)
         if stopped or not supervised.exited():
             timed_out = not stopped
