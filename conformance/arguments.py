@@ -99,16 +99,19 @@ def folder_problem(folder: Path) -> str | None:
     """Why files cannot be written in ``folder`` (made if missing, in a folder that exists), or None. The reason
     names the path at fault. Nothing is left behind: an existing folder is probed with a temporary file, a missing
     one is not made."""
-    if folder.exists() or folder.is_symlink():
-        if not folder.is_dir():
-            return f"{folder} exists and is not a folder"
-        where = folder
-    else:
-        parent = folder.parent
-        if not parent.is_dir():
-            state = "is not a folder" if parent.exists() else "does not exist"
-            return f"{parent} {state} (only the last folder of a path is made)"
-        where = parent
+    try:  # (a name too long, a folder that cannot be looked into: one line, not a traceback)
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                return f"{folder} exists and is not a folder"
+            where = folder
+        else:
+            parent = folder.parent
+            if not parent.is_dir():
+                state = "is not a folder" if parent.exists() else "does not exist"
+                return f"{parent} {state} (only the last folder of a path is made)"
+            where = parent
+    except OSError as exc:
+        return f"cannot look at {exc.filename or folder}: {exc.strerror or exc}"
     try:
         handle, probe = tempfile.mkstemp(dir=where, prefix=".odahu-conformance-probe.", suffix=".partial")
         os.close(handle)
@@ -120,6 +123,9 @@ def folder_problem(folder: Path) -> str | None:
 
 def file_problem(target: Path) -> str | None:
     """Why the file ``target`` cannot be written (its folder made if missing, in a folder that exists), or None."""
-    if target.is_dir():
-        return "is a folder; give a file name"
+    try:
+        if target.is_dir():
+            return "is a folder; give a file name"
+    except OSError as exc:
+        return f"cannot look at it: {exc.strerror or exc}"
     return folder_problem(target.parent)

@@ -324,10 +324,7 @@ def _record(args: argparse.Namespace) -> int:
     from conformance.record import RecordProblem, read_request_folder, record
     from conformance.run.candidate import from_options
 
-    for name, value in (("--cmd", args.cmd), ("--image", args.image)):
-        if value is not None and not value.strip():
-            raise UsageProblem(f"{name} is empty: give the predictor to record from (a blank value, e.g. an unset "
-                               f"variable, is refused)")
+    _refuse_blank_candidate(args, "the predictor to record from")
     requests = read_request_folder(args.requests)
     _writable_folder(args.out, "--out")  # (made only when the recording is accepted)
     model: Path = args.model
@@ -483,6 +480,13 @@ def _hypothesis_home() -> Iterator[None]:
                 configuration.set_hypothesis_home_dir(home_before)
 
 
+def _refuse_blank_candidate(args: argparse.Namespace, what: str) -> None:
+    """A ``--cmd`` or ``--image`` given blank (an unset variable) is a usage error naming ``what`` to give."""
+    for name, value in (("--cmd", args.cmd), ("--image", args.image)):
+        if value is not None and not value.strip():
+            raise UsageProblem(f"{name} is empty: give {what} (a blank value, e.g. an unset variable, is refused)")
+
+
 def _check_run_paths(args: argparse.Namespace) -> None:
     """What the CLI can check before pytest starts, so that a bad path is one line, not a pytest usage error."""
     from conformance.run.candidate import CandidateProblem, _service_spec
@@ -493,10 +497,7 @@ def _check_run_paths(args: argparse.Namespace) -> None:
         raise UsageProblem("give the candidate: --cmd CMD, or --image IMAGE and/or --service-manifest FILE")
     if args.cmd is not None and len(given) > 1:
         raise UsageProblem(f"--cmd cannot be combined with {given[1]}: a local program or an image, not both")
-    for name, value in (("--cmd", args.cmd), ("--image", args.image)):
-        if value is not None and not value.strip():
-            raise UsageProblem(f"{name} is empty: give the candidate to test (a blank value, e.g. an unset "
-                               f"variable, is refused)")
+    _refuse_blank_candidate(args, "the candidate to test")
 
     if args.service_manifest is not None:
         try:

@@ -333,7 +333,7 @@ def pair_responses(result: RunResult, requests: dict[str, Document], read: Calla
 
     left, files = rest(), unpaired(extra)
     if left and len(left) == len(files):  # 3. by order, kept when the content agrees
-        ordered = list(zip(sorted(left), sorted(files, key=natural_key)))
+        ordered = in_order(left, files)
         agree = [fits(name, written) for name, written in ordered]
         if expected is None or (False not in agree):
             pairing.update(ordered)
@@ -351,13 +351,13 @@ def pair_responses(result: RunResult, requests: dict[str, Document], read: Calla
             if key in groups:
                 groups[key][1].append(written)
         for names, candidates in groups.values():
-            ordered = list(zip(sorted(names), sorted(candidates, key=natural_key)))
+            ordered = in_order(names, candidates)
             pairing.update(ordered)
             if len(names) != len(candidates) or (len(names) > 1 and len({answer_text(expected[n]) for n in names}) > 1):
                 pairing.guessed.update(name for name, _ in ordered)
         left, files = rest(), unpaired(extra)
         if left and len(left) == len(files):  # what content cannot place, by order: a guess
-            pairing.update(zip(sorted(left), sorted(files, key=natural_key)))
+            pairing.update(in_order(left, files))
             pairing.guessed.update(left)
     findings = []
     guess = "which request it answers is a guess (by order; its content does not settle it), so it is not judged against this one"
@@ -368,6 +368,12 @@ def pair_responses(result: RunResult, requests: dict[str, Document], read: Calla
         elif written != name and name in pairing.guessed:
             findings.append(Finding("P-NAME", name, "", f"answered by {written}, which the platform drops; {guess}", SHOULD))
     return pairing, findings
+
+
+def in_order(names: Iterable[str], files: Iterable[str]) -> list[tuple[str, str]]:
+    """Requests paired with response files by order: requests as a predictor lists them (by name), files in
+    natural (number-aware) order (``response2.json`` before ``response10.json``); the longer side's rest unpaired."""
+    return list(zip(sorted(names), sorted(files, key=natural_key)))
 
 
 def answer_text(expected: Expected) -> str:

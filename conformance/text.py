@@ -44,7 +44,12 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
         head = repr(value[:limit] if isinstance(value, str) else bytes(value[:limit]))
         unit = "characters" if isinstance(value, str) else "bytes"
         return f"{head[:-1]}…{head[-1]} {_size(len(value), unit)}"
-    text = repr(value)
+    return cut(repr(value), limit)
+
+
+def cut(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` when at most ``limit`` characters, else its first ``limit`` characters and its full size:
+    ``aaaa… (52,428,800 characters)``."""
     return text if len(text) <= limit else f"{text[:limit]}… {_size(len(text))}"
 
 

@@ -17,6 +17,7 @@ from conformance.cli import main
 from conformance.contract.findings import Finding
 from conformance.oracle.sources import _TimedOut, call_within
 from conformance.text import MESSAGE_LIMIT, bounded, last_lines, quote
+from conformance.text import cut as text_cut
 
 ROOT = Path(__file__).resolve().parents[1]
 IRIS_MODEL = ROOT / "examples" / "iris" / "model"
@@ -132,6 +133,7 @@ def test_quote_and_bounded_say_the_full_size():
     assert quote("ab") == "'ab'" and quote(None) == "None" and quote(7) == "7"
     assert quote(b"x" * 100, 4) == "b'xxxx…' (100 bytes)"
     assert quote(list(range(10_000)), 10) == "[0, 1, 2, … (58,890 characters)"
+    assert text_cut("z" * 1000, 3) == "zzz… (1,000 characters)" and text_cut("zzz", 3) == "zzz"  # (the readable diff's)
     text = "head " + "x" * 10_000 + " tail"
     cut = bounded(text, 100)
     assert len(cut) < 160 and cut.startswith("head ") and cut.endswith(" tail") and "(10,010 characters in all)" in cut

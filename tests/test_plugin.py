@@ -251,6 +251,11 @@ BAD_OPTIONS = {
     "baseline two folders deep": (["--write-baseline", "missing/dir/b.json"],
                                   "--write-baseline missing/dir/b.json: missing does not exist (only the last folder "
                                   "of a path is made)"),
+    # a path the system cannot look at (a name too long; a folder without search permission alike)
+    "report name too long": (["--conformance-report", "x" * 300], "--conformance-report " + "x" * 300
+                             + ": cannot look at it: File name too long"),
+    "workspace dir name too long": (["--workspace-dir", "x" * 300 + "/ws"], f"--workspace-dir {'x' * 300}/ws: "
+                                    f"cannot look at {'x' * 300}/ws: File name too long"),
     "workspace two folders deep": (["--workspace-dir", "missing/ws"],
                                    "--workspace-dir missing/ws: missing does not exist (only the last folder of a path "
                                    "is made)"),

@@ -2,9 +2,9 @@
 
 Every finding the kit reports names one of these IDs. ``M-*`` are the multiplier model's behaviour; ``B-*`` are
 behaviour requirements of any model (the expected answers from recorded goldens or a reference function, the
-declared signature, determinism and batch independence). Three requirements carry a SHOULD part beside their MUST
-(``P-NAME``: same file name; ``F-MODEL``: ``model_version``; ``P-CONFIG``: a one-line reason); findings for those
-parts carry level ``SHOULD``.
+declared signature, determinism and batch independence). Four requirements carry a SHOULD part beside their MUST
+(``P-NAME``: same file name; ``F-MODEL``: ``model_version``; ``P-CONFIG``: a one-line reason; ``P-EXIT``: nothing
+left running once the main process exits); findings for those parts carry level ``SHOULD``.
 """
 
 from __future__ import annotations

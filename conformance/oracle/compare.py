@@ -18,7 +18,7 @@ from deepdiff import DeepDiff
 from conformance.contract.findings import Finding, join
 from conformance.contract.requirements import SHOULD
 from conformance.oracle.expect import Expected, json_values
-from conformance.text import MESSAGE_QUOTE, quote
+from conformance.text import MESSAGE_QUOTE, cut, quote
 from conformance.v2.datatypes import DATATYPES, unsigned_view
 from conformance.v2.documents import ERROR, Document, Tensor, response_id_findings
 
@@ -274,10 +274,10 @@ def _clipped(document: dict) -> dict:
 
 def _short_strings(value: object, limit: int = 200) -> object:
     """``value`` with every string longer than ``limit`` cut, its full length said (for the readable diff)."""
-    if isinstance(value, str) and len(value) > limit:
-        return f"{value[:limit]}… ({len(value):,} characters)"
+    if isinstance(value, str):
+        return cut(value, limit)
     if isinstance(value, dict):
-        return {key if len(key) <= limit else _short_strings(key, limit): _short_strings(item, limit)
+        return {cut(key, limit) if isinstance(key, str) else key: _short_strings(item, limit)
                 for key, item in value.items()}
     if isinstance(value, list):
         return [_short_strings(item, limit) for item in value]

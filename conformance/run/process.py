@@ -23,6 +23,7 @@ import errno
 import functools
 import json
 import os
+import resource
 import selectors
 import shutil
 import signal
@@ -270,9 +271,8 @@ class _MemoryCage:
 
     def enter(self) -> None:
         """In the child, before exec: join the cgroup (or set RLIMIT_DATA). Never raises: a child that cannot
-        join runs with RLIMIT_DATA instead."""
-        import resource
-
+        join runs with RLIMIT_DATA instead. (``resource`` is imported with the module: an import in a forked
+        child can deadlock on a lock another thread held at the fork.)"""
         if self.folder is not None:
             try:
                 (self.folder / "cgroup.procs").write_text(str(os.getpid()))
@@ -883,9 +883,11 @@ def run_process(
     leftovers: list[str] = []
     finished = False
     try:
-        _release_sigterm()  # one held during the start is raised here, where the whole run is stopped
         _register_pipes(sel, proc, out, err)
         sel.register(os.fdopen(status_read, "rb", buffering=0), selectors.EVENT_READ, status)
+        # a SIGTERM held during the start is raised here, where the whole run is stopped (the pipes registered
+        # first, so that the finally below closes them)
+        _release_sigterm()
         stopped = _pump(sel, deadline, supervised.exited, watch)
         if stopped or not supervised.exited():
             timed_out = not stopped
