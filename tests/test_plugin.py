@@ -115,12 +115,17 @@ def raises(request, model):
 
 def sleeps(request, model):
     time.sleep(600)
+
+
+def exits(request, model):
+    raise SystemExit(3)
 """
 
 
 @pytest.mark.parametrize("function, says", [
     ("raises", "broken_oracle.py:raises failed on a.json: RuntimeError: the reference is broken"),
     ("sleeps", "broken_oracle.py:sleeps took longer than 0.5 s on a.json (--oracle-timeout)"),
+    ("exits", "broken_oracle.py:exits called sys.exit(3) on a.json"),
 ])
 def test_a_broken_oracle_stops_the_run_with_one_line_and_exit_2(pytester, function, says):
     """An oracle that raises or hangs is the kit's setup's problem, not the candidate's: the run stops at the first

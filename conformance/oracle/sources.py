@@ -116,10 +116,11 @@ class Oracle:
         except _TimedOut:
             raise OracleProblem(f"{self.spec} took longer than {self.timeout:g} s on {request.file} "
                                 "(--oracle-timeout)") from None
+        except SystemExit as exc:  # sys.exit() in the user's function must not end the kit
+            raise OracleProblem(f"{self.spec} called sys.exit({exc.code!r}) on {request.file}") from None
         except Exception as exc:  # the user's function: any failure is reported as one line, never a traceback
             raise OracleProblem(f"{self.spec} failed on {request.file}: {type(exc).__name__}: {one_line(exc, limit=300)}") from None
         return expected_from(answer, request, self.model, f"{self.spec} on {request.file}")
-
 
     def owed_error(self, request: Document) -> Expected | None:
         """The error response (P-EVERY) owed to a request that is not valid V2 or that the declared signature
@@ -130,6 +131,7 @@ class Oracle:
         if why is not None:
             return Expected(request.id, self.model, error=why, requirement="P-EVERY")
         return None
+
 
 class _TimedOut(BaseException):
     """A reference call ran out of time (a BaseException, so that the user's ``except Exception`` cannot eat it)."""
@@ -155,7 +157,7 @@ def call_within(seconds: float, function: Reference, body: dict, folder: Path) -
     def call() -> None:
         try:
             outcome.append((True, function(body, folder)))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             outcome.append((False, exc))
 
     worker = threading.Thread(target=call, daemon=True, name="odahu-conformance oracle")
