@@ -237,6 +237,22 @@ def test_it_listens_on_loopback_only(server):
     assert {str(address) for address in addresses} == {"127.0.0.1"}
 
 
+def test_a_kept_alive_connection_is_not_slowed_by_delayed_acks(server):
+    """50 small requests one after the other on one connection take well under a second: an answer written in
+    several sends would wait for the client's delayed ACK (Nagle), some 40 ms a request, 2 s in all."""
+    body = json.dumps({"inputs": [{"name": "a", "shape": [1], "datatype": "INT32", "data": [1]}]}).encode()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        began = time.monotonic()
+        for _ in range(50):
+            connection.request("POST", INFER, body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            assert (response.status, json.loads(response.read())["outputs"][0]["data"]) == (200, [2])
+        assert time.monotonic() - began < 1.0
+    finally:
+        connection.close()
+
+
 # ------------------------------------------------------------------------------------------- goldens
 
 
