@@ -278,6 +278,11 @@ def serve(raw: bytes, multiplier: int, model_name: str, model_version: str) -> d
         return {"error": one_line(e)} if request_id is None else {"error": one_line(e), "id": request_id}
 
 
+def encode(response: dict) -> bytes:
+    """A response (or error response) as the UTF-8 JSON bytes written for it."""
+    return json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
 def run_batch(model_dir: str, input_dir: str, output_dir: str) -> int:
     multiplier, model_name, model_version = load_model(model_dir)
     try:
@@ -298,7 +303,7 @@ def run_batch(model_dir: str, input_dir: str, output_dir: str) -> int:
             response = {"error": f"cannot read the request: {one_line(e)}"}
         except Exception as e:  # a bug must not cost the rest of the batch its responses
             response = {"error": f"internal error: {type(e).__name__}: {one_line(e)}"}
-        body = json.dumps(response, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        body = encode(response)
         temporary = os.path.join(output_dir, f".{name}.partial")  # not *.json: the platform never takes it
         try:
             with open(temporary, "wb") as f:
