@@ -117,7 +117,14 @@ def stop(server: Server, grace: float = 10.0) -> None:
     try:  # workers that outlived the leader are in the group still
         os.killpg(server.process.pid, signal.SIGKILL)
     except ProcessLookupError:
-        pass
+        return
+    deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously: wait until the group is gone
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(server.process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def _wait_for(server: Server, path: str, deadline: float) -> None:
