@@ -66,7 +66,8 @@ def last_lines(text: str, n: int = 1, default: str = "", separator: str = " | ")
     """The last ``n`` non-empty lines of ``text``, each stripped and cut to :data:`LINE_LIMIT` characters
     (:func:`bounded`), joined with ``separator`` (one line for a finding or a message); ``default`` when ``text``
     has no non-empty line. Programs end their error output with the useful line."""
-    kept = [bounded(line.strip(), LINE_LIMIT) for line in text.splitlines() if line.strip()][-n:] if n > 0 else []
+    lines = [line.strip() for line in text.splitlines()]
+    kept = [bounded(line, LINE_LIMIT) for line in [line for line in lines if line][-n:]] if n > 0 else []
     return separator.join(kept) if kept else default
 
 
