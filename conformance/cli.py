@@ -145,6 +145,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--image", metavar="IMAGE", help="the candidate is an OCI image")
     run.add_argument("--service-manifest", metavar="FILE", type=PATH,
                      help="InferenceService manifest (image, command, args, model registry)")
+    run.add_argument("--url", metavar="http://HOST:PORT", help="the candidate is a V2 REST server already running")
+    run.add_argument("--model-name", metavar="NAME", help="the model the server serves (default: the model folder's)")
+    run.add_argument("--model-version", metavar="V", help="its version, sent in the versioned routes")
+    run.add_argument("--serve", action="store_true", help="start --cmd / --image as a V2 server and test it over HTTP")
+    run.add_argument("--port", metavar="N", type=arguments.port, default=None, help="with --serve: the server's port")
     run.add_argument("--engine", choices=("docker", "podman"), default="docker")
     run.add_argument("--model", metavar="PATH", type=PATH, help="model folder or .tar.gz/.zip (default: the kit's)")
     run.add_argument("--fixtures", metavar="DIR", type=PATH, help="golden pairs DIR/input, DIR/output")
@@ -433,6 +438,10 @@ def _run(args: argparse.Namespace) -> int:
         argv.append(f"--predictor-image={args.image}")
     if args.service_manifest:
         argv.append(f"--service-manifest={args.service_manifest}")
+    if args.url is not None:
+        argv.append(f"--url={args.url}")
+    if args.serve:
+        argv.append("--serve")
     argv.append(f"--engine={args.engine}")
     for option, value in (("--model", args.model), ("--fixtures-dir", args.fixtures),
                           ("--run-timeout", args.run_timeout), ("--conformance-report", args.report),
@@ -441,7 +450,8 @@ def _run(args: argparse.Namespace) -> int:
                           ("--oracle", args.oracle), ("--signature", args.signature), ("--rtol", args.rtol),
                           ("--atol", args.atol), ("--conformance-baseline", args.baseline),
                           ("--conformance-write-baseline", args.write_baseline),
-                          ("--oracle-timeout", args.oracle_timeout)):
+                          ("--oracle-timeout", args.oracle_timeout), ("--model-name", args.model_name),
+                          ("--model-version", args.model_version), ("--port", args.port)):
         if value is not None:
             argv += [option, str(value)] if option == "-m" else [f"{option}={value}"]
     for each in args.output_tolerance:
@@ -492,9 +502,16 @@ def _check_run_paths(args: argparse.Namespace) -> None:
     from conformance.run.candidate import CandidateProblem, _service_spec
 
     given = [name for name, value in (("--cmd", args.cmd), ("--image", args.image),
-                                      ("--service-manifest", args.service_manifest)) if value is not None]
+                                      ("--service-manifest", args.service_manifest), ("--url", args.url))
+             if value is not None]
     if not given:
-        raise UsageProblem("give the candidate: --cmd CMD, or --image IMAGE and/or --service-manifest FILE")
+        raise UsageProblem("give the candidate: --cmd CMD, or --image IMAGE and/or --service-manifest FILE, or "
+                           "--url http://HOST:PORT (a V2 server)")
+    if args.url is not None and len(given) > 1:
+        raise UsageProblem(f"--url cannot be combined with {given[0] if given[0] != '--url' else given[1]}: a "
+                           f"running server, or a predictor (with --serve to start it as a server), not both")
+    if args.url is not None and not args.url.strip():
+        raise UsageProblem("--url is empty: give the server to test (a blank value, e.g. an unset variable, is refused)")
     if args.cmd is not None and len(given) > 1:
         raise UsageProblem(f"--cmd cannot be combined with {given[1]}: a local program or an image, not both")
     _refuse_blank_candidate(args, "the candidate to test")
