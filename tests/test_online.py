@@ -200,3 +200,40 @@ def test_a_wrong_model_name_is_one_line(reference_server, tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1, done.stdout[-2000:] + done.stderr
     assert "does not serve model 'iris'" in lines[0] and "--model-name" in lines[0]
+
+
+PROJECT = "model:\n  name: multiplier\n  version: '1'\n"
+
+
+def _failed(report: Path) -> set[str]:
+    return {r["id"] for r in json.loads(report.read_text())["requirements"] if r["status"] == "failed"}
+
+
+@pytest.mark.slow
+def test_goldens_recorded_from_a_server_gate_batch_and_online_alike(reference_server, tmp_path):
+    """`fixtures record --url` writes goldens from an approved server; they pass the same program in batch and
+    online, and fail a wrong one (multiplier 3 for 2) in batch and online with the same requirement."""
+    kit = Path(__file__).parents[1]
+    recorded = tmp_path / "recorded"
+    done = _cli("fixtures", "record", f"--url={reference_server}", "--model", str(kit / "model"),
+                "--requests", str(kit / "fixtures" / "input"), "--out", str(recorded), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (recorded / "output").iterdir()) == sorted(p.name for p in (kit / "fixtures" / "input").iterdir())
+    wrong = make_model(tmp_path / "wrong", multiplier="3\n", project=PROJECT)
+    wrong_server = start(wrong)
+    try:
+        verdicts = {}
+        for name, target, model in (
+            ("batch good", ("--cmd", f"{sys.executable} {kit / 'predictor' / 'reference.py'}"), kit / "model"),
+            ("online good", (f"--url={reference_server}",), kit / "model"),
+            ("batch wrong", ("--cmd", f"{sys.executable} {kit / 'predictor' / 'reference.py'}"), wrong),
+            ("online wrong", (f"--url=http://127.0.0.1:{wrong_server.port}",), wrong),
+        ):
+            report = tmp_path / f"{name.replace(' ', '-')}.json"
+            run = _cli("run", *target, "--model", str(model), "--oracle", "recorded", "--fixtures", str(recorded),
+                       "--report", str(report), "--profile", "dev", cwd=tmp_path)
+            verdicts[name] = (run.returncode, _failed(report))
+    finally:
+        stop(wrong_server.process)
+    assert verdicts["batch good"] == verdicts["online good"] == (0, set())
+    assert verdicts["batch wrong"] == verdicts["online wrong"] == (1, {"B-MATCH"})
