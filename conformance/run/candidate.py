@@ -43,7 +43,7 @@ from conformance.run import DEFAULT_TIMEOUT, staging
 from conformance.run.container import ContainerRunner, engine_available
 from conformance.run.decoys import stage_decoys
 from conformance.run.local import LocalRunner
-from conformance.run.online import OnlineRunner
+from conformance.run.online import OnlineRunner, write_answers
 from conformance.run.process import Runner
 from conformance.run.workspace import RunResult, Workspace
 
@@ -145,8 +145,11 @@ class Candidate:
         """
         ws = staging.new_workspace(self.workspace_base)
         try:
-            staging.stage_requests(ws, requests)
             own_model = model_files is None and multiplier is None and not model_changes
+            if self.online:  # sent from memory; written into the workspace only when it is kept
+                delivered = staging.filter_requests(ws, requests)
+            else:
+                staging.stage_requests(ws, requests)
             if self.online and own_model:
                 ws.model = None  # the server serves its own model
             elif model_files is not None:
@@ -172,7 +175,7 @@ class Candidate:
         limit = self.timeout if timeout is None else timeout
         if isinstance(self.runner, OnlineRunner):
             runner = self.runner
-            return self._watched(lambda: runner.run(ws, limit, own_model, concurrency), limit)
+            return self._watched(lambda: runner.run(ws, limit, own_model, concurrency, delivered), limit)
         return self._watched(lambda: self.runner.run(ws, limit), limit)
 
     def _watched(self, run: Callable[[], RunResult], limit: float) -> RunResult:
@@ -254,6 +257,10 @@ class Candidate:
             self.not_kept += 1
             return None
         self.kept.append(result.workspace.root)
+        try:
+            write_answers(result)  # an online run's answers, beside its requests (a batch run wrote its own)
+        except OSError as problem:
+            self.warn(f"warning: the answers could not be written into the kept workspace {result.workspace.root}: {problem}")
         self.kept_bytes += disk
         self.kept_entries += count
         return result.workspace.root

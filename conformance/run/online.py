@@ -8,11 +8,12 @@ the model it was started with (the suite's tests set such runs aside, :attr:`Onl
 
 A run is bounded by its timeout as a batch run is: each request may take what is left of it; requests not sent
 by then are reported unsent. Each answer is also written to the workspace's output folder under the request's
-name, so a kept workspace holds the requests, the answers and the expected answers side by side.
+name when the workspace is kept, so it holds the requests, the answers and the expected answers side by side.
 """
 
 from __future__ import annotations
 
+import math
 import shlex
 import time
 from collections.abc import Callable
@@ -52,16 +53,14 @@ class OnlineRunner:
         self.served: object | None = None  # the main server's handle (--serve)
         self.client: HttpClient | None = HttpClient(url, timeout) if url else None
         self.timeout = timeout
-        self.start_problem: str | None = None
+        #: where requests are POSTed
+        self.infer_route = model_path(model_name, model_version) + "/infer"
 
     @property
     def fixed_model(self) -> bool:
         """Whether every run must use the model the server already serves (``--url``)."""
         return self.serve is None
 
-    @property
-    def infer_route(self) -> str:
-        return model_path(self.model_name, self.model_version) + "/infer"
 
     def main_client(self) -> HttpClient:
         """The client of the main server, started first when the kit serves it (a ServeProblem propagates)."""
@@ -97,12 +96,19 @@ class OnlineRunner:
         return (f"for f in {where}/*.json; do curl -sS -X POST -H 'Content-Type: application/json' "
                 f"--data-binary @\"$f\" {shlex.quote(url)}; echo; done")
 
-    def run(self, ws: Workspace, timeout: float, own_model: bool = True, concurrency: int = 1) -> RunResult:
-        """Send every request file of ``ws.input`` (in name order; over ``concurrency`` connections at once) and
-        return the run with its exchanges. ``own_model`` False: ``ws.model`` holds another model, served by a
-        server started for this run (``--serve`` only) and stopped at its end."""
+    def run(self, ws: Workspace, timeout: float, own_model: bool = True, concurrency: int = 1,
+            requests: list[tuple[str, bytes]] | None = None) -> RunResult:
+        """Send ``requests`` (``(name, bytes)``, those the platform's input filter keeps; by default the files of
+        ``ws.input``) in name order, over ``concurrency`` connections at once, and return the run with its
+        exchanges. ``own_model`` False: ``ws.model`` holds another model, served by a server started for this
+        run (``--serve`` only) and stopped at its end. Nothing is written: a kept workspace gets its requests and
+        answers as files from :func:`write_answers`."""
         started = time.monotonic()
-        names = sorted(p.name for p in ws.input.iterdir() if p.is_file()) if ws.input.is_dir() else []
+        if requests is None:
+            files = sorted(p for p in ws.input.iterdir() if p.is_file()) if ws.input.is_dir() else []
+            requests = [(p.name, p.read_bytes()) for p in files]
+        bodies = dict(requests)
+        names = sorted(bodies)
         served = None
         try:
             if own_model:
@@ -117,19 +123,15 @@ class OnlineRunner:
         except Exception as problem:  # the server could not be started: ServeProblem, one line
             return self._result(ws, {}, started, start_error=str(problem))
         try:
-            exchanges, down = self._send(client, ws, names, started + timeout, concurrency)
+            exchanges, down = self._send(client, names, bodies, started + timeout, concurrency)
             output = _output_of(served if served is not None else self.served)
         finally:
             if served is not None:
                 client.close()
                 served.stop()  # type: ignore[attr-defined]
-        for name, exchange in exchanges.items():  # the answers beside the requests, for a kept workspace
-            if exchange.body is not None:
-                ws.output.mkdir(parents=True, exist_ok=True)
-                (ws.output / name).write_bytes(exchange.body)
         return self._result(ws, exchanges, started, stopped=down, output=output)
 
-    def _send(self, client: HttpClient, ws: Workspace, names: list[str], deadline: float,
+    def _send(self, client: HttpClient, names: list[str], bodies: dict[str, bytes], deadline: float,
               concurrency: int) -> tuple[dict[str, Exchange], str | None]:
         exchanges: dict[str, Exchange] = {}
         down: list[str] = []
@@ -138,11 +140,12 @@ class OnlineRunner:
         def send(name: str) -> None:
             remaining = deadline - time.monotonic()
             if down or remaining <= 0:
-                exchanges[name] = Exchange(name, HTTP, where, error=NOT_SENT_DOWN if down else NOT_SENT_TIMEOUT,
-                                           sent=False)
+                exchanges[name] = Exchange(name, HTTP, where, request=bodies[name],
+                                           error=NOT_SENT_DOWN if down else NOT_SENT_TIMEOUT, sent=False)
                 return
-            answer = client.post(self.infer_route, (ws.input / name).read_bytes(), timeout=remaining)
-            exchanges[name] = _exchange(name, where, answer)
+            # whole seconds (at most one more than the run's timeout): the socket's timeout then changes once a second
+            answer = client.post(self.infer_route, bodies[name], timeout=float(math.ceil(remaining)))
+            exchanges[name] = _exchange(name, where, answer, bodies[name])
             if answer.status is None and not answer.timed_out:
                 why = self._down(client)
                 if why:
@@ -183,8 +186,21 @@ class OnlineRunner:
             self.served.stop()  # type: ignore[attr-defined]
 
 
-def _exchange(name: str, where: str, answer: Answer) -> Exchange:
-    return Exchange(name, HTTP, where, body=answer.body if answer.status is not None else None,
+def write_answers(result: RunResult) -> None:
+    """Write an online run's requests and answers into its workspace (``input/NAME``, ``output/NAME``), for a
+    kept workspace: requests, answers and expected answers side by side. Nothing for a batch run."""
+    ws = result.workspace
+    for name, exchange in (result.exchanges or {}).items():
+        if exchange.request is not None and not (ws.input / name).exists():
+            ws.input.mkdir(parents=True, exist_ok=True)
+            (ws.input / name).write_bytes(exchange.request)
+        if exchange.body is not None:
+            ws.output.mkdir(parents=True, exist_ok=True)
+            (ws.output / name).write_bytes(exchange.body)
+
+
+def _exchange(name: str, where: str, answer: Answer, request: bytes) -> Exchange:
+    return Exchange(name, HTTP, where, request=request, body=answer.body if answer.status is not None else None,
                     status=answer.status, headers=answer.headers, seconds=answer.seconds, error=answer.error,
                     timed_out=answer.timed_out)
 

@@ -19,7 +19,8 @@ BATCH, HTTP = "batch", "http"
 class Exchange:
     """A request (``name``, as the suite calls it) and what came back.
 
-    ``where`` says where the answer was found (the response file's name; ``POST /v2/models/m/infer``). The answer
+    ``request`` holds the bytes sent (online; a batch's requests are files in its workspace). ``where`` says where
+    the answer was found (the response file's name; ``POST /v2/models/m/infer``). The answer
     is in ``body`` (bytes, online) or in the file at ``path`` (batch, read once by :meth:`document`). ``status``
     and ``headers`` are HTTP's (header names lower-cased), ``seconds`` how long the answer took, ``error`` why no
     answer came (connection refused or reset, the run's timeout passed), one line."""
@@ -28,6 +29,7 @@ class Exchange:
     transport: str
     where: str
     body: bytes | None = None
+    request: bytes | None = None
     path: Path | None = None
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
