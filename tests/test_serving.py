@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conformance.run.process import containment
-from conformance.run.serving import NETWORK, ServeProblem, Served, serve_command, serve_image
+from conformance.run.serving import NETWORK, ServeProblem, Served, ensure_network, serve_command, serve_image
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = REPO / "predictor" / "server.py"
@@ -263,16 +264,18 @@ def test_a_server_killed_by_a_signal_says_which(model):
 
 @pytest.mark.parametrize("mode, seen", [
     ("never", "status 503"),  # it answers, but not ready
-    ("silent", "connection refused"),  # nothing listens
+    ("silent", "connection refused at 127.0.0.1:{port}"),  # nothing listens (where the kit looked is said)
 ])
 def test_a_server_never_ready_is_stopped_and_one_line(model, token, mode, seen):
+    port = serving_free_port()
     argv = stand_in("never", token) if mode == "never" else ["sh", "-c", f"echo {token} waiting; sleep 60; : {token}"]
     began = time.monotonic()
     with pytest.raises(ServeProblem) as caught:
-        serve_command(argv, model, ready_timeout=1.0)
+        serve_command(argv, model, port=port, ready_timeout=1.0)
     took = time.monotonic() - began
     last = f"{token} waiting" if mode == "silent" else "(nothing)"
-    assert str(caught.value) == f"the server was not ready within 1 s (GET /v2/health/ready: {seen}): {last}"
+    assert str(caught.value) == (f"the server was not ready within 1 s (GET /v2/health/ready: {seen.format(port=port)}): "
+                                 f"{last}")
     assert 1.0 <= took < 4.0
     assert processes_with(token) == []
 
@@ -443,6 +446,20 @@ def test_an_image_is_served_on_an_internal_network_and_removed(podman, model):
     assert served.output().endswith("ready on http://0.0.0.0:8080")
 
 
+def test_an_image_is_served_through_the_docker_cli_alike(podman, model):
+    from helpers import usable_engine
+
+    docker = usable_engine("docker", (TEST_IMAGE,))  # here: the docker CLI on podman's socket
+    served = serve_image(docker, TEST_IMAGE, model, port=8081, args=["--port", "{port}"], ready_timeout=60)
+    try:
+        assert served.url.endswith(":8081") and served.command[:3] == [docker, "run", "--detach"]
+        assert get(served.url, "/v2/health/ready") == (200, b'{"ready":true}')
+    finally:
+        served.stop()
+    assert not exists(podman, container_name(served))
+    assert served.exit_status() == 0
+
+
 def test_an_image_that_exits_at_once_is_one_line_and_removed(podman, model):
     before = serve_containers(podman)
     with pytest.raises(ServeProblem) as caught:
@@ -457,8 +474,8 @@ def test_an_image_never_ready_is_stopped_and_removed(podman, model):
     began = time.monotonic()
     with pytest.raises(ServeProblem) as caught:
         serve_image(podman, TEST_IMAGE, model, command=["sh", "-c", "echo waiting; exec sleep 60"], ready_timeout=1.5)
-    assert str(caught.value) == ("the server was not ready within 1.5 s (GET /v2/health/ready: connection refused): "
-                                 "waiting")
+    assert re.fullmatch(r"the server was not ready within 1\.5 s \(GET /v2/health/ready: connection refused at "
+                        r"\d+(\.\d+){3}:8080\): waiting", str(caught.value)), str(caught.value)
     assert time.monotonic() - began < 6  # sleep (pid 1) ignores SIGTERM: killed after the short grace
     assert serve_containers(podman) - before == set()
 
@@ -467,3 +484,28 @@ def serve_containers(engine: str) -> set[str]:
     """The served containers there are now (the kit's runs elsewhere may have some too)."""
     done = subprocess.run([engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, timeout=60)
     return {name for name in done.stdout.split() if name.startswith("odahu-conformance-serve-")}
+
+
+def test_the_network_is_made_internal_once_and_a_network_with_a_route_out_is_refused(podman):
+    name = "odahu-conformance-serve-test-" + secrets.token_hex(4)
+
+    def inspect() -> dict:
+        done = subprocess.run([podman, "network", "inspect", name], capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)[0]
+
+    try:
+        ensure_network(podman, name)
+        made = inspect()
+        assert made["internal"] is True
+        ensure_network(podman, name)  # there already: reused
+        assert inspect()["id"] == made["id"]
+        subprocess.run([podman, "network", "rm", name], capture_output=True, timeout=60, check=True)
+        subprocess.run([podman, "network", "create", name], capture_output=True, timeout=60, check=True)
+        with pytest.raises(ServeProblem) as caught:
+            ensure_network(podman, name)
+        assert str(caught.value) == (f"the podman network {name} exists but is not internal (it would give the "
+                                     f"server a route out): remove it ('podman network rm {name}') and the kit "
+                                     "makes it again")
+    finally:
+        subprocess.run([podman, "network", "rm", "--force", name], capture_output=True, timeout=60)

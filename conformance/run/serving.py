@@ -86,6 +86,7 @@ _LOG_LINES = 200  # how many lines of a container's log output() asks the engine
 _ENGINE_TIMEOUT = 60.0
 _STATE_EVERY = 0.5  # seconds between two looks at a container's state while waiting for it to be ready
 _GONE_WAIT = 10.0  # seconds stop() waits for the kernel to take the killed processes away
+_AVAILABLE: set[str] = set()  # the engines found able to run containers in this process
 
 
 class ServeProblem(ConformanceProblem):
@@ -148,7 +149,8 @@ class Served:
 
 
 def _look(host: str, port: int, timeout: float) -> tuple[int | None, str]:
-    """One ``GET /v2/health/ready``: (status, ``status N``) or (None, why no status came)."""
+    """One ``GET /v2/health/ready``: (status, ``status N``) or (None, why no status came, with the address: a
+    server listening elsewhere than the kit said is told by it)."""
     connection = http.client.HTTPConnection(host, port, timeout=max(timeout, 0.01))
     try:
         connection.request("GET", READY_PATH, headers={"Connection": "close"})
@@ -156,11 +158,12 @@ def _look(host: str, port: int, timeout: float) -> tuple[int | None, str]:
         answer.read(65536)
         return answer.status, f"status {answer.status}"
     except ConnectionRefusedError:
-        return None, "connection refused"
+        return None, f"connection refused at {host}:{port}"
     except (socket.timeout, TimeoutError):
-        return None, f"no answer within {timeout:g} s"
+        return None, f"no answer within {timeout:g} s from {host}:{port}"
     except (OSError, http.client.HTTPException) as exc:
-        return None, one_line(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc, 120)
+        reason = one_line(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc, 120)
+        return None, f"{reason} ({host}:{port})"
     finally:
         connection.close()
 
@@ -614,9 +617,11 @@ def serve_image(engine: str, image: str, model: Path, port: int = 8080, ready_ti
         raise ServeProblem(f"the model folder {model_dir} does not exist")
     if ":" in str(model_dir) or "," in str(model_dir):
         raise ServeProblem(f"cannot mount {model_dir}: the path contains ':' or ','")
-    available, reason = engine_available(engine)
-    if not available:
-        raise ServeProblem(reason)
+    if engine not in _AVAILABLE:  # asked once per engine (``info`` is the slowest of the engine's answers)
+        available, reason = engine_available(engine)
+        if not available:
+            raise ServeProblem(reason)
+        _AVAILABLE.add(engine)
     problem = ContainerRunner(engine, image, command, args)._image_problem()
     if problem is not None:
         raise ServeProblem(problem)
