@@ -16,6 +16,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -171,6 +172,7 @@ INFER_BODY = {"id": "r1", "inputs": [{"name": "x", "shape": [2], "datatype": "IN
 
 def test_the_reference_server_is_served_with_port_and_model_filled_in_and_stopped(model, token):
     argv = [sys.executable, "-X", token, str(SERVER), "--port", "{port}", "--model", "{model}", "--host", "127.0.0.1"]
+    before = logs_folders()
     served = serve_command(argv, model, ready_timeout=20)
     try:
         port = int(served.url.rsplit(":", 1)[1])
@@ -192,6 +194,7 @@ def test_the_reference_server_is_served_with_port_and_model_filled_in_and_stoppe
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     assert processes_with(token) == []
+    assert logs_folders() <= before  # its log folder removed
 
 
 def test_the_server_sees_port_and_model_variables_and_the_containment_of_a_batch_run(model, token, tmp_path):
@@ -340,6 +343,21 @@ def test_a_server_that_dies_while_serving_is_seen(model, token):
         assert not served.alive() and served.exit_status() == -9
     finally:
         served.stop()
+
+
+def test_an_interrupted_wait_stops_the_server(model, token, monkeypatch):
+    import conformance.run.serving as serving
+
+    def interrupted(*args):
+        raise KeyboardInterrupt  # Ctrl-C, or a SIGTERM the kit turned into one, while waiting
+    monkeypatch.setattr(serving, "_look", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        serve_command(stand_in("ready", token), model, ready_timeout=20)
+    assert processes_with(token) == []
+
+
+def logs_folders() -> set[str]:
+    return {path.name for path in Path(tempfile.gettempdir()).glob("odahu-conformance-serve-*")}
 
 
 def test_a_command_that_cannot_start_is_one_line(model):

@@ -451,22 +451,23 @@ def serve_command(argv: list[str], model: Path, port: int | None = None, ready_t
     started = time.monotonic()
     _hold_sigterm()  # a SIGTERM in the middle of the start would leave the started server running
     try:
-        try:
-            with open(folder / "server.log", "wb") as log:
-                proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                        env=env, cwd=cwd, start_new_session=True, close_fds=True,
-                                        pass_fds=(status_write,), preexec_fn=cage.enter)
-        except OSError as exc:
-            os.close(status_read)
-            cage.remove()
-            shutil.rmtree(folder, ignore_errors=True)
-            raise ServeProblem(f"cannot start the kit's supervisor {command[0]!r}: {exc.strerror or exc}") from None
-        finally:
-            os.close(status_write)
-        server = _LocalServer(filled, proc, mode, status_read, cage, folder)
-    finally:
+        with open(folder / "server.log", "wb") as log:
+            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    env=env, cwd=cwd, start_new_session=True, close_fds=True,
+                                    pass_fds=(status_write,), preexec_fn=cage.enter)
+    except BaseException as exc:
+        os.close(status_read)
+        cage.remove()
+        shutil.rmtree(folder, ignore_errors=True)
         _release_sigterm()
+        if not isinstance(exc, OSError):
+            raise
+        raise ServeProblem(f"cannot start the kit's supervisor {command[0]!r}: {exc.strerror or exc}") from None
+    finally:
+        os.close(status_write)
+    server = _LocalServer(filled, proc, mode, status_read, cage, folder)
     try:
+        _release_sigterm()  # a SIGTERM held during the start is raised here, where the server is stopped
         while not server.started() and server.start_error() is None and proc.poll() is None:
             if time.monotonic() - started > ready_timeout:
                 break
