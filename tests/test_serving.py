@@ -433,7 +433,8 @@ def test_an_image_is_served_on_an_internal_network_and_removed(podman, model):
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         host_port = listener.getsockname()[1]
-        served = serve_image(podman, TEST_IMAGE, model, args=["--port", "{port}"], ready_timeout=60)
+        served = serve_image(podman, TEST_IMAGE, model, args=["--port", "{port}", "--model", "{model}"],
+                             ready_timeout=60)
         name = container_name(served)
         try:
             assert served.url.startswith("http://") and served.url.endswith(":8080")
@@ -448,6 +449,7 @@ def test_an_image_is_served_on_an_internal_network_and_removed(podman, model):
             for flag in ("--memory 2g", "--cpus 2", "--pids-limit 4096", "--user 1000:1000", f"--network {NETWORK}",
                          f"-v {model.resolve()}:/mnt/models:ro", "-e ODAHU_MODEL_PATH=/mnt/models", "-e PORT=8080"):
                 assert f" {flag} " in " ".join(served.command)
+            assert served.command[-5:] == [TEST_IMAGE, "--port", "8080", "--model", "/mnt/models"]
             inspect = json.loads(subprocess.run([podman, "network", "inspect", NETWORK], capture_output=True,
                                                 timeout=60).stdout)[0]
             assert inspect["internal"] is True
@@ -476,6 +478,14 @@ def test_an_image_is_served_through_the_docker_cli_alike(podman, model):
         served.stop()
     assert not exists(podman, container_name(served))
     assert served.exit_status() == 0
+
+
+def test_a_missing_image_is_one_line(podman, model):
+    with pytest.raises(ServeProblem) as caught:
+        serve_image(podman, "localhost/odahu-conformance/no-such-image:dev", model, ready_timeout=5)
+    assert str(caught.value).startswith("image localhost/odahu-conformance/no-such-image:dev is not available to "
+                                        "podman: ")
+    assert "\n" not in str(caught.value)
 
 
 def test_an_image_that_exits_at_once_is_one_line_and_removed(podman, model):

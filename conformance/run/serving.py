@@ -10,7 +10,9 @@ Two ways to start one, one handle (:class:`Served`) for both:
   ``PORT`` and ``ODAHU_MODEL_PATH``. Its stdout and stderr go to one log file in a temporary folder.
 - :func:`serve_image`: an OCI image under docker or podman, run as KServe runs a predictor: the model folder
   mounted read-only at ``/mnt/models``, the server on ``port`` inside the container, memory / CPU / pid limits,
-  a non-root user, on an internal network (:data:`NETWORK`: reachable from the kit, no route out).
+  a non-root user, on an internal network (:data:`NETWORK`: reachable from the kit, no route out; like a pod
+  reaching its node, it can still connect to what the host serves on all its addresses, through the network's
+  gateway, but not to what it serves on loopback only).
 
 Either is ready once ``GET /v2/health/ready`` answers 200 (polled with the standard library's ``http.client``,
 every :data:`POLL_EVERY` seconds). A server that ends first, or is not ready in time, is a :class:`ServeProblem`
