@@ -537,3 +537,12 @@ def test_the_network_is_made_internal_once_and_a_network_with_a_route_out_is_ref
                                      "makes it again")
     finally:
         subprocess.run([podman, "network", "rm", "--force", name], capture_output=True, timeout=60)
+
+
+def test_an_image_whose_last_line_came_in_pieces_shows_it(podman, model):
+    # podman 4.3's `logs --tail` answers an empty line when the log ends with a line logged in pieces
+    script = ("import sys, time\nsys.stderr.write('first line\\nthe model '); sys.stderr.flush(); time.sleep(0.3)\n"
+              "sys.stderr.write('is missing\\n'); sys.stderr.flush(); time.sleep(60)")
+    with pytest.raises(ServeProblem) as caught:
+        serve_image(podman, TEST_IMAGE, model, command=["python3", "-c", script], ready_timeout=1.5)
+    assert str(caught.value).endswith("): first line | the model is missing")

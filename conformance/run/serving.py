@@ -85,6 +85,7 @@ IMAGE_CPUS = "2"
 IMAGE_PIDS = 4096
 _TAIL_BYTES = 64 * 1024  # how much of the end of a local server's log output() reads
 _LOG_LINES = 200  # how many lines of a container's log output() asks the engine for
+_KEPT_LINES = 20  # at least this many lines of a container's log are kept when it is removed (when it has them)
 _ENGINE_TIMEOUT = 60.0
 _STATE_EVERY = 0.5  # seconds between two looks at a container's state while waiting for it to be ready
 _GONE_WAIT = 10.0  # seconds stop() waits for the kernel to take the killed processes away
@@ -568,17 +569,78 @@ class _Container:
         code = state.get("ExitCode")
         return code if isinstance(code, int) else None
 
-    def _logs(self) -> str:
+    def _logs(self, lines: int = _LOG_LINES) -> str:
+        """The end of the container's output (stdout and stderr as the engine logged them). podman's own log
+        file when it keeps one (:meth:`_podman_log`), else ``logs --tail``; podman's ``--tail`` (4.3, also behind
+        its docker socket) garbles a line logged in pieces and answers an empty line when the log ends with one,
+        so an answer with fewer than ``lines`` lines is checked against the whole log, read to its end but only
+        its last :data:`_TAIL_BYTES` kept."""
+        kept = self._podman_log()
+        if kept is not None:
+            return kept
+        tail = self._read_logs(["--tail", str(_LOG_LINES)])
+        if len([line for line in tail.splitlines() if line.strip()]) >= lines:
+            return tail
+        whole = self._read_logs([])
+        return whole if whole.strip() else tail
+
+    def _podman_log(self) -> str | None:
+        """The last :data:`_TAIL_BYTES` of podman's ``k8s-file`` log of the container, its lines logged in pieces
+        (``P``) joined; None when the engine is not podman, or the log is not such a file or cannot be read."""
+        if self.engine != "podman":
+            return None
+        done = _engine(self.engine, "inspect", "--format", "{{.HostConfig.LogConfig.Type}} {{.HostConfig.LogConfig.Path}}",
+                       self.name)
+        kind, _, path = done.stdout.decode("utf-8", "replace").strip().partition(" ")
+        if done.returncode != 0 or kind != "k8s-file" or not path:
+            return None
         try:
-            done = subprocess.run([self.engine, "logs", "--tail", str(_LOG_LINES), self.name],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  timeout=_ENGINE_TIMEOUT)
-        except (subprocess.TimeoutExpired, OSError):
+            with open(path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - _TAIL_BYTES))
+                data = f.read(_TAIL_BYTES)
+        except OSError:
+            return None
+        records = data.split(b"\n")
+        if size > _TAIL_BYTES:
+            records = records[1:]  # the first record read is most likely cut
+        text = []
+        for record in records:
+            parts = record.split(b" ", 3)  # TIME STREAM P|F MESSAGE
+            if len(parts) >= 3 and parts[2] in (b"P", b"F"):
+                text.append((parts[3] if len(parts) == 4 else b"") + (b"\n" if parts[2] == b"F" else b""))
+        return b"".join(text).decode("utf-8", "replace")
+
+    def _read_logs(self, options: list[str]) -> str:
+        try:
+            reader = subprocess.Popen([self.engine, "logs", *options, self.name], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        except OSError:
             return ""
-        return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else ""
+        kept = b""
+        cut = False
+        end = time.monotonic() + _ENGINE_TIMEOUT
+        try:
+            assert reader.stdout is not None  # started with stdout=PIPE
+            while time.monotonic() < end:
+                data = os.read(reader.stdout.fileno(), 65536)
+                if not data:
+                    break
+                kept = (kept + data)[-_TAIL_BYTES:]
+                cut = cut or len(kept) == _TAIL_BYTES
+        finally:
+            reader.kill()
+            reader.wait()
+            if reader.stdout is not None:
+                reader.stdout.close()
+        if reader.returncode not in (0, -signal.SIGKILL):
+            return ""
+        if cut:  # the first line kept is most likely cut
+            kept = kept.split(b"\n", 1)[1] if b"\n" in kept else b""
+        return kept.decode("utf-8", "replace")
 
     def output(self, lines: int) -> str:
-        text = self.kept_output if self.removed and self.kept_output is not None else self._logs()
+        text = self.kept_output if self.removed and self.kept_output is not None else self._logs(lines)
         return last_lines(text, lines, "(nothing)")
 
     def stop(self, grace: float) -> None:
@@ -587,7 +649,7 @@ class _Container:
         try:
             _engine(self.engine, "stop", "--time", str(max(int(round(grace)), 0)), self.name,
                     timeout=_ENGINE_TIMEOUT + grace)
-            self.kept_output = self._logs()
+            self.kept_output = self._logs(_KEPT_LINES)
             self.kept_status = self.exit_status()
         finally:
             _engine(self.engine, "rm", "--force", self.name)
