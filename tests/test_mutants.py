@@ -36,7 +36,9 @@ NO_RESPONSES = {"F-JSON", "F-SCHEMA", "F-ID", "F-MODEL", "F-COUNT", "F-TYPED", "
                 "M-DTYPE", "M-VALUE", "M-LAYOUT", "M-EMPTY", "M-FINITE", "M-UNSUPPORTED", "M-MULTIPLIER",
                 "B-DETERMINISTIC", "B-INDEPENDENT"}
 #: Skipped for the multiplier model: its answers are checked exactly by M-*, and it declares no signature.
-MULTIPLIER_SKIPPED = {"B-MATCH", "B-SIGNATURE"}
+#: and the V2 server's H-* ones, which a batch predictor cannot show
+H_IDS = {r.id for r in REQUIREMENTS if r.id.startswith("H-")}
+MULTIPLIER_SKIPPED = {"B-MATCH", "B-SIGNATURE"} | H_IDS
 #: The differential protocol checks, not-checked when the candidate never answers anything to compare with.
 NO_BASELINE = {"P-OUTDIR", "P-ISOLATE", "P-OFFLINE", "P-CONFIG", "P-ENV"}
 

@@ -12,7 +12,7 @@ from conformance.contract.findings import Finding
 from conformance.online import endpoints
 from conformance.online.checks import is_error_body
 from conformance.run.online import OnlineRunner
-from conformance.suite.shared import good_batch, good_requests
+from conformance.suite.shared import Batch, good_batch, good_requests
 from conformance.text import quote
 from conformance.transport.http import HttpClient
 
@@ -123,7 +123,7 @@ def test_unreadable_bodies(conformance, verdict):
     verdict.check(found)
 
 
-def serves_on(suite: Suite, before, when: str) -> list[Finding]:
+def serves_on(suite: Suite, before: Batch, when: str) -> list[Finding]:
     """H-ERROR: after refusals, the server is ready and answers its good requests again, where it answered them
     ``before``: a finding for each way it does not."""
     from conformance.suite.shared import run_batch

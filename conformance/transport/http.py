@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from conformance.contract.problems import ConformanceProblem
+
 #: A body larger than this is not read whole (a server streaming gigabytes is itself a finding).
 MAX_BODY = 1 << 30
 
@@ -54,7 +56,7 @@ class _Connection(http.client.HTTPConnection):
         super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
 
 
-class UrlProblem(ValueError):
+class UrlProblem(ConformanceProblem):
     """A base URL the client cannot use; one line."""
 
 
