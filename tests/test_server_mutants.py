@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from conformance.contract.requirements import REQUIREMENTS
-from conformance.paths import kit_model
+from conformance.paths import PACKAGE, kit_model
 from peers.servers import call
 from test_mutants import statuses
 from test_reference_server import INFER, Running, make_model, start, stop
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent / "mutants"))
 from server_mutant import VARIANTS  # noqa: E402
 
 MUTANT = Path(__file__).parent / "mutants" / "server_mutant.py"
+SPEC = PACKAGE / "SPEC.md"
 
 
 def tensor(name: str, datatype: str, data: list, shape: list[int] | None = None) -> dict:
@@ -310,7 +312,7 @@ def test_hardcoded_multiplier_still_needs_a_project_file(tmp_path):
         f"server: {model}/odahuflow.project.yaml: missing (needs model: {{name, version}})"]
 
 
-# ------------------------------------------------------------------------------------------- the online suite's verdicts
+# ------------------------------------------------------------------------------------ the online suite's verdicts
 # Each variant (and the reference) serves the kit's model (multiplier 2) on a free port; the whole suite (dev
 # profile, seed 1) runs against it with --url, two at a time, and its report must be exactly the one stated here.
 
@@ -421,7 +423,17 @@ def test_online_report_is_exactly_the_stated_one(online_verdicts, run):
         assert status == 0 and report["status"] == "passed", output
         return
     assert status == 1 and report["status"] == "failed", output
-    variant = run.partition("@")[0]
-    if VARIANTS[variant][0] in failed:  # the requirement the bug is about fails at MUST, named in its finding
-        row = rows[VARIANTS[variant][0]]
-        assert row["failed_level"] == "MUST" and row["failures"][0].split(": ", 2)[1].startswith(VARIANTS[variant][0])
+    requirement = VARIANTS[run.partition("@")[0]][0]
+    if requirement not in ONLINE_SKIPPED:  # the requirement the bug is about fails at MUST, named in its finding
+        assert rows[requirement]["failed_level"] == "MUST"
+        assert rows[requirement]["failures"][0].split(": ", 2)[1].startswith(requirement)
+
+
+def test_every_variant_is_named_in_the_spec_under_its_requirement():
+    sections = re.split(r"^### ", SPEC.read_text(encoding="utf-8"), flags=re.MULTILINE)[1:]
+    named = {}
+    for section in sections:
+        for listed in re.findall(r"Server mutants? \([^)]*\): (.*?)\.(?:\s|$)", section, flags=re.DOTALL):
+            for variant in re.findall(r"`([a-z][a-z0-9-]*)`", listed):
+                named[variant] = section.split(" ", 1)[0]
+    assert named == {variant: requirement for variant, (requirement, _) in VARIANTS.items()}
