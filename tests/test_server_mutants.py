@@ -341,7 +341,7 @@ ONLINE_EXPECTED: dict[str, tuple[set[str], dict[str, str]]] = {
     "any-version": ({"H-UNKNOWN"}, {}),
     "unknown-model-500": ({"H-UNKNOWN"}, {}),
     "shared-scratch": ({"B-INDEPENDENT"}, {}),  # only the crowd of concurrent requests shows it
-    "hangs-on-big": ({"H-TIMELY"}, {}),  # with --run-timeout 5
+    "hangs-on-big": ({"H-TIMELY"}, {}),  # with --run-timeout 8
     # its one refusal is right; the server gone right after it is what a refusal must not do (H-ERROR)
     "dies-after-refusal": ({"H-ERROR"}, AFTER_DEATH),
     # with the multiplier's exact oracle both of two jittered answers are wrong (M-VALUE), and a difference that
@@ -361,7 +361,7 @@ ONLINE_DISAGREES = {
                           "killed it, and a server that stops in the golden run is H-HEALTH's; H-ERROR's 'serves "
                           "on after a refusal' was never looked at, yet passed",
 }
-ONLINE_EXTRA = {"reference": ["--conformance-strict"], "hangs-on-big": ["--run-timeout", "5"]}
+ONLINE_EXTRA = {"reference": ["--conformance-strict"], "hangs-on-big": ["--run-timeout", "8"]}
 
 
 def online_suite(tmp: Path, url: str, model: Path, *extra: str) -> tuple[int, dict | None, str]:

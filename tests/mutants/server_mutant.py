@@ -161,17 +161,17 @@ class Handler(server.Handler):
         super().send_header(keyword, value)
 
 
-def load_model_with_two(folder: str) -> tuple[int, str, str]:
+def load_model_with_two(model_dir: str) -> tuple[int, str, str]:
     """The model's name and version from its folder, and 2 for the multiplier: multiplier.txt is never read."""
     with tempfile.TemporaryDirectory() as copy:
         for project in ("odahuflow.project.yaml", "odahuflow.project.yml"):
-            if os.path.isfile(os.path.join(folder, project)):
-                Path(copy, project).write_bytes(Path(folder, project).read_bytes())
+            if os.path.isfile(os.path.join(model_dir, project)):
+                Path(copy, project).write_bytes(Path(model_dir, project).read_bytes())
         Path(copy, "multiplier.txt").write_text("2\n")
         try:
             return original_load_model(copy)
         except reference.ConfigError as e:
-            raise reference.ConfigError(str(e).replace(copy, folder)) from None
+            raise reference.ConfigError(str(e).replace(copy, model_dir)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     known, rest = parser.parse_known_args(argv)
     VARIANT = known.variant
     server.answer = answer
-    server.Handler = Handler  # server.Server hands its connections to the module's Handler
+    server.Handler = Handler  # type: ignore[misc]  # server.Server hands its connections to the module's Handler
     if VARIANT == "hardcoded-multiplier":
         reference.load_model = load_model_with_two
     return server.main(rest)
