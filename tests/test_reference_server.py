@@ -57,11 +57,13 @@ def make_model(folder: Path, multiplier: str | None = "2\n", project: str | None
     return folder
 
 
-def start(model: Path) -> Running:
-    """The server on a free port, once its ready line is out and /v2/health/ready answers 200."""
+def start(model: Path, program: list[str] | None = None, probe: str = "/v2/health/ready") -> Running:
+    """The server (or ``program``: a script and its first arguments, run as server.py is) on a free port, once its
+    ready line is out and ``probe`` answers 200."""
     began = time.monotonic()
     env = {key: value for key, value in os.environ.items() if key != "ODAHU_MODEL_PATH"}
-    process = subprocess.Popen([sys.executable, str(SERVER), "--port", "0", "--model", str(model)], env=env,
+    argv = [sys.executable, *(program or [str(SERVER)]), "--port", "0", "--model", str(model)]
+    process = subprocess.Popen(argv, env=env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
     lines: queue.Queue = queue.Queue()
@@ -78,7 +80,7 @@ def start(model: Path) -> Running:
         match = READY.match(line)
         assert match, f"not the ready line: {line!r}"
         port = int(match.group(1))
-        while call(port, "GET", "/v2/health/ready", timeout=2).status != 200:
+        while call(port, "GET", probe, timeout=2).status != 200:
             assert time.monotonic() - began < START_TIMEOUT, "not ready in time"
             time.sleep(0.05)
     except BaseException:

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Deliberately broken V2 servers, for showing that the online suite rejects each kind of defect.
+
+    python tests/mutants/server_mutant.py --variant NAME [server.py's options: --host, --port, --model]
+
+runs the reference V2 server (predictor/server.py) with exactly one plausible bug, chosen by NAME (see
+``VARIANTS``: each names the requirement it breaks); everything else, the ready line on stderr and the stop on
+SIGTERM included, is the reference's own. Nothing of server.py is copied: its module-level ``answer`` (what a
+routed request gets) and ``Handler`` (how it is written) are replaced by versions that call the originals and then
+spoil their result, and server.py's ``main`` is run as it is.
+
+"Refused" below means an infer request the reference answers with its 400 error body (reference.py's
+RequestError); "big" counts the elements of all the request's input tensors' data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "predictor"))
+import reference  # noqa: E402
+import server  # noqa: E402
+
+#: variant -> the requirement its bug breaks (what the suite must name), and the bug in one line.
+VARIANTS: dict[str, tuple[str, str]] = {
+    "error-500": ("H-ERROR", "a refused request gets 500 (its {error} body kept), as servers do for shape mismatches"),
+    "error-detail-422": ("H-ERROR", "a refused request gets 422 {detail: [{msg}]} (MLServer's pydantic style)"),
+    "error-status-200": ("H-ERROR", "a refused request gets 200 with its {error} body"),
+    "text-plain": ("H-INFER", "a successful inference answer carries Content-Type: text/plain"),
+    "ignores-outputs": ("M-SELECT", "the request's outputs selection is ignored: every input answered (kserve#3307)"),
+    "drops-id": ("F-ID", "no answer to infer carries the request's id"),
+    "health-not-ready": ("H-HEALTH", "/v2/health/ready is 503 (live 200) while inference works"),
+    "model-ready-404": ("H-READY", "/v2/models/NAME[/versions/V]/ready is 404"),
+    "metadata-wrong-name": ("H-METADATA", "the model's metadata names another model"),
+    "any-model-name": ("H-UNKNOWN", "infer for any model name is served as the model"),
+    "any-version": ("H-UNKNOWN", "infer for any version string is served"),
+    "unknown-model-500": ("H-UNKNOWN", "a route naming an unknown model is 500 (a KeyError in the model lookup)"),
+    "shared-scratch": ("B-INDEPENDENT", "answers pass through one process-wide buffer, unlocked (triton#7171)"),
+    "hangs-on-big": ("H-TIMELY", "a request of over 10,000 elements is never answered"),
+    "dies-after-refusal": ("H-ERROR", "the process exits after answering its first refused request (400)"),
+    # nondeterminism, but with the multiplier's exact oracle both of two answers are wrong: M-VALUE's, not
+    # B-DETERMINISTIC's (a difference findings on both answers explain is not counted again)
+    "jitter-big": ("M-VALUE", "float outputs of requests of over 1000 elements get relative noise 1e-6"),
+    "hardcoded-multiplier": ("M-MULTIPLIER", "multiplies by 2 whatever multiplier.txt says (never reads it)"),
+}
+
+HANG_ABOVE = 10_000
+JITTER_ABOVE = 1000
+JITTER = 1e-6
+SCRATCH_SECONDS = 0.005  # between filling the shared buffer and reading it back: concurrent requests overlap
+FLOATS = {"FP16", "FP32", "FP64"}
+
+VARIANT = ""
+original_answer = server.answer
+original_load_model = reference.load_model
+#: shared-scratch's process-wide buffer: the outputs of the request computed last, whoever's they are.
+scratch: dict[str, list] = {"outputs": []}
+
+
+def elements(body: bytes) -> int:
+    """How many elements the data of all of the request's input tensors hold (0 when it is not such a request)."""
+    def count(data: object) -> int:
+        return sum(count(item) for item in data) if isinstance(data, list) else 1
+
+    try:
+        inputs = json.loads(body).get("inputs")
+        return sum(count(tensor.get("data")) for tensor in inputs if isinstance(tensor.get("data"), list))
+    except (ValueError, AttributeError, TypeError, RecursionError):
+        return 0
+
+
+def without_selection(body: bytes) -> bytes:
+    """The request with its "outputs" removed, when it is strict JSON the reference would read; else as it is."""
+    try:
+        doc, duplicate, huge = reference.parse(body)
+    except reference.RequestError:
+        return body
+    if duplicate or huge or not isinstance(doc, dict) or "outputs" not in doc:
+        return body
+    del doc["outputs"]
+    return json.dumps(doc).encode()
+
+
+def jittered(document: dict) -> dict:
+    """Every float output times (1 + a random relative error of at most JITTER), in its own datatype."""
+    for tensor in document.get("outputs", []):
+        if tensor["datatype"] in FLOATS:
+            dtype = reference.DTYPES[tensor["datatype"]]
+            values = np.array(tensor["data"], dtype=np.float64)
+            noise = np.array([1 + random.uniform(-JITTER, JITTER) for _ in range(values.size)])
+            tensor["data"] = (values * noise).astype(dtype).tolist()
+    return document
+
+
+def answer(what: str, name: str | None, version: str | None, body: bytes,
+           model: tuple[int, str, str]) -> tuple[int, dict]:
+    """server.answer with VARIANT's bug."""
+    model_name = model[1]
+    if VARIANT == "any-model-name" and what == "infer":
+        name = model_name
+    if VARIANT == "any-version" and what == "infer":
+        version = None
+    if VARIANT == "unknown-model-500" and name is not None and name != model_name:
+        raise KeyError(name)  # server.Handler answers 500 "internal error: KeyError: ..."
+    if VARIANT == "health-not-ready" and what == "ready":
+        return 503, {"ready": False}
+    if VARIANT == "model-ready-404" and what == "model-ready":
+        return 404, {"error": f"model {name!r} is not ready"}
+    if what == "infer" and VARIANT == "ignores-outputs":
+        body = without_selection(body)
+    if what == "infer" and VARIANT == "hangs-on-big" and elements(body) > HANG_ABOVE:
+        threading.Event().wait()  # forever; server.Handler's threads are daemons, so SIGTERM still stops it
+    status, document = original_answer(what, name, version, body, model)
+    if VARIANT == "metadata-wrong-name" and what == "model" and status == 200:
+        document["name"] = "model"
+    if what != "infer":
+        return status, document
+    if VARIANT == "drops-id":
+        document.pop("id", None)
+    if status == 400 and VARIANT == "error-500":
+        status = 500
+    if status == 400 and VARIANT == "error-detail-422":
+        status, document = 422, {"detail": [{"msg": document["error"]}]}
+    if status == 400 and VARIANT == "error-status-200":
+        status = 200
+    if status == 200 and "outputs" in document:
+        if VARIANT == "jitter-big" and elements(body) > JITTER_ABOVE:
+            document = jittered(document)
+        if VARIANT == "shared-scratch":
+            scratch["outputs"] = document["outputs"]
+            time.sleep(SCRATCH_SECONDS)
+            document["outputs"] = scratch["outputs"]
+    return status, document
+
+
+class Handler(server.Handler):
+    """server.Handler with the variants' bugs in how an answer is written."""
+
+    plain = False
+
+    def reply(self, status: int, document: dict, headers: list[tuple[str, str]] | None = None) -> None:
+        self.plain = VARIANT == "text-plain" and status == 200 and self.command == "POST"
+        super().reply(status, document, headers)
+        if VARIANT == "dies-after-refusal" and status == 400:
+            self.wfile.flush()  # the refusal is answered, correctly; then the process is gone
+            os._exit(1)
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if self.plain and keyword.lower() == "content-type":
+            value = "text/plain"
+        super().send_header(keyword, value)
+
+
+def load_model_with_two(model_dir: str) -> tuple[int, str, str]:
+    """The model's name and version from its folder, and 2 for the multiplier: multiplier.txt is never read."""
+    with tempfile.TemporaryDirectory() as copy:
+        for project in ("odahuflow.project.yaml", "odahuflow.project.yml"):
+            if os.path.isfile(os.path.join(model_dir, project)):
+                Path(copy, project).write_bytes(Path(model_dir, project).read_bytes())
+        Path(copy, "multiplier.txt").write_text("2\n")
+        try:
+            return original_load_model(copy)
+        except reference.ConfigError as e:
+            raise reference.ConfigError(str(e).replace(copy, model_dir)) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    global VARIANT
+    parser = argparse.ArgumentParser(prog="server_mutant.py", add_help=False)
+    parser.add_argument("--variant", choices=sorted(VARIANTS), required=True)
+    known, rest = parser.parse_known_args(argv)
+    VARIANT = known.variant
+    server.answer = answer
+    server.Handler = Handler  # type: ignore[misc]  # server.Server hands its connections to the module's Handler
+    if VARIANT == "hardcoded-multiplier":
+        reference.load_model = load_model_with_two
+    return server.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
