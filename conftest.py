@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REFERENCE = Path(__file__).resolve().parent / "predictor" / "reference.py"
-CANDIDATE_OPTIONS = ("predictor_cmd", "predictor_image", "service_manifest")
+CANDIDATE_OPTIONS = ("predictor_cmd", "predictor_image", "service_manifest", "url")
 
 
 def pytest_configure(config):

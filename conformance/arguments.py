@@ -71,6 +71,14 @@ def positive(text: str) -> int:
     return value
 
 
+def port(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    value = _integer(text)
+    if not 1 <= value <= 65535:
+        raise ArgumentProblem(f"must be a port from 1 to 65535, got {value}")
+    return value
+
+
 def tolerance(text: str) -> float:
     """A finite number, 0 or more."""
     value = _number(text)

@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from conformance import __version__, arguments
 from conformance.contract.problems import ConformanceProblem
@@ -29,6 +29,9 @@ from conformance.odahu.model import ModelProblem, load_model
 from conformance.paths import kit_fixtures, kit_model
 from conformance.text import one_line, short_integer
 from conformance.v2.documents import DEFAULT_MAX_BYTES
+
+if TYPE_CHECKING:
+    from conformance.run.candidate import Candidate
 
 OK, FAILED, UNUSABLE, NOTHING_CHECKED = 0, 1, 2, 5
 
@@ -103,14 +106,19 @@ def _parser() -> argparse.ArgumentParser:
     recorder = fixture_commands.add_parser(
         "record", help="record golden pairs from an approved predictor (any model)",
         description="Run an approved predictor twice over the requests in --requests, as the suite runs a "
-        "candidate; if both runs pass every MUST requirement they can show (P-*, F-*, B-SIGNATURE with a declared "
-        "signature) and give the same answers, write OUT/input/NAME.json and OUT/output/NAME.json (the response "
+        "candidate (a V2 server: --url, or --serve); if both runs pass every MUST requirement they can show (P-* or "
+        "H-*, F-*, B-SIGNATURE with a declared signature) and give the same answers, write OUT/input/NAME.json and OUT/output/NAME.json (the response "
         "as the predictor wrote it). Nothing is written otherwise, and existing files only with --force.",
     )
     who = recorder.add_mutually_exclusive_group(required=True)
     who.add_argument("--cmd", metavar="CMD", help="the approved predictor is a local program")
     who.add_argument("--image", metavar="IMAGE", help="the approved predictor is an OCI image")
     who.add_argument("--service-manifest", metavar="FILE", type=PATH, help="InferenceService manifest")
+    who.add_argument("--url", metavar="http://HOST:PORT", help="the approved predictor is a V2 server already running")
+    recorder.add_argument("--model-name", metavar="NAME", help="with --url or --serve: the model the server serves")
+    recorder.add_argument("--model-version", metavar="V", help="with --url or --serve: its version (versioned routes)")
+    recorder.add_argument("--serve", action="store_true", help="start --cmd / --image as a V2 server and record its answers")
+    recorder.add_argument("--port", metavar="N", type=arguments.port, default=None, help="with --serve: the server's port")
     recorder.add_argument("--engine", choices=("docker", "podman"), default="docker")
     recorder.add_argument("--model", metavar="PATH", type=PATH, required=True, help="model folder or archive")
     recorder.add_argument("--signature", metavar="FILE", type=PATH, default=None,
@@ -145,6 +153,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--image", metavar="IMAGE", help="the candidate is an OCI image")
     run.add_argument("--service-manifest", metavar="FILE", type=PATH,
                      help="InferenceService manifest (image, command, args, model registry)")
+    run.add_argument("--url", metavar="http://HOST:PORT", help="the candidate is a V2 REST server already running")
+    run.add_argument("--model-name", metavar="NAME", help="the model the server serves (default: the model folder's)")
+    run.add_argument("--model-version", metavar="V", help="its version, sent in the versioned routes")
+    run.add_argument("--serve", action="store_true", help="start --cmd / --image as a V2 server and test it over HTTP")
+    run.add_argument("--port", metavar="N", type=arguments.port, default=None, help="with --serve: the server's port")
     run.add_argument("--engine", choices=("docker", "podman"), default="docker")
     run.add_argument("--model", metavar="PATH", type=PATH, help="model folder or .tar.gz/.zip (default: the kit's)")
     run.add_argument("--fixtures", metavar="DIR", type=PATH, help="golden pairs DIR/input, DIR/output")
@@ -325,13 +338,28 @@ def _record(args: argparse.Namespace) -> int:
     from conformance.run.candidate import from_options
 
     _refuse_blank_candidate(args, "the predictor to record from")
+    if args.url is not None and not args.url.strip():
+        raise UsageProblem("--url is empty: give the server to record from (a blank value, e.g. an unset variable, is refused)")
     requests = read_request_folder(args.requests)
     _writable_folder(args.out, "--out")  # (made only when the recording is accepted)
     model: Path = args.model
     declared = args.signature is not None or (model.is_dir() and (model / SIGNATURE_FILE).is_file())
     candidate = from_options(cmd=args.cmd, image=args.image, engine=args.engine, service_manifest=args.service_manifest,
                              model=model, timeout=args.run_timeout, oracle="signature" if declared else "recorded",
-                             signature=args.signature)
+                             signature=args.signature, url=args.url, model_name=args.model_name,
+                             model_version=args.model_version, serve=args.serve, port=args.port)
+    try:
+        return _record_from(candidate, requests, args, model)
+    finally:
+        close = getattr(candidate.runner, "close", None)
+        if close is not None:  # a server the kit started (--serve) is stopped
+            close()
+
+
+def _record_from(candidate: Candidate, requests: list[tuple[str, bytes]], args: argparse.Namespace, model: Path) -> int:
+    from conformance.odahu.model import is_multiplier
+    from conformance.record import RecordProblem, record
+
     cannot_start = candidate.preflight()
     if cannot_start:
         raise UsageProblem(f"the predictor cannot start: {cannot_start}")
@@ -433,6 +461,10 @@ def _run(args: argparse.Namespace) -> int:
         argv.append(f"--predictor-image={args.image}")
     if args.service_manifest:
         argv.append(f"--service-manifest={args.service_manifest}")
+    if args.url is not None:
+        argv.append(f"--url={args.url}")
+    if args.serve:
+        argv.append("--serve")
     argv.append(f"--engine={args.engine}")
     for option, value in (("--model", args.model), ("--fixtures-dir", args.fixtures),
                           ("--run-timeout", args.run_timeout), ("--conformance-report", args.report),
@@ -441,7 +473,8 @@ def _run(args: argparse.Namespace) -> int:
                           ("--oracle", args.oracle), ("--signature", args.signature), ("--rtol", args.rtol),
                           ("--atol", args.atol), ("--conformance-baseline", args.baseline),
                           ("--conformance-write-baseline", args.write_baseline),
-                          ("--oracle-timeout", args.oracle_timeout)):
+                          ("--oracle-timeout", args.oracle_timeout), ("--model-name", args.model_name),
+                          ("--model-version", args.model_version), ("--port", args.port)):
         if value is not None:
             argv += [option, str(value)] if option == "-m" else [f"{option}={value}"]
     for each in args.output_tolerance:
@@ -492,9 +525,16 @@ def _check_run_paths(args: argparse.Namespace) -> None:
     from conformance.run.candidate import CandidateProblem, _service_spec
 
     given = [name for name, value in (("--cmd", args.cmd), ("--image", args.image),
-                                      ("--service-manifest", args.service_manifest)) if value is not None]
+                                      ("--service-manifest", args.service_manifest), ("--url", args.url))
+             if value is not None]
     if not given:
-        raise UsageProblem("give the candidate: --cmd CMD, or --image IMAGE and/or --service-manifest FILE")
+        raise UsageProblem("give the candidate: --cmd CMD, or --image IMAGE and/or --service-manifest FILE, or "
+                           "--url http://HOST:PORT (a V2 server)")
+    if args.url is not None and len(given) > 1:
+        raise UsageProblem(f"--url cannot be combined with {given[0] if given[0] != '--url' else given[1]}: a "
+                           f"running server, or a predictor (with --serve to start it as a server), not both")
+    if args.url is not None and not args.url.strip():
+        raise UsageProblem("--url is empty: give the server to test (a blank value, e.g. an unset variable, is refused)")
     if args.cmd is not None and len(given) > 1:
         raise UsageProblem(f"--cmd cannot be combined with {given[1]}: a local program or an image, not both")
     _refuse_blank_candidate(args, "the candidate to test")

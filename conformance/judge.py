@@ -25,7 +25,9 @@ from conformance.oracle.compare import RESPONSE_IDS, Comparison, examine, explai
 from conformance.oracle.expect import Expected, expect
 from conformance.oracle.match import ANY_MODEL_RESPONSE_IDS, examine_any
 from conformance.oracle.sources import Oracle, OracleProblem, expected_of
+from conformance.online.checks import ONLINE_RUN_IDS, answer_document, answered_in_time, refused_with_4xx, served_with_200
 from conformance.run.workspace import RunResult
+from conformance.transport.exchange import BATCH, Exchange
 from conformance.text import last_lines
 from conformance.v2.documents import ERROR, REQUEST, RESPONSE, Document, load, parse
 
@@ -393,7 +395,9 @@ class Judgement:
 
     ``findings`` (run-level and per response); ``checked``: requirement -> where a check of it ran on evidence
     (a request file's name, or ``(run)``); ``blocked``: requirement -> where -> why it could not be shown there;
-    per request file the response read (``responses``), the file that answered it (``pairing``), the expected
+    per request file the response read (``responses``), the exchange that carried it (``exchanges``: the
+    answer file, or the HTTP status and headers), the file that answered it (``pairing``; online, the request's
+    own name for each answered request), the expected
     answer (``expected``) and a readable diff where they differ (``diffs``)."""
 
     findings: list[Finding] = field(default_factory=list)
@@ -404,6 +408,7 @@ class Judgement:
     pairing: Pairing = field(default_factory=Pairing)
     expected: dict[str, Expected] = field(default_factory=dict)
     diffs: dict[str, str] = field(default_factory=dict)
+    exchanges: dict[str, Exchange] = field(default_factory=dict)
 
     def ran(self, requirement: str, where: str, findings: Iterable[Finding] = ()) -> None:
         """Record that a check of ``requirement`` ran on evidence at ``where`` and found ``findings``."""
@@ -470,6 +475,8 @@ def judge_batch(
             judgement.expected[name] = _expected_of_any(parsed[name], requests[name], oracle, golden_response)
     if oracle is not None and not any(_shows_b_match(e) for e in judgement.expected.values()):
         response_ids = tuple(r for r in response_ids if r != "B-MATCH")  # nothing to match: it cannot apply here
+    if result.exchanges is not None:
+        return judge_exchanges(judgement, result, response_ids, oracle)
     if result.start_error:
         reason = f"the candidate did not start: {result.start_error}"
         judgement.block((*BATCH_RUN_IDS, *response_ids), RUN, reason)
@@ -500,24 +507,84 @@ def judge_batch(
             owed = [r for r in response_ids if r != "B-MATCH" or _shows_b_match(judgement.expected[name])]
             judgement.block(owed, name, f"{name}: no response to examine")
             continue
-        actual = _relabel(read(written), name)
-        judgement.responses[name] = actual
-        expected = judgement.expected[name]
-        if oracle is None:
-            comparison = examine(actual, expected, parsed[name])
-        else:
-            comparison = examine_any(actual, expected, parsed[name], oracle.signature, oracle.tolerance)
-        if name in pairing.guessed:  # judged as a response, not as the answer to this request
-            comparison = _as_guess(comparison, f"{name}: paired with {written} by order alone (a guess): not "
-                                               f"judged against this request")
-        for requirement in comparison.checked:
-            judgement.ran(requirement, name)
-        judgement.findings += comparison.findings
-        for requirement, reason in comparison.blocked.items():
-            judgement.block([requirement], name, reason)
-        if comparison.findings and actual.kind != ERROR and expected.outputs is not None:
-            judgement.diffs[name] = explain(actual, expected)
+        judgement.exchanges[name] = Exchange(name, BATCH, written, path=result.workspace.output / written)
+        guess = (f"{name}: paired with {written} by order alone (a guess): not judged against this request"
+                 if name in pairing.guessed else None)
+        _examine_answer(judgement, name, _relabel(read(written), name), response_ids, oracle, guess)
     return judgement
+
+
+def _examine_answer(judgement: Judgement, name: str, actual: Document, response_ids: tuple[str, ...],
+                    oracle: Oracle | None, guess: str | None = None, online: bool = False) -> None:
+    """Judge ``actual``, the answer to request ``name``, against its expected answer (the F-*, M-* and B-*
+    checks, whatever the transport); ``guess`` says why it is judged as a response only (its request is a
+    guess). ``online``: what the batch protocol calls P-EVERY (an error response owed) is H-ERROR's."""
+    judgement.responses[name] = actual
+    expected = judgement.expected[name]
+    request = judgement.requests[name]
+    if oracle is None:
+        comparison = examine(actual, expected, request)
+    else:
+        comparison = examine_any(actual, expected, request, oracle.signature, oracle.tolerance)
+    if guess is not None:  # judged as a response, not as the answer to this request
+        comparison = _as_guess(comparison, guess)
+    if online:  # an answer given where a refusal was owed: online, that is a refusal's requirement
+        comparison = _renamed(comparison, ONLINE_NAMES)
+    for requirement in comparison.checked:
+        judgement.ran(requirement, name)
+    judgement.findings += comparison.findings
+    for requirement, reason in comparison.blocked.items():
+        judgement.block([requirement], name, reason)
+    if comparison.findings and actual.kind != ERROR and expected.outputs is not None:
+        judgement.diffs[name] = explain(actual, expected)
+
+
+def judge_exchanges(judgement: Judgement, result: RunResult, response_ids: tuple[str, ...],
+                    oracle: Oracle | None) -> Judgement:
+    """Judge an online run (``result.exchanges``): each answer's H-* checks (its status, headers, time), then
+    the answer itself as a batch's response file is judged. An unanswered request blocks its response checks;
+    a server that stopped answering mid-run is one H-HEALTH finding, not one per request left."""
+    assert result.exchanges is not None
+    if result.start_error:
+        judgement.block((*ONLINE_RUN_IDS, *response_ids), RUN, f"the server did not start: {result.start_error}")
+        return judgement
+    if result.server_down:
+        judgement.ran("H-HEALTH", RUN, [Finding("H-HEALTH", RUN, "", result.server_down)])
+    for name in sorted(judgement.expected):
+        exchange = result.exchanges.get(name)
+        if exchange is None:
+            continue
+        judgement.exchanges[name] = exchange
+        if not exchange.sent or (exchange.error and result.server_down):
+            judgement.block(response_ids, name, f"{name}: {exchange.error}")
+            continue
+        judgement.ran("H-TIMELY", name, answered_in_time(exchange))
+        if exchange.status is None:
+            if not exchange.timed_out:  # the connection closed without an answer; the server is still up
+                owed = "H-ERROR" if judgement.expected[name].is_error else "H-INFER"
+                judgement.ran(owed, name, [Finding(owed, name, "", f"{exchange.where}: {exchange.error}")])
+            judgement.block(response_ids, name, f"{name}: no answer ({exchange.error})")
+            continue
+        judgement.pairing[name] = name
+        actual = answer_document(exchange)
+        judgement.ran("H-INFER", name, served_with_200(exchange, actual))
+        judgement.ran("H-ERROR", name, refused_with_4xx(exchange, actual, judgement.expected[name]))
+        _examine_answer(judgement, name, actual, response_ids, oracle, online=True)
+    return judgement
+
+
+#: Online, the requirement that stands for a batch one in the answer checks.
+ONLINE_NAMES = {"P-EVERY": "H-ERROR"}
+
+
+def _renamed(comparison: Comparison, names: dict[str, str]) -> Comparison:
+    """``comparison`` with the requirements of ``names`` renamed (checks, findings and blocks alike)."""
+    renamed = Comparison()
+    renamed.checked = {names.get(r, r) for r in comparison.checked}
+    renamed.findings = [Finding(names.get(f.requirement, f.requirement), f.file, f.pointer, f.message, f.level)
+                        for f in comparison.findings]
+    renamed.blocked = {names.get(r, r): why for r, why in comparison.blocked.items()}
+    return renamed
 
 
 #: What a response shows whichever request it answers: its format, and the model's name and version.

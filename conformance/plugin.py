@@ -42,6 +42,7 @@ GROUPS = {
     "property": "hypothesis-generated batches checked against the oracle",
     "protocol": "how the image is run (P-*)",
     "manifest": "manifests, model metadata and golden fixtures (K-*)",
+    "online": "a V2 server's own routes: health, metadata, refusals, unknown models (H-*)",
 }
 
 
@@ -74,6 +75,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-predictor-cmd", "--predictor-cmd", dest="predictor_cmd", metavar="CMD", default=None,
                     help="the candidate is a local program (split like a shell would, run without a shell)")
     group.addoption("--conformance-predictor-image", "--predictor-image", dest="predictor_image", metavar="IMAGE", default=None, help="the candidate is an OCI image")
+    group.addoption("--conformance-url", "--url", dest="url", metavar="http://HOST:PORT", default=None,
+                    help="the candidate is a V2 REST server already running (online; batch-only requirements skipped)")
+    group.addoption("--conformance-model-name", "--model-name", dest="model_name", metavar="NAME", default=None,
+                    help="the model the server serves (default: the model folder's name)")
+    group.addoption("--conformance-model-version", "--model-version", dest="model_version", metavar="V", default=None,
+                    help="its version, sent in the versioned routes (default: the plain routes; the model folder's "
+                         "version is still expected in responses)")
+    group.addoption("--conformance-serve", "--serve", dest="serve", action="store_true", default=False,
+                    help="start --predictor-cmd / --predictor-image as a V2 server on the model (KServe's /mnt/models), "
+                         "test it over HTTP, stop it")
+    group.addoption("--conformance-port", "--port", dest="port", metavar="N", type=_checked(arguments.port, "--port"),
+                    default=None, help="with --serve: the port the server listens on (default: a free one; 8080 in a "
+                                       "container)")
     group.addoption("--conformance-engine", "--engine", dest="engine", choices=("docker", "podman"), default="docker",
                     help="container engine for --predictor-image (default: docker)")
     group.addoption("--conformance-service-manifest", "--service-manifest", dest="service_manifest", metavar="FILE",
@@ -203,9 +217,10 @@ def is_strict(config: pytest.Config) -> bool:
     return bool(config.getoption("conformance_strict") or getattr(config.option, "strict", False))
 
 
-NO_CANDIDATE = "no candidate: give --predictor-cmd CMD or --predictor-image IMAGE (or --service-manifest FILE)"
+NO_CANDIDATE = ("no candidate: give --predictor-cmd CMD or --predictor-image IMAGE (or --service-manifest FILE), "
+                "or --url http://HOST:PORT for a V2 server")
 CANDIDATE_OPTIONS = {"predictor_cmd": "--predictor-cmd", "predictor_image": "--predictor-image",
-                     "service_manifest": "--service-manifest"}
+                     "service_manifest": "--service-manifest", "url": "--url"}
 
 
 def has_candidate(config: pytest.Config) -> bool:
@@ -257,6 +272,8 @@ def _suite(config: pytest.Config) -> Suite:
                     timeout=option("run_timeout"), workspace_base=option("workspace_dir"),
                     oracle=option("oracle"), signature=option("signature"),
                     tolerance=Tolerance(option("rtol"), option("atol"), per_output),
+                    url=option("url"), model_name=option("model_name"), model_version=option("model_version"),
+                    serve=option("serve"), port=option("port"),
                 )
             except CandidateProblem as exc:
                 raise pytest.UsageError(f"odahu-conformance: {exc}") from None
@@ -389,9 +406,29 @@ class Verdict:
 
 @pytest.fixture
 def verdict(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Verdict:
-    """Record findings for the report; fail the test on any MUST finding (SHOULD too under --strict)."""
-    return Verdict(pytestconfig.stash[RECORDER].record(request.node.nodeid), is_strict(pytestconfig),
+    """Record findings for the report; fail the test on any MUST finding (SHOULD too under --strict).
+
+    The requirements of the test that cannot apply to the candidate's transport (the batch protocol's ``P-*`` to
+    a V2 server, the server's ``H-*`` to a batch predictor) are recorded as such; a test that covers nothing
+    else is skipped with the reason."""
+    made = Verdict(pytestconfig.stash[RECORDER].record(request.node.nodeid), is_strict(pytestconfig),
                    pytestconfig.stash.get(BASELINE, None))
+    suite = pytestconfig.stash.get(SUITE, None)
+    candidate = suite.candidate if suite is not None else None
+    if candidate is not None:
+        covered = _covered(request.node)
+        other, reason = transport_inapplicable(candidate.online)
+        apart = sorted(r for r in covered if r.startswith(other))
+        if apart:
+            made.not_applicable(apart, reason, skip=len(apart) == len(covered))
+    return made
+
+
+def transport_inapplicable(online: bool) -> tuple[str, str]:
+    """The prefix of the requirements that cannot apply to a candidate of this transport, and why."""
+    if online:
+        return "P-", "a V2 server: the batch protocol (folders, files, exit status) does not apply online"
+    return "H-", "a batch predictor: the V2 server requirements (HTTP statuses, health, metadata) apply online only"
 
 
 def _covered(item: pytest.Item) -> set[str]:
@@ -547,6 +584,10 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.C
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
+    suite = config.stash.get(SUITE, None)
+    close = getattr(suite.candidate.runner, "close", None) if suite is not None and suite.candidate else None
+    if close is not None:  # a server the kit started (--serve) is stopped; connections closed
+        close()
     # Where pytest wrote no terminal summary (an internal error): the digest still comes, last.
     terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
     if terminalreporter is not None and not config.stash.get(DIGEST_PRINTED, False):

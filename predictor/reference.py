@@ -135,7 +135,7 @@ def parse(raw: bytes) -> tuple[object, bool, bool]:
                 raise RequestError("request is not valid JSON text: a string holds a lone surrogate") from None
         elif depth > MAX_DEPTH:
             raise RequestError(f"request is nested deeper than {MAX_DEPTH} levels")
-        else:
+        elif isinstance(value, (list, dict)):  # (the document itself may be a bare number, true or null)
             items = value if isinstance(value, list) else [*value.keys(), *value.values()]
             if not set(map(type, items)) <= {int, float, bool, type(None)}:  # (a quick look at tensor data)
                 stack.extend((item, depth + 1) for item in items if type(item) in (str, list, dict))

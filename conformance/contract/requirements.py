@@ -2,7 +2,8 @@
 
 Every finding the kit reports names one of these IDs. ``M-*`` are the multiplier model's behaviour; ``B-*`` are
 behaviour requirements of any model (the expected answers from recorded goldens or a reference function, the
-declared signature, determinism and batch independence). Four requirements carry a SHOULD part beside their MUST
+declared signature, determinism and batch independence). ``H-*`` are a V2 server's own (online: status codes,
+health, metadata); the batch ``P-*`` ones do not apply to a server, nor the ``H-*`` ones to a batch predictor. Four requirements carry a SHOULD part beside their MUST
 (``P-NAME``: same file name; ``F-MODEL``: ``model_version``; ``P-CONFIG``: a one-line reason; ``P-EXIT``: nothing
 left running once the main process exits); findings for those parts carry level ``SHOULD``.
 """
@@ -62,6 +63,15 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                                      "declared output signature"),
     Requirement("B-DETERMINISTIC", MUST, "the same request gets the same response (twice in a batch, in two runs)"),
     Requirement("B-INDEPENDENT", MUST, "a request's response does not depend on the other files in its batch"),
+    Requirement("H-HEALTH", MUST, "online: /v2/health/live and /v2/health/ready answer 200 while the server serves"),
+    Requirement("H-READY", MUST, "online: /v2/models/{name}[/versions/{v}]/ready answers 200"),
+    Requirement("H-METADATA", MUST, "online: server and model metadata are valid and name the model "
+                                    "(SHOULD: they agree with its signature and its answers)"),
+    Requirement("H-INFER", MUST, "online: an inference response comes with status 200 and application/json"),
+    Requirement("H-ERROR", MUST, "online: a refusal is a 4xx with {\"error\": string}, never 5xx or 200, and the "
+                                 "server serves on (SHOULD: status 400)"),
+    Requirement("H-UNKNOWN", MUST, "online: an unknown model or version gets a 4xx with {\"error\": string}"),
+    Requirement("H-TIMELY", MUST, "online: every request answered within the run's timeout"),
     Requirement("K-SERVICE", MUST, "InferenceService manifest is valid"),
     Requirement("K-JOB", MUST, "InferenceJob manifest is valid"),
     Requirement("K-META", MUST, "odahuflow.project.yaml has a non-empty model name and version"),

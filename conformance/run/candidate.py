@@ -43,6 +43,7 @@ from conformance.run import DEFAULT_TIMEOUT, staging
 from conformance.run.container import ContainerRunner, engine_available
 from conformance.run.decoys import stage_decoys
 from conformance.run.local import LocalRunner
+from conformance.run.online import OnlineRunner, write_answers
 from conformance.run.process import Runner
 from conformance.run.workspace import RunResult, Workspace
 
@@ -96,6 +97,21 @@ class Candidate:
         return self.model_source is None
 
     @property
+    def online(self) -> bool:
+        """Whether the candidate is a V2 server (``--url``, or ``--serve``): answers come as HTTP exchanges."""
+        return isinstance(self.runner, OnlineRunner)
+
+    @property
+    def model_is_fixed(self) -> str | None:
+        """Why no other model (another multiplier, name or version) can be staged for a run, or None when it can:
+        the model is inside the image, or the server is one the user runs (``--url``)."""
+        if isinstance(self.runner, OnlineRunner) and self.runner.fixed_model:
+            return "the server at --url serves the model it was started with (--serve lets the kit start it on another)"
+        if self.model_is_embedded:
+            return "the model is inside the image"
+        return None
+
+    @property
     def is_multiplier(self) -> bool:
         """Whether the candidate runs the multiplier model (the M-* requirements apply)."""
         return isinstance(self.model, Model)
@@ -116,6 +132,7 @@ class Candidate:
         timeout: float | None = None,
         decoys: bool = False,
         model_changes: dict[str, bytes] | None = None,
+        concurrency: int = 1,
     ) -> RunResult:
         """Stage a workspace and run the candidate once.
 
@@ -123,12 +140,19 @@ class Candidate:
         model instead (for bad-model tests); ``model_changes`` (``{relative path: content}``) stages a copy of the
         model with those files replaced (another name in its project file), the others unchanged; ``output_exists`` creates the output folder beforehand;
         ``output_parents_missing`` puts the output folder two missing folders deeper (local commands only: a
-        container's output path is fixed by the pod layout).
+        container's output path is fixed by the pod layout). A V2 server (:attr:`online`) gets the requests over
+        ``concurrency`` connections at once; a run with its own model stages no model copy (the server holds it).
         """
         ws = staging.new_workspace(self.workspace_base)
         try:
-            staging.stage_requests(ws, requests)
-            if model_files is not None:
+            own_model = model_files is None and multiplier is None and not model_changes
+            if self.online:  # sent from memory; written into the workspace only when it is kept
+                delivered = staging.filter_requests(ws, requests)
+            else:
+                staging.stage_requests(ws, requests)
+            if self.online and own_model:
+                ws.model = None  # the server serves its own model
+            elif model_files is not None:
                 staging.stage_model_text(ws, model_files)
             elif self.model_source is not None:
                 staging.stage_model(ws, self.model_source, multiplier, model_changes)
@@ -149,8 +173,15 @@ class Candidate:
             raise CandidateProblem(str(problem)) from None
         self.runs += 1
         limit = self.timeout if timeout is None else timeout
+        if isinstance(self.runner, OnlineRunner):
+            runner = self.runner
+            return self._watched(lambda: runner.run(ws, limit, own_model, concurrency, delivered), limit)
+        return self._watched(lambda: self.runner.run(ws, limit), limit)
+
+    def _watched(self, run: Callable[[], RunResult], limit: float) -> RunResult:
+        """``run()``, saying through ``progress`` when it takes long."""
         if self.progress is None:
-            return self.runner.run(ws, limit)
+            return run()
         started, number, done = time.monotonic(), self.runs, threading.Event()
 
         def report_progress() -> None:  # one line after SLOW_RUN s, then every PROGRESS_EVERY s
@@ -164,7 +195,7 @@ class Candidate:
         watcher = threading.Thread(target=report_progress, daemon=True)
         watcher.start()
         try:
-            return self.runner.run(ws, limit)
+            return run()
         finally:
             done.set()
             watcher.join()
@@ -226,6 +257,10 @@ class Candidate:
             self.not_kept += 1
             return None
         self.kept.append(result.workspace.root)
+        try:
+            write_answers(result)  # an online run's answers, beside its requests (a batch run wrote its own)
+        except OSError as problem:
+            self.warn(f"warning: the answers could not be written into the kept workspace {result.workspace.root}: {problem}")
         self.kept_bytes += disk
         self.kept_entries += count
         return result.workspace.root
@@ -270,6 +305,11 @@ def from_options(
     oracle: str = "auto",
     signature: Path | None = None,
     tolerance: Tolerance | None = None,
+    url: str | None = None,
+    model_name: str | None = None,
+    model_version: str | None = None,
+    serve: bool = False,
+    port: int | None = None,
 ) -> Candidate:
     """Build the candidate from the suite's options (see the interfaces doc); raise :class:`CandidateProblem`.
 
@@ -277,13 +317,30 @@ def from_options(
     ``python:MODULE:FUNCTION`` or ``signature`` (see :mod:`conformance.oracle.sources`); ``auto`` is
     ``multiplier`` when the model folder holds ``multiplier.txt`` and a usage error otherwise (a model that lost
     its ``multiplier.txt`` must not be gated as another model without being told). ``signature`` is the declared
-    signature (default: the model folder's ``model-settings.json`` when it has one)."""
+    signature (default: the model folder's ``model-settings.json`` when it has one).
+
+    Online (a V2 REST server): ``url`` names a server already running; ``serve`` starts the command or image as a
+    server on the model (on ``port``) and stops it at the end. ``model_name`` / ``model_version`` name the model
+    the server serves (default: the model folder's metadata)."""
+    if url is not None:
+        if cmd or image or service_manifest or serve:
+            raise CandidateProblem("give one candidate: --url (a running server), or --predictor-cmd / "
+                                   "--predictor-image (with --serve to start it as a server)")
+        return _online(url, None, "url", url, model, timeout, workspace_base, oracle, signature, tolerance,
+                       model_name, model_version)
+    if (model_name is not None or model_version is not None) and not serve:
+        raise CandidateProblem("--model-name and --model-version name the model a server serves: give --url, or --serve")
+    if port is not None and not serve:
+        raise CandidateProblem("--port is the port a server started by the kit listens on: give --serve")
     if bool(cmd) == bool(image or service_manifest):
         raise CandidateProblem("give exactly one candidate: --predictor-cmd CMD, or --predictor-image IMAGE "
                                "(or --service-manifest FILE)")
     if timeout <= 0:
         raise CandidateProblem(f"--run-timeout must be positive, got {timeout}")
     model_source = Path(model) if model else kit_model()
+    if serve:
+        return _served(cmd, image, engine, service_manifest, model, timeout, workspace_base, oracle, signature,
+                       tolerance, model_name, model_version, port)
     if cmd:
         try:
             runner: Runner = LocalRunner.from_string(cmd)
@@ -324,6 +381,77 @@ def from_options(
                          timeout=timeout, workspace_base=workspace_base, oracle=chosen)
     return Candidate("image", image, runner, model_read, model_source,
                      timeout=timeout, workspace_base=workspace_base, oracle=chosen)
+
+
+def _online(url: str | None, serve: Callable[[Path], object] | None, kind: str, ref: str, model: Path | None,
+            timeout: float, workspace_base: Path | None, oracle: str, signature: Path | None,
+            tolerance: Tolerance | None, model_name: str | None, model_version: str | None,
+            served_model: Path | None = None) -> Candidate:
+    """A V2 server candidate: the model read from ``model`` (the kit's by default) names what the oracle
+    assumes, under ``model_name`` / ``model_version`` when given."""
+    from conformance.transport.http import UrlProblem
+
+    for flag, value in (("--model-name", model_name), ("--model-version", model_version)):
+        if value is not None and not value.strip():
+            raise CandidateProblem(f"{flag} is empty")
+    model_source = Path(model) if model else kit_model()
+    model_read, chosen = model_and_oracle(model_source, oracle, signature, tolerance)
+    name = model_name if model_name is not None else model_read.name
+    version = model_version if model_version is not None else model_read.version
+    if isinstance(model_read, Model):
+        model_read = Model(model_read.multiplier, name, version)
+    else:
+        model_read = OtherModel(name, version, folder=model_read.folder)
+        if chosen is not None:
+            chosen.model = model_read
+    try:
+        runner = OnlineRunner(url, name, model_version, serve=serve, model=served_model, timeout=timeout)
+    except UrlProblem as problem:
+        raise CandidateProblem(f"--url {problem}") from None
+    return Candidate(kind, ref, runner, model_read, model_source, timeout=timeout,
+                     workspace_base=workspace_base, oracle=chosen)
+
+
+def _served(cmd: str | None, image: str | None, engine: str, service_manifest: Path | None, model: Path | None,
+            timeout: float, workspace_base: Path | None, oracle: str, signature: Path | None,
+            tolerance: Tolerance | None, model_name: str | None, model_version: str | None,
+            port: int | None) -> Candidate:
+    """``--serve``: the command or image started as a V2 server by :mod:`conformance.run.serving`, on a staged
+    copy of the model for the session (another copy, and another server, for a run with another model)."""
+    from conformance.run import serving
+
+    if service_manifest is not None:
+        raise CandidateProblem("--serve takes --predictor-cmd or --predictor-image (an InferenceService manifest "
+                               "describes a batch predictor)")
+    if cmd:
+        try:
+            argv = LocalRunner.from_string(cmd).argv
+        except ValueError as exc:
+            raise CandidateProblem(f"--predictor-cmd: {exc}") from None
+
+        def start(folder: Path) -> object:
+            return serving.serve_command(list(argv), folder, port, ready_timeout=timeout)
+        kind, ref = "cmd", cmd
+    else:
+        if engine not in ("docker", "podman"):
+            raise CandidateProblem(f"--engine must be docker or podman, got {engine!r}")
+        available, reason = engine_available(engine)
+        if not available:
+            raise CandidateProblem(f"--engine {engine}: cannot run containers here: {reason}")
+        assert image is not None
+
+        def start(folder: Path) -> object:
+            return serving.serve_image(engine, image, folder, port or 8080, ready_timeout=timeout)
+        kind, ref = "image", image
+    source = Path(model) if model else kit_model()
+    scratch = staging.new_workspace(workspace_base)
+    atexit.register(staging.remove_workspace, scratch)
+    try:
+        folder = staging.stage_model(scratch, source)
+    except staging.StagingProblem as problem:
+        raise CandidateProblem(f"--model: {problem}") from None
+    return _online(None, start, kind, ref, model, timeout, workspace_base, oracle, signature, tolerance,
+                   model_name, model_version, served_model=folder)
 
 
 def model_and_oracle(source: Path, oracle: str, signature: Path | None = None,

@@ -121,19 +121,28 @@ def stage_requests(ws: Workspace, source: str | os.PathLike | Iterable[tuple[str
     Kept are ``*.json`` regular files that the platform's lax validator accepts (requests that are invalid for the
     contract but that the platform passes on are kept too: the candidate must face them); their bytes are copied
     exactly. Every other entry is left out with one line ``"NAME: reason"`` appended to ``ws.skipped``."""
+    staged: list[str] = []
+    for name, raw in filter_requests(ws, source):
+        _write_new(ws.input / name, raw)
+        staged.append(name)
+    return staged
+
+
+def filter_requests(ws: Workspace, source: str | os.PathLike | Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The ``(name, bytes)`` requests of ``source`` that the platform's input filter keeps, in order, written
+    nowhere (:func:`stage_requests` writes them); a line in ``ws.skipped`` for each one left out."""
     if isinstance(source, (str, os.PathLike)):
         pairs = _folder_requests(Path(source), ws.skipped)
     else:
         pairs = _named_requests(source, ws.skipped)
-    staged: list[str] = []
+    kept: list[tuple[str, bytes]] = []
     for name, raw in pairs:
         keeps, reason = platform_rules.accepts(raw, "request")
         if not keeps:
             ws.skipped.append(f"{name}: {reason}")
             continue
-        _write_new(ws.input / name, raw)
-        staged.append(name)
-    return staged
+        kept.append((name, raw))
+    return kept
 
 
 def _folder_requests(folder: Path, skipped: list[str]) -> Iterable[tuple[str, bytes]]:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conformance.transport.exchange import Exchange
 
 #: The three variables the ODAHU operator sets for the predictor container (and nothing else of ODAHU's).
 ENV_MODEL, ENV_INPUT, ENV_OUTPUT = "ODAHU_MODEL_PATH", "ODAHU_INPUT_PATH", "ODAHU_OUTPUT_PATH"
@@ -83,6 +87,10 @@ class RunResult:
     start_error: str | None = None
     stopped: str | None = None  # why the kit stopped the run early (too much output), one line
     leftovers: list[str] = field(default_factory=list)  # processes left running after the main one (killed)
+    #: Online runs (a V2 server): request name -> what was sent and answered; None for a batch run, whose
+    #: answers are files in the output folder. ``server_down`` says why the server stopped answering mid-run.
+    exchanges: dict[str, Exchange] | None = None
+    server_down: str | None = None
 
     def json_files(self) -> dict[str, int]:
         """The files the platform would keep a look at: ``*.json`` regular files directly in the output folder,

@@ -18,6 +18,7 @@ from conformance.judge import (
     judge_batch,
     reads_operator_variables,
 )
+from conformance.online.checks import ONLINE_RUN_IDS
 from conformance.odahu.model import Model, ModelProblem, OtherModel
 from conformance.oracle.compare import differing_elements
 from conformance.oracle.expect import expect
@@ -77,9 +78,9 @@ def multiplier_only(verdict: Verdict, candidate: Candidate, ids: tuple[str, ...]
                                           "requests and expected answers are the multiplier's")
 
 
-#: Requirements every batch run shows (timeout, read-only input and model, names in the output folder, exit,
-#: one response per request).
-RUN_IDS = BATCH_RUN_IDS
+#: Requirements every run shows: a batch run's (timeout, read-only input and model, names in the output folder,
+#: exit, one response per request), or an online run's (statuses, timeouts, the server staying up).
+RUN_IDS = (*BATCH_RUN_IDS, *ONLINE_RUN_IDS)
 
 
 def golden_names(fixtures: Path) -> list[str]:
@@ -165,7 +166,9 @@ def run_batch(
     if candidate.hung is not None:
         pytest.skip(NOT_CHECKED_SKIP + candidate.hung)
     result = candidate.run(requests, multiplier=multiplier, **run_options)
-    if result.timed_out:
+    if result.server_down:  # every later run would find nothing to talk to
+        candidate.hung = result.server_down
+    elif result.timed_out:
         good = good_for(candidate)
         small = len(requests) <= len(good)
         probe = result if small else candidate.run(good)
@@ -282,9 +285,9 @@ def golden_batch(suite: Suite) -> Batch:
             raise RuntimeError(f"--fixtures {fixtures}: {problem}") from None
         multiplier = None
         if fixture_model.multiplier != candidate.multiplier_model.multiplier:
-            if candidate.model_is_embedded:
-                pytest.skip(f"the fixtures need multiplier {short_integer(fixture_model.multiplier)}; the model inside the image "
-                            f"cannot be changed")
+            if candidate.model_is_fixed:
+                pytest.skip(f"the fixtures need multiplier {short_integer(fixture_model.multiplier)}; "
+                            f"{candidate.model_is_fixed}: it cannot be changed")
             multiplier = fixture_model.multiplier
         golden = {name: fixtures / "output" / name for name in names if (fixtures / "output" / name).is_file()}
         suite.cache["golden"] = run_batch(candidate, read_requests(fixtures / "input", names), multiplier, golden)

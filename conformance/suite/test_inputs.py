@@ -149,8 +149,8 @@ def _model_run(conformance: Suite, verdict: Verdict, text: str, name: str, versi
     """Run the edge requests with a staged model; record what was checked; return the findings."""
     candidate = conformance.require_candidate()
     multiplier_only(verdict, candidate, (*FORMAT_IDS, *BEHAVIOUR_IDS, *RUN_IDS, "M-MULTIPLIER", "P-CONFIG"))
-    if candidate.model_is_embedded:
-        pytest.skip("the model is inside the image: the suite cannot stage another one")
+    if candidate.model_is_fixed:
+        pytest.skip(f"{candidate.model_is_fixed}: the suite cannot stage another one")
     files, model = _model(text, name, version)
     requests = _files(strategies.edge_requests(model.multiplier, np.random.default_rng(seed)))
     conformance.count("staged models", len(requests))
@@ -199,8 +199,9 @@ def test_drawn_models(conformance, verdict):
     CRLF or no final newline; any name; a version that may be a YAML number): as above."""
     multiplier_only(verdict, conformance.require_candidate(),
                     (*FORMAT_IDS, *BEHAVIOUR_IDS, *RUN_IDS, "M-MULTIPLIER", "P-CONFIG"))
-    if conformance.require_candidate().model_is_embedded:
-        pytest.skip("the model is inside the image: the suite cannot stage another one")
+    fixed = conformance.require_candidate().model_is_fixed
+    if fixed:
+        pytest.skip(f"{fixed}: the suite cannot stage another one")
     failures: list[list[Finding]] = []
 
     @settings(max_examples=conformance.profile.drawn_models, deadline=None, database=None, derandomize=False,
@@ -236,8 +237,9 @@ def test_another_models_name_and_version(conformance, verdict):
     if candidate.oracle is None:
         verdict.not_applicable(ids, "the multiplier model: test_models_as_people_write_them stages it under other names")
     own = cast(OtherModel, candidate.model)
-    if candidate.model_is_embedded or own.folder is None:
-        verdict.not_applicable(ids, "the model is inside the image: the suite cannot stage another one")
+    if candidate.model_is_fixed or own.folder is None:
+        verdict.not_applicable(ids, f"{candidate.model_is_fixed or 'the model is inside the image'}: the suite cannot "
+                                    "stage another one")
     assert own.folder is not None and candidate.oracle is not None
     name, version = next((n, v) for n, v in OTHER_NAMES if n != own.name and v != own.version)
     staged = OtherModel(name, version, folder=own.folder)  # the reference function reads the same model files

@@ -49,7 +49,7 @@ def test_generated_batches(conformance, verdict):
     candidate = conformance.require_candidate()
     multiplier_only(verdict, candidate, (*FORMAT_IDS, *BEHAVIOUR_IDS, *RUN_IDS))
     profile = conformance.profile
-    multipliers = st.just(None) if candidate.model_is_embedded else st.sampled_from((None, None, *OTHER_MULTIPLIERS))
+    multipliers = st.just(None) if candidate.model_is_fixed else st.sampled_from((None, None, *OTHER_MULTIPLIERS))
     generated = strategies.batches(min_size=profile.batch, max_size=profile.batch, allow_unknown_output=True,
                                    max_tensors=profile.max_tensors, max_elements=profile.max_elements)
 

@@ -148,8 +148,9 @@ def test_unusable_other_model(conformance, verdict, model):
     if candidate.oracle is None:
         verdict.not_applicable(["P-CONFIG"], "the multiplier model: test_unusable_model stages its broken models")
     folder = candidate.model.folder if not candidate.is_multiplier else None
-    if candidate.model_is_embedded or folder is None:
-        verdict.not_applicable(["P-CONFIG"], "the model is inside the image: the suite cannot stage a broken one")
+    if candidate.model_is_fixed or folder is None:
+        verdict.not_applicable(["P-CONFIG"], f"{candidate.model_is_fixed or 'the model is inside the image'}: the suite "
+                                             "cannot stage a broken one")
         return
     files: dict[str, str | bytes] = {}
     for path in sorted(folder.rglob("*")):
@@ -169,8 +170,8 @@ def _refuses(conformance: Suite, verdict: Verdict, files: Mapping[str, str | byt
     """Run the good requests with the broken model ``files``: P-CONFIG, shown only for a candidate that answers
     them with its real model."""
     candidate = conformance.require_candidate()
-    if candidate.model_is_embedded:
-        verdict.not_applicable(["P-CONFIG"], "the model is inside the image: the suite cannot stage a broken one")
+    if candidate.model_is_fixed:
+        verdict.not_applicable(["P-CONFIG"], f"{candidate.model_is_fixed}: the suite cannot stage a broken one")
     result = candidate.run(good_requests(conformance), model_files=dict(files))
     findings = finishes_in_time(result) + leaves_inputs_alone(result)
     verdict.ran("P-TIMELY", "P-READONLY")
@@ -191,7 +192,7 @@ def _refuses(conformance: Suite, verdict: Verdict, files: Mapping[str, str | byt
 
 
 @pytest.mark.protocol
-@pytest.mark.requirement("P-ISOLATE", "P-EVERY")
+@pytest.mark.requirement("P-ISOLATE", "P-EVERY", "H-ERROR")
 def test_unservable_requests_do_not_stop_the_batch(conformance, verdict):
     """Unservable requests sorted before and between good ones: every request gets its response (errors for the
     unservable ones), and the good ones are right. P-ISOLATE is decided differentially: good requests answered
@@ -209,7 +210,7 @@ def test_unservable_requests_do_not_stop_the_batch(conformance, verdict):
 
 
 @pytest.mark.protocol
-@pytest.mark.requirement("P-ISOLATE", "P-EVERY")
+@pytest.mark.requirement("P-ISOLATE", "P-EVERY", "H-ERROR")
 def test_requests_the_platform_delivers_get_error_responses(conformance, verdict):
     """Requests the platform's lax validator passes on although they are not valid V2 (``{}``, ``null``, no
     inputs, a tensor missing a field, null fields, keys in other letter case, a repeated key, an unknown
@@ -221,7 +222,7 @@ def test_requests_the_platform_delivers_get_error_responses(conformance, verdict
 
 
 @pytest.mark.protocol
-@pytest.mark.requirement("P-ISOLATE", "P-EVERY")
+@pytest.mark.requirement("P-ISOLATE", "P-EVERY", "H-ERROR")
 def test_requests_off_the_signature_get_error_responses(conformance, verdict):
     """For a model that declares its signature: valid V2 requests it cannot serve (a declared input missing, an
     input of another rank, a fixed dimension one larger, rows of the wrong width), among good ones: each gets an
@@ -245,6 +246,14 @@ def _judge_among_good(conformance: Suite, verdict: Verdict, requests: list[tuple
     alone = good_batch(conformance)
     good = good_requests(conformance)
     mixed = run_batch(candidate, requests + good)
+    if candidate.online:  # a server: each refusal is H-ERROR's, and it must serve on (no P-ISOLATE, P-EVERY)
+        from conformance.suite.test_server import serves_on
+
+        down = mixed.result.server_down
+        gone = [Finding("H-ERROR", "(run)", "", f"it stopped serving beside refusals: {down}")] if down else []
+        verdict.judge(mixed.judgement, mixed.evidence(), extra=gone + ([] if down else serves_on(conformance, alone, "after refusals")),
+                      explained=("H-HEALTH",))
+        return
     found: list[Finding] = []
     explained: tuple[str, ...] = ("P-EVERY",)
     if not answers(alone):

@@ -1,0 +1,214 @@
+"""Running a batch against a V2 REST server: each staged request file is POSTed to the model's ``infer`` route and
+its answer kept as an :class:`~conformance.transport.exchange.Exchange`.
+
+The server is one the user runs (``--url``), or one the kit starts (``--serve``: :mod:`conformance.run.serving`)
+on the model folder and stops afterwards. A run with another model staged (another multiplier, another name)
+needs a server started on that model: with ``--serve`` the kit starts one for the run; a ``--url`` server serves
+the model it was started with (the suite's tests set such runs aside, :attr:`OnlineRunner.fixed_model`).
+
+A run is bounded by its timeout as a batch run is: each request may take what is left of it; requests not sent
+by then are reported unsent. Each answer is also written to the workspace's output folder under the request's
+name when the workspace is kept, so it holds the requests, the answers and the expected answers side by side.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
+
+from conformance.run.workspace import RunResult, Workspace
+from conformance.transport.exchange import HTTP, Exchange
+from conformance.transport.http import Answer, HttpClient
+
+#: Why a request was not sent, by cause.
+NOT_SENT_TIMEOUT = "not sent: the run's timeout had passed"
+NOT_SENT_DOWN = "not sent: the server had stopped answering"
+
+
+def model_path(name: str, version: str | None = None) -> str:
+    """``/v2/models/NAME[/versions/V]`` with both parts escaped for a URL path."""
+    path = f"/v2/models/{quote(name, safe='')}"
+    return path + (f"/versions/{quote(version, safe='')}" if version else "")
+
+
+class OnlineRunner:
+    """Runs batches against the V2 server at ``url`` serving ``model_name`` (``model_version``, when given, is
+    part of the route). ``serve`` (``--serve``) starts a server on a model folder and returns its handle
+    (:class:`conformance.run.serving.Served`); the main server, on ``model``, is started at the first need and
+    stopped by :meth:`close`."""
+
+    transport = HTTP
+
+    def __init__(self, url: str | None, model_name: str, model_version: str | None = None,
+                 serve: Callable[[Path], object] | None = None, model: Path | None = None,
+                 timeout: float = 60.0):
+        self.url = url
+        self.model_name, self.model_version = model_name, model_version
+        self.serve, self.model = serve, model
+        self.served: object | None = None  # the main server's handle (--serve)
+        self.client: HttpClient | None = HttpClient(url, timeout) if url else None
+        self.timeout = timeout
+        #: where requests are POSTed
+        self.infer_route = model_path(model_name, model_version) + "/infer"
+
+    @property
+    def fixed_model(self) -> bool:
+        """Whether every run must use the model the server already serves (``--url``)."""
+        return self.serve is None
+
+
+    def main_client(self) -> HttpClient:
+        """The client of the main server, started first when the kit serves it (a ServeProblem propagates)."""
+        if self.client is None:
+            assert self.serve is not None and self.model is not None
+            self.served = self.serve(self.model)
+            self.url = self.served.url  # type: ignore[attr-defined]
+            self.client = HttpClient(self.url, self.timeout)
+        return self.client
+
+    def preflight(self) -> str | None:
+        """Why the suite cannot run against this server, one line, or None: nothing answers at the URL, the
+        server cannot be started (``--serve``), or it does not know the model (``GET`` of the model's metadata
+        is 404: a wrong ``--model-name`` would fail every test alike)."""
+        try:
+            client = self.main_client()
+        except Exception as problem:  # ServeProblem: one line, with the server's last output
+            return str(problem)
+        live = client.get("/v2/health/live", timeout=min(self.timeout, 10.0))
+        if live.status is None:
+            return f"nothing answers at {client.base_url}: {live.error}"
+        metadata = client.get(model_path(self.model_name, self.model_version), timeout=min(self.timeout, 10.0))
+        if metadata.status == 404:
+            version = f" version {self.model_version!r}" if self.model_version else ""
+            return (f"{client.base_url} does not serve model {self.model_name!r}{version} (GET "
+                    f"{model_path(self.model_name, self.model_version)}: 404); give --model-name (and --model-version)")
+        return None
+
+    def describe(self, ws: Workspace | None = None) -> str:
+        """A shell command that sends the workspace's requests again (with curl), one answer per line."""
+        url = (self.url or "http://HOST:PORT") + self.infer_route
+        where = shlex.quote(str(ws.input)) if ws is not None else "REQUESTS"
+        return (f"for f in {where}/*.json; do curl -sS -X POST -H 'Content-Type: application/json' "
+                f"--data-binary @\"$f\" {shlex.quote(url)}; echo; done")
+
+    def run(self, ws: Workspace, timeout: float, own_model: bool = True, concurrency: int = 1,
+            requests: list[tuple[str, bytes]] | None = None) -> RunResult:
+        """Send ``requests`` (``(name, bytes)``, those the platform's input filter keeps; by default the files of
+        ``ws.input``) in name order, over ``concurrency`` connections at once, and return the run with its
+        exchanges. ``own_model`` False: ``ws.model`` holds another model, served by a server started for this
+        run (``--serve`` only) and stopped at its end. Nothing is written: a kept workspace gets its requests and
+        answers as files from :func:`write_answers`."""
+        started = time.monotonic()
+        if requests is None:
+            files = sorted(p for p in ws.input.iterdir() if p.is_file()) if ws.input.is_dir() else []
+            requests = [(p.name, p.read_bytes()) for p in files]
+        bodies = dict(requests)
+        names = sorted(bodies)
+        served = None
+        try:
+            if own_model:
+                client = self.main_client()
+            else:
+                if self.serve is None or ws.model is None:
+                    raise AssertionError("a --url server serves its own model only (OnlineRunner.fixed_model)")
+                served = self.serve(ws.model)
+                client = HttpClient(served.url, timeout)  # type: ignore[attr-defined]
+        except AssertionError:
+            raise
+        except Exception as problem:  # the server could not be started: ServeProblem, one line
+            return self._result(ws, {}, started, start_error=str(problem))
+        try:
+            exchanges, down = self._send(client, names, bodies, started + timeout, concurrency)
+            output = _output_of(served if served is not None else self.served)
+        finally:
+            if served is not None:
+                client.close()
+                served.stop()  # type: ignore[attr-defined]
+        return self._result(ws, exchanges, started, stopped=down, output=output)
+
+    def _send(self, client: HttpClient, names: list[str], bodies: dict[str, bytes], deadline: float,
+              concurrency: int) -> tuple[dict[str, Exchange], str | None]:
+        exchanges: dict[str, Exchange] = {}
+        down: list[str] = []
+        where = f"POST {self.infer_route}"
+
+        def send(name: str) -> None:
+            remaining = deadline - time.monotonic()
+            if down or remaining <= 0:
+                exchanges[name] = Exchange(name, HTTP, where, request=bodies[name],
+                                           error=NOT_SENT_DOWN if down else NOT_SENT_TIMEOUT, sent=False)
+                return
+            # whole seconds (at most one more than the run's timeout): the socket's timeout then changes once a second
+            answer = client.post(self.infer_route, bodies[name], timeout=float(math.ceil(remaining)))
+            exchanges[name] = _exchange(name, where, answer, bodies[name])
+            if answer.status is None and not answer.timed_out:
+                why = self._down(client)
+                if why:
+                    down.append(why)
+
+        if concurrency <= 1:
+            for name in names:
+                send(name)
+        else:
+            with ThreadPoolExecutor(concurrency) as pool:
+                list(pool.map(send, names))
+        return {name: exchanges[name] for name in names}, (down[0] if down else None)
+
+    def _down(self, client: HttpClient) -> str | None:
+        """Why the server no longer answers (it exited, or its liveness route does not answer), or None."""
+        served = self.served
+        if served is not None and client is self.client and not served.alive():  # type: ignore[attr-defined]
+            status = served.exit_status()  # type: ignore[attr-defined]
+            return f"the server exited (status {status}) during the run; output: {served.output()}"  # type: ignore[attr-defined]
+        live = client.get("/v2/health/live", timeout=5.0)
+        if live.status is None:
+            return f"the server stopped answering during the run (GET /v2/health/live: {live.error})"
+        return None
+
+    def _result(self, ws: Workspace, exchanges: dict[str, Exchange], started: float, start_error: str | None = None,
+                stopped: str | None = None, output: str = "") -> RunResult:
+        return RunResult(
+            exit_code=None if start_error else 0, stdout="", stderr=output, duration=time.monotonic() - started,
+            timed_out=any(e.timed_out for e in exchanges.values()), output_exists=True, entries=[],
+            input_changes=[], model_changes=[], command=[f"POST {self.url or ''}{self.infer_route}"], workspace=ws,
+            start_error=start_error, exchanges=exchanges, server_down=stopped)
+
+    def close(self) -> None:
+        """Close the connections and stop the server the kit started (idempotent)."""
+        if self.client is not None:
+            self.client.close()
+        if self.served is not None:
+            self.served.stop()  # type: ignore[attr-defined]
+
+
+def write_answers(result: RunResult) -> None:
+    """Write an online run's requests and answers into its workspace (``input/NAME``, ``output/NAME``), for a
+    kept workspace: requests, answers and expected answers side by side. Nothing for a batch run."""
+    ws = result.workspace
+    for name, exchange in (result.exchanges or {}).items():
+        if exchange.request is not None and not (ws.input / name).exists():
+            ws.input.mkdir(parents=True, exist_ok=True)
+            (ws.input / name).write_bytes(exchange.request)
+        if exchange.body is not None:
+            ws.output.mkdir(parents=True, exist_ok=True)
+            (ws.output / name).write_bytes(exchange.body)
+
+
+def _exchange(name: str, where: str, answer: Answer, request: bytes) -> Exchange:
+    return Exchange(name, HTTP, where, request=request, body=answer.body if answer.status is not None else None,
+                    status=answer.status, headers=answer.headers, seconds=answer.seconds, error=answer.error,
+                    timed_out=answer.timed_out)
+
+
+def _output_of(served: object | None) -> str:
+    if served is None:
+        return ""
+    try:
+        return str(served.output(20))  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - the output is an aid only
+        return ""

@@ -1,0 +1,50 @@
+"""One request and the answer to it, whatever carried them: the unit the judge examines.
+
+A batch run answers with files (paired with their requests by :func:`conformance.judge.pair_responses`); a V2
+server answers each POST with a status, headers and a body. Both become an :class:`Exchange`: the judge reads its
+answer as a V2 document and each transport's own requirements read what the transport observed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance.v2.documents import RESPONSE, Document, load, parse
+
+BATCH, HTTP = "batch", "http"
+
+
+@dataclass
+class Exchange:
+    """A request (``name``, as the suite calls it) and what came back.
+
+    ``request`` holds the bytes sent (online; a batch's requests are files in its workspace). ``where`` says where
+    the answer was found (the response file's name; ``POST /v2/models/m/infer``). The answer
+    is in ``body`` (bytes, online) or in the file at ``path`` (batch, read once by :meth:`document`). ``status``
+    and ``headers`` are HTTP's (header names lower-cased), ``seconds`` how long the answer took, ``error`` why no
+    answer came (connection refused or reset, the run's timeout passed), one line."""
+
+    name: str
+    transport: str
+    where: str
+    body: bytes | None = None
+    request: bytes | None = None
+    path: Path | None = None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+    timed_out: bool = False
+    sent: bool = True  # False: the request was never sent (``error`` says why)
+
+    @property
+    def answered(self) -> bool:
+        """Whether an answer came back (a file, or an HTTP status)."""
+        return self.error is None and (self.path is not None or self.body is not None)
+
+    def document(self, label: str) -> Document:
+        """The answer read strictly as a V2 response or error document, its findings filed under ``label``."""
+        if self.path is not None:
+            return load(self.path, RESPONSE, label=label)
+        return parse(self.body or b"", RESPONSE, label)

@@ -1,0 +1,239 @@
+"""The online half: the judge over HTTP exchanges (each H-* check, one finding per fault), the kit's HTTP client,
+the `--url` target's bad cases, and the suite against the reference V2 server (predictor/server.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from conformance.judge import judge_batch
+from conformance.odahu.model import Model
+from conformance.run.workspace import RunResult, Workspace
+from conformance.transport.exchange import HTTP, Exchange
+from conformance.transport.http import HttpClient
+from test_reference_server import make_model, start, stop
+
+MODEL = Model(2, "multiplier", "1")
+GOOD = json.dumps({"id": "g", "inputs": [{"name": "x", "shape": [2], "datatype": "INT32", "data": [1, 2]}]}).encode()
+ANSWER = json.dumps({"model_name": "multiplier", "model_version": "1", "id": "g",
+                     "outputs": [{"name": "x", "shape": [2], "datatype": "INT32", "data": [2, 4]}]}).encode()
+BOOL = json.dumps({"inputs": [{"name": "b", "shape": [1], "datatype": "BOOL", "data": [True]}]}).encode()
+JSON = {"content-type": "application/json"}
+ERROR = b'{"error": "BOOL is not supported"}'
+
+
+def judged(exchanges: dict[str, Exchange], requests: dict[str, bytes], down: str | None = None):
+    root = Path("/nonexistent")
+    ws = Workspace(root, root / "input", root / "output", None)
+    result = RunResult(0, "", "", 0.1, any(e.timed_out for e in exchanges.values()), True, [], [], [], [], ws,
+                       exchanges=exchanges, server_down=down)
+    return judge_batch(result, requests, MODEL)
+
+
+def answer(name: str, status: int | None, body: bytes | None = b"", headers: dict | None = None, **extra) -> Exchange:
+    return Exchange(name, HTTP, "POST /v2/models/multiplier/infer", body=body, status=status,
+                    headers=JSON if headers is None else headers, **extra)
+
+
+# (request, status, content type, body, extra) -> the exact findings: (requirement, level)
+CASES = {
+    "good 200": (GOOD, 200, "application/json", ANSWER, {}, []),
+    "good 200 text/plain": (GOOD, 200, "text/plain", ANSWER, {}, [("H-INFER", "MUST")]),
+    "good 200 with charset": (GOOD, 200, "application/json; charset=utf-8", ANSWER, {}, []),
+    "good 201": (GOOD, 201, "application/json", ANSWER, {}, [("H-INFER", "MUST")]),
+    "refused 400": (BOOL, 400, "application/json", ERROR, {}, []),
+    "refused 500": (BOOL, 500, "application/json", ERROR, {}, [("H-ERROR", "MUST")]),
+    "refused 422 detail": (BOOL, 422, "application/json", b'{"detail": [{"msg": "no"}]}', {},
+                           [("H-ERROR", "MUST"), ("H-ERROR", "SHOULD")]),
+    "refused 400 not JSON": (BOOL, 400, "text/plain", b"Bad Request", {}, [("H-ERROR", "MUST")]),
+    "refused 200 error body": (BOOL, 200, "application/json", ERROR, {}, [("H-ERROR", "MUST")]),
+    "values where a refusal is owed": (BOOL, 200, "application/json", json.dumps(
+        {"model_name": "multiplier", "model_version": "1",
+         "outputs": [{"name": "b", "shape": [1], "datatype": "BOOL", "data": [True]}]}).encode(), {},
+        [("M-UNSUPPORTED", "MUST")]),
+    "good refused 400": (GOOD, 400, "application/json", ERROR, {}, [("M-VALUE", "MUST")]),
+    "good 200 not JSON": (GOOD, 200, "application/json", b"{oops", {}, [("F-JSON", "MUST")]),
+    "good timed out": (GOOD, None, None, None, {"error": "no answer within 1.0 s", "timed_out": True},
+                       [("H-TIMELY", "MUST")]),
+    "good connection closed": (GOOD, None, None, None, {"error": "the server closed the connection"},
+                               [("H-INFER", "MUST")]),
+    "refused connection closed": (BOOL, None, None, None, {"error": "the server closed the connection"},
+                                  [("H-ERROR", "MUST")]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_how_each_answer_is_judged(case):
+    request, status, content_type, body, extra, expected = CASES[case]
+    headers = {"content-type": content_type} if content_type else {}
+    judgement = judged({"r.json": answer("r.json", status, body, headers, **extra)}, {"r.json": request})
+    assert sorted((f.requirement, f.level) for f in judgement.findings) == sorted(expected), judgement.findings
+    if status is not None:
+        assert {"H-INFER", "H-ERROR", "H-TIMELY"} <= judgement.checked_at("r.json")
+
+
+def test_an_unsent_request_is_not_judged():
+    judgement = judged({"r.json": answer("r.json", None, None, error="not sent: the run's timeout had passed", sent=False)},
+                       {"r.json": GOOD})
+    assert judgement.findings == []
+    assert "M-VALUE" in judgement.blocked_at("r.json") and "H-TIMELY" not in judgement.checked_at()
+
+
+def test_a_server_that_stops_is_one_finding():
+    exchanges = {"a.json": answer("a.json", 200, ANSWER),
+                 "b.json": answer("b.json", None, None, error="connection refused"),
+                 "c.json": answer("c.json", None, None, error="not sent: the server had stopped answering", sent=False)}
+    judgement = judged(exchanges, {"a.json": GOOD, "b.json": GOOD, "c.json": GOOD},
+                       down="the server exited (status 1) during the run; output: boom")
+    assert [(f.requirement, f.file) for f in judgement.findings] == [("H-HEALTH", "(run)")]
+    assert "M-VALUE" in judgement.checked_at("a.json")
+    assert "M-VALUE" in judgement.blocked_at("b.json") and "M-VALUE" in judgement.blocked_at("c.json")
+
+
+# ------------------------------------------------------------------------------------------------ the client
+
+
+class _Slow(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        length = int(self.headers.get("Content-Length", 0))
+        self.rfile.read(length)
+        if self.path == "/hang":
+            threading.Event().wait(5)
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def little_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_client_keeps_one_connection_and_bounds_each_wait(little_server):
+    client = HttpClient(little_server, timeout=5)
+    first = client.post("/x", b"{}")
+    connection = client._local.connection
+    second = client.post("/x", b"{}")
+    assert (first.status, second.status) == (200, 200) and client._local.connection is connection
+    hung = client.post("/hang", b"{}", timeout=0.3)
+    assert hung.status is None and hung.timed_out and "no answer within" in (hung.error or "")
+    assert client.post("/x", b"{}").status == 200  # a new connection after the timeout
+    client.close()
+
+
+def test_the_client_says_nothing_listens():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    answer_ = HttpClient(f"http://127.0.0.1:{port}", timeout=2).get("/v2/health/live")
+    assert answer_.status is None and answer_.error == "connection refused" and not answer_.timed_out
+
+
+# ------------------------------------------------------------------------------------- --url, for real
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def reference_server(tmp_path_factory: pytest.TempPathFactory):
+    running = start(make_model(tmp_path_factory.mktemp("served") / "model", project="model:\n  name: multiplier\n  version: '1'\n"))
+    yield f"http://127.0.0.1:{running.port}"
+    stop(running.process)
+
+
+@pytest.mark.slow
+def test_the_reference_server_passes_online(reference_server, tmp_path):
+    done = _cli("run", f"--url={reference_server}", "--model", str(Path(__file__).parents[1] / "model"),
+                "--report", str(tmp_path / "r.json"), cwd=tmp_path)
+    report = json.loads((tmp_path / "r.json").read_text())
+    statuses = {r["id"]: r["status"] for r in report["requirements"]}
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert report["status"] == "passed" and report["candidate"]["kind"] == "url"
+    assert all(statuses[r] == "passed" for r in statuses if r.startswith(("H-", "F-")))
+    assert all(statuses[r] == "skipped" for r in statuses if r.startswith("P-"))
+    assert statuses["M-MULTIPLIER"] == "skipped"
+
+
+@pytest.mark.parametrize("args, said", [
+    (("--url=http://127.0.0.1:9",), "nothing answers at http://127.0.0.1:9: connection refused"),
+    (("--url=https://127.0.0.1:9",), "https is not supported"),
+    (("--url=http://127.0.0.1:9", "--cmd", "true"), "--url cannot be combined with --cmd"),
+    (("--cmd", "true", "--port", "8080"), "--port is the port a server started by the kit listens on"),
+    (("--cmd", "true", "--model-name", "m"), "--model-name and --model-version name the model a server serves"),
+    (("--url=",), "--url is empty"),
+])
+def test_bad_online_targets_are_one_line(args, said, tmp_path):
+    done = _cli("run", *args, cwd=tmp_path)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert len(lines) == 1 and said in lines[0], done.stderr
+    assert "Traceback" not in done.stdout + done.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_a_wrong_model_name_is_one_line(reference_server, tmp_path):
+    done = _cli("run", f"--url={reference_server}", "--model-name", "iris", cwd=tmp_path)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stdout[-2000:] + done.stderr
+    assert "does not serve model 'iris'" in lines[0] and "--model-name" in lines[0]
+
+
+PROJECT = "model:\n  name: multiplier\n  version: '1'\n"
+
+
+def _failed(report: Path) -> set[str]:
+    return {r["id"] for r in json.loads(report.read_text())["requirements"] if r["status"] == "failed"}
+
+
+@pytest.mark.slow
+def test_goldens_recorded_from_a_server_gate_batch_and_online_alike(reference_server, tmp_path):
+    """`fixtures record --url` writes goldens from an approved server; they pass the same program in batch and
+    online, and fail a wrong one (multiplier 3 for 2) in batch and online with the same requirement."""
+    kit = Path(__file__).parents[1]
+    recorded = tmp_path / "recorded"
+    done = _cli("fixtures", "record", f"--url={reference_server}", "--model", str(kit / "model"),
+                "--requests", str(kit / "fixtures" / "input"), "--out", str(recorded), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (recorded / "output").iterdir()) == sorted(p.name for p in (kit / "fixtures" / "input").iterdir())
+    wrong = make_model(tmp_path / "wrong", multiplier="3\n", project=PROJECT)
+    wrong_server = start(wrong)
+    try:
+        verdicts = {}
+        for name, target, model in (
+            ("batch good", ("--cmd", f"{sys.executable} {kit / 'predictor' / 'reference.py'}"), kit / "model"),
+            ("online good", (f"--url={reference_server}",), kit / "model"),
+            ("batch wrong", ("--cmd", f"{sys.executable} {kit / 'predictor' / 'reference.py'}"), wrong),
+            ("online wrong", (f"--url=http://127.0.0.1:{wrong_server.port}",), wrong),
+        ):
+            report = tmp_path / f"{name.replace(' ', '-')}.json"
+            run = _cli("run", *target, "--model", str(model), "--oracle", "recorded", "--fixtures", str(recorded),
+                       "--report", str(report), "--profile", "dev", cwd=tmp_path)
+            verdicts[name] = (run.returncode, _failed(report))
+    finally:
+        stop(wrong_server.process)
+    assert verdicts["batch good"] == verdicts["online good"] == (0, set())
+    assert verdicts["batch wrong"] == verdicts["online wrong"] == (1, {"B-MATCH"})
