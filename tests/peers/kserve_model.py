@@ -5,8 +5,10 @@
 
 (DIR holds multiplier.txt.) With ``--iris`` it serves examples/iris/kserve_model.py's model instead (alone, with
 the same loopback binding). Every input tensor comes back, under its own name and datatype, decoded with
-``InferInput.as_numpy`` and multiplied by the integer in multiplier.txt. The model checks nothing itself and
-ignores the request's ``outputs``: what the tests observe about bad requests and ``outputs`` is KServe's own doing.
+``InferInput.as_numpy`` and multiplied by the integer in multiplier.txt (kept an array for a scalar tensor: numpy
+makes a 0-d array times an int a scalar, which KServe's ``set_data_from_numpy`` refuses). The model checks
+nothing itself and ignores the request's ``outputs``: what the tests observe about bad requests and ``outputs``
+is KServe's own doing.
 
 ``Echo`` (the model "echo", served next to it) answers every input tensor as it came, without decoding it: what
 it is refused is what KServe itself refuses before any model code runs.
@@ -23,6 +25,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+import numpy as np
 import uvicorn
 
 import kserve
@@ -58,7 +61,7 @@ class Multiplier(kserve.Model):
     def predict(self, payload: InferRequest, headers=None, response_headers=None) -> InferResponse:
         outputs = []
         for tensor in payload.inputs:
-            product = tensor.as_numpy() * self.multiplier
+            product = np.asarray(tensor.as_numpy() * self.multiplier)  # a 0-d array times an int is a scalar
             output = InferOutput(name=tensor.name, shape=list(product.shape), datatype=tensor.datatype)
             output.set_data_from_numpy(product, binary_data=False)
             outputs.append(output)
