@@ -143,3 +143,30 @@ def test_iris_on_a_peer_against_the_recorded_goldens(peer, tmp_path):
     # KServe: B-MATCH passes on the two error goldens although the 16 goldens with outputs were not compared
     not_checked = expected.not_checked - {"B-MATCH"}
     assert_report(report, Expected(expected.failed, not_checked, BATCH_ONLY | MULTIPLIER_ONLY))
+
+
+def test_mlserver_on_the_versioned_routes_gets_the_same_report(tmp_path):
+    """``--model-version 1``: every route with ``/versions/1``. MLServer serves them as the unversioned ones (its
+    metadata lists ``"versions": []`` all the same, which the kit does not hold against it)."""
+    with servers.serving("mlserver", "multiplier") as server:
+        report = run_suite(server, servers.MODEL_NAME, ("--model-version", servers.MLSERVER_MODEL_VERSION),
+                           tmp_path / "report.json")
+    assert_report(report, MULTIPLIER["mlserver"])
+
+
+def test_kserve_on_the_versioned_routes_serves_nothing(tmp_path):
+    """``--model-version 1``: KServe answers every versioned route 501 "Model versioning not supported yet.", so
+    no inference is ever served. Requirements judged on an inference's outputs are not-checked; the requests
+    owed an answer fail with that 501. Doubtful passes, pinned as they are: H-INFER (no inference response was
+    ever seen), B-DETERMINISTIC and B-INDEPENDENT (the same 501 each time) and M-UNSUPPORTED (the 501 taken for
+    the refusal the multiplier owes an unsupported datatype)."""
+    with servers.serving("kserve", "multiplier") as server:
+        report = run_suite(server, servers.MODEL_NAME, ("--model-version", "1"), tmp_path / "report.json")
+    versioning = "Model versioning not supported yet."
+    assert_report(report, Expected(
+        failed={"H-READY": "versions/1/ready: H-READY: status 501", "H-METADATA": "status 501",
+                "H-ERROR": "status 501 (a server error)", "H-UNKNOWN": VERSION_501,
+                **{rid: f"error response '{versioning}' to a request the model serves"
+                   for rid in ("M-EMPTY", "M-FINITE", "M-LAYOUT", "M-SELECT", "M-VALUE")}},
+        not_checked=frozenset({"F-COUNT", "F-MODEL", "F-TYPED", "M-DTYPE", "M-EVERY", "M-SHAPE"}),
+        skipped=BATCH_ONLY | {"M-MULTIPLIER", "B-MATCH", "B-SIGNATURE"}))
