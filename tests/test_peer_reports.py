@@ -39,7 +39,7 @@ def run_suite(server: servers.Server, model_name: str, options: tuple[str, ...],
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-q", "-p", "no:cacheprovider",
          "--url", f"http://{servers.HOST}:{server.port}", "--model-name", model_name,
-         "--conformance-report", str(report), *options],
+         "--conformance-report", str(report), "--keep-workspaces", "0", *options],
         cwd=CHECKOUT, capture_output=True, text=True, timeout=600)
     assert report.is_file(), f"no report (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     return json.loads(report.read_text())
