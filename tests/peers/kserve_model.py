@@ -1,10 +1,14 @@
 """The multiplier as a KServe 0.21 Python model server: a ``kserve.Model`` started by ``kserve.ModelServer``.
 
     python kserve_model.py --model_dir DIR --http_port PORT [--model_name multiplier]
+    python kserve_model.py --iris --model_dir examples/iris/model --http_port PORT
 
-(DIR holds multiplier.txt.) Every input tensor comes back, under its own name and datatype, decoded with
-``InferInput.as_numpy`` and multiplied by the integer in multiplier.txt. The model checks nothing itself and
-ignores the request's ``outputs``: what the tests observe about bad requests and ``outputs`` is KServe's own doing.
+(DIR holds multiplier.txt.) With ``--iris`` it serves examples/iris/kserve_model.py's model instead (alone, with
+the same loopback binding). Every input tensor comes back, under its own name and datatype, decoded with
+``InferInput.as_numpy`` and multiplied by the integer in multiplier.txt (kept an array for a scalar tensor: numpy
+makes a 0-d array times an int a scalar, which KServe's ``set_data_from_numpy`` refuses). The model checks
+nothing itself and ignores the request's ``outputs``: what the tests observe about bad requests and ``outputs``
+is KServe's own doing.
 
 ``Echo`` (the model "echo", served next to it) answers every input tensor as it came, without decoding it: what
 it is refused is what KServe itself refuses before any model code runs.
@@ -17,14 +21,17 @@ otherwise) and turns not ready in ``start``, which KServe calls right after regi
 what a server with a registered but not-ready model answers."""
 
 import argparse
+import importlib.util
 import os
 from pathlib import Path
 
+import numpy as np
 import uvicorn
 
 import kserve
 from kserve import InferOutput, InferRequest, InferResponse
 
+IRIS_KSERVE = Path(__file__).resolve().parent.parent.parent / "examples" / "iris" / "kserve_model.py"
 _Config = uvicorn.Config
 
 
@@ -54,7 +61,7 @@ class Multiplier(kserve.Model):
     def predict(self, payload: InferRequest, headers=None, response_headers=None) -> InferResponse:
         outputs = []
         for tensor in payload.inputs:
-            product = tensor.as_numpy() * self.multiplier
+            product = np.asarray(tensor.as_numpy() * self.multiplier)  # a 0-d array times an int is a scalar
             output = InferOutput(name=tensor.name, shape=list(product.shape), datatype=tensor.datatype)
             output.set_data_from_numpy(product, binary_data=False)
             outputs.append(output)
@@ -75,8 +82,17 @@ class Echo(kserve.Model):
 if __name__ == "__main__":
     own = argparse.ArgumentParser()
     own.add_argument("--model_dir", required=True)
-    model_dir = own.parse_known_args()[0].model_dir
+    own.add_argument("--iris", action="store_true")
+    known = own.parse_known_args()[0]
+    model_dir = known.model_dir
     args = kserve.model_server.args  # KServe's own options (--http_port, --model_name, ...), parsed on import
+    if known.iris:
+        spec = importlib.util.spec_from_file_location("odahu_iris_kserve", IRIS_KSERVE)
+        assert spec is not None and spec.loader is not None
+        iris = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(iris)
+        iris.serve(model_dir, http_port=args.http_port, enable_grpc=False, workers=1)
+        raise SystemExit(0)
     model = Multiplier(args.model_name, model_dir)
     model.load()
     echo = Echo("echo")

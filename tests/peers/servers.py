@@ -1,16 +1,22 @@
-"""Start a real V2 peer serving the multiplier on loopback, talk to it over REST, stop it.
+"""Start a real V2 peer serving the multiplier or the iris example on loopback, talk to it over REST, stop it.
 
-``start`` lays out the peer's models in ``workdir``: "multiplier" (multiplier.txt from the checkout's ``model/``)
-and "echo" (answers its inputs undecoded; see the model files),
-starts the server in its own process group bound to 127.0.0.1 on free ports, and waits for
+``start`` lays out the peer's models in ``workdir``: with ``model="multiplier"`` (the default), "multiplier"
+(multiplier.txt from the checkout's ``model/``) and "echo" (answers its inputs undecoded; see the model files);
+with ``model="iris"``, the iris example alone (examples/iris/mlserver_runtime.py or kserve_model.py reading
+examples/iris/model, served under the name and version of its odahuflow.project.yaml: ``IRIS_NAME``,
+``IRIS_VERSION``). It starts the server in its own process group bound to 127.0.0.1 on free ports, and waits for
 ``GET /v2/health/ready`` to answer 200 (polled every 0.1 s, at most ``timeout`` seconds); ``stop`` ends the
-whole process group. ``call`` is one HTTP exchange with the standard library.
+whole process group. ``call`` is one HTTP exchange with the standard library. ``serving`` is ``start`` and
+``stop`` as a context manager for tests, which skips the test (with the reason) when the peer's venv cannot be
+made.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.client
+import importlib.util
 import ipaddress
 import json
 import os
@@ -18,15 +24,33 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MULTIPLIER = HERE.parent.parent / "model" / "multiplier.txt"
+CHECKOUT = HERE.parent.parent
+MULTIPLIER = CHECKOUT / "model" / "multiplier.txt"
+IRIS = CHECKOUT / "examples" / "iris"
+IRIS_MODEL = IRIS / "model"
+MODELS = ("multiplier", "iris")
 HOST = "127.0.0.1"
 MODEL_NAME = "multiplier"
 #: The version MLServer's model is given (model-settings.json); KServe's Python models have none.
 MLSERVER_MODEL_VERSION = "1"
+
+
+def _iris_project() -> tuple[str, str]:
+    """(name, version) of the iris example, read by examples/iris/predictor.py's own code."""
+    spec = importlib.util.spec_from_file_location("odahu_iris_predictor_for_tests", IRIS / "predictor.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load_project(str(IRIS_MODEL))
+
+
+IRIS_NAME, IRIS_VERSION = _iris_project()
 
 
 class ServerFailed(Exception):
@@ -78,13 +102,21 @@ def call(port: int, method: str, path: str, body: bytes | dict | None = None,
         connection.close()
 
 
-def start(peer: str, python: Path, workdir: Path, timeout: float = 60.0, never_ready: bool = False) -> Server:
-    """A ready ``peer`` ("mlserver" or "kserve") run by the venv of ``python``; ServerFailed otherwise.
+def start(peer: str, python: Path, workdir: Path, timeout: float = 60.0, never_ready: bool = False,
+          model: str = "multiplier") -> Server:
+    """A ready ``peer`` ("mlserver" or "kserve") serving ``model`` ("multiplier" or "iris"), run by the venv of
+    ``python``; ServerFailed otherwise.
 
-    With ``never_ready`` the model never becomes ready (ODAHU_PEER_NEVER_READY=1, see the model files) and the
-    server is awaited on ``/v2/health/live`` instead."""
+    With ``never_ready`` the multiplier never becomes ready (ODAHU_PEER_NEVER_READY=1, see the model files) and
+    the server is awaited on ``/v2/health/live`` instead."""
+    if peer not in ("mlserver", "kserve") or model not in MODELS:
+        raise ValueError(f"no such peer or model: {peer!r}, {model!r}")
+    if never_ready and model != "multiplier":
+        raise ValueError("only the multiplier can be made never ready")
     port = free_port()
-    command, cwd = (_mlserver if peer == "mlserver" else _kserve)(python, workdir, port)
+    layout = {("mlserver", "multiplier"): _mlserver, ("kserve", "multiplier"): _kserve,
+              ("mlserver", "iris"): _mlserver_iris, ("kserve", "iris"): _kserve_iris}[peer, model]
+    command, cwd = layout(python, workdir, port)
     log = workdir / "server.log"
     began = time.monotonic()
     with open(log, "wb") as sink:
@@ -100,6 +132,27 @@ def start(peer: str, python: Path, workdir: Path, timeout: float = 60.0, never_r
         raise
     server.start_seconds = time.monotonic() - began
     return server
+
+
+@contextlib.contextmanager
+def serving(peer: str, model: str = "multiplier", timeout: float = 60.0) -> Iterator[Server]:
+    """A ready ``peer`` serving ``model`` for the ``with`` block, in a temporary folder; stopped (its whole
+    process group) and the folder removed afterwards. When the peer's venv cannot be made, the calling test is
+    skipped with the one-line reason (pytest.skip); a server that does not become ready is ServerFailed."""
+    import pytest
+
+    from peers import venvs
+
+    try:
+        python = venvs.ensure(venvs.PEERS[peer])
+    except venvs.PeerUnavailable as error:
+        pytest.skip(str(error))
+    with tempfile.TemporaryDirectory(prefix=f"odahu-peer-{peer}-{model}-") as workdir:
+        server = start(peer, python, Path(workdir), timeout=timeout, model=model)
+        try:
+            yield server
+        finally:
+            stop(server)
 
 
 def stop(server: Server, grace: float = 10.0) -> None:
@@ -173,6 +226,30 @@ def _kserve(python: Path, workdir: Path, port: int) -> tuple[list[str], Path]:
     shutil.copy(MULTIPLIER, model / "multiplier.txt")
     return [str(python), str(HERE / "kserve_model.py"), "--model_dir", str(model), "--http_port", str(port),
             "--model_name", MODEL_NAME], workdir
+
+
+def _mlserver_iris(python: Path, workdir: Path, port: int) -> tuple[list[str], Path]:
+    """A model repository with the iris runtime (and predictor.py next to it) reading examples/iris/model in
+    place; the signature declared in examples/iris/model/model-settings.json is declared to MLServer too."""
+    repository = workdir / "repository"
+    model = repository / IRIS_NAME
+    model.mkdir(parents=True)
+    shutil.copy(IRIS / "mlserver_runtime.py", model / "mlserver_runtime.py")
+    shutil.copy(IRIS / "predictor.py", model / "predictor.py")
+    signature = json.loads((IRIS_MODEL / "model-settings.json").read_text())
+    (model / "model-settings.json").write_text(json.dumps({
+        "name": IRIS_NAME, "implementation": "mlserver_runtime.Iris",
+        "parameters": {"uri": str(IRIS_MODEL), "version": IRIS_VERSION},
+        "inputs": signature["inputs"], "outputs": signature["outputs"]}))
+    (repository / "settings.json").write_text(json.dumps({
+        "host": HOST, "http_port": port, "grpc_port": free_port(), "metrics_endpoint": None,
+        "parallel_workers": 0, "debug": False}))
+    return [str(python.parent / "mlserver"), "start", str(repository)], repository
+
+
+def _kserve_iris(python: Path, workdir: Path, port: int) -> tuple[list[str], Path]:
+    return [str(python), str(HERE / "kserve_model.py"), "--iris", "--model_dir", str(IRIS_MODEL),
+            "--http_port", str(port)], workdir
 
 
 def listening_addresses(server: Server) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
