@@ -542,14 +542,17 @@ def _examine_answer(judgement: Judgement, name: str, actual: Document, response_
 def judge_exchanges(judgement: Judgement, result: RunResult, response_ids: tuple[str, ...],
                     oracle: Oracle | None) -> Judgement:
     """Judge an online run (``result.exchanges``): each answer's H-* checks (its status, headers, time), then
-    the answer itself as a batch's response file is judged. An unanswered request blocks its response checks;
-    a server that stopped answering mid-run is one H-HEALTH finding, not one per request left."""
+    the answer itself as a batch's response file is judged. An unanswered request blocks its response checks.
+    A server that stopped answering mid-run is one finding, not one per request left: H-ERROR's when the last
+    answer before it was a refusal (sent one at a time, the refusal it did not survive), else H-HEALTH's.
+    H-INFER is checked on answers that hold an inference response, H-ERROR on refusals and on answers to
+    requests owed one."""
     assert result.exchanges is not None
     if result.start_error:
         judgement.block((*ONLINE_RUN_IDS, *response_ids), RUN, f"the server did not start: {result.start_error}")
         return judgement
     if result.server_down:
-        judgement.ran("H-HEALTH", RUN, [Finding("H-HEALTH", RUN, "", result.server_down)])
+        _judge_server_down(judgement, result)
     for name in sorted(judgement.expected):
         exchange = result.exchanges.get(name)
         if exchange is None:
@@ -559,18 +562,35 @@ def judge_exchanges(judgement: Judgement, result: RunResult, response_ids: tuple
             judgement.block(response_ids, name, f"{name}: {exchange.error}")
             continue
         judgement.ran("H-TIMELY", name, answered_in_time(exchange))
+        expected = judgement.expected[name]
         if exchange.status is None:
             if not exchange.timed_out:  # the connection closed without an answer; the server is still up
-                owed = "H-ERROR" if judgement.expected[name].is_error else "H-INFER"
+                owed = "H-ERROR" if expected.is_error else "H-INFER"
                 judgement.ran(owed, name, [Finding(owed, name, "", f"{exchange.where}: {exchange.error}")])
             judgement.block(response_ids, name, f"{name}: no answer ({exchange.error})")
             continue
         judgement.pairing[name] = name
         actual = answer_document(exchange)
-        judgement.ran("H-INFER", name, served_with_200(exchange, actual))
-        judgement.ran("H-ERROR", name, refused_with_4xx(exchange, actual, judgement.expected[name]))
+        if actual.kind != ERROR:
+            judgement.ran("H-INFER", name, served_with_200(exchange, actual))
+        if actual.kind == ERROR or exchange.status >= 400 or expected.is_error:
+            judgement.ran("H-ERROR", name, refused_with_4xx(exchange, actual, expected))
         _examine_answer(judgement, name, actual, response_ids, oracle, online=True)
     return judgement
+
+
+def _judge_server_down(judgement: Judgement, result: RunResult) -> None:
+    """The one finding of a server that stopped answering during ``result`` (see :func:`judge_exchanges`)."""
+    assert result.exchanges is not None and result.server_down is not None
+    order = sorted(result.exchanges)
+    first = next((i for i, name in enumerate(order) if result.exchanges[name].status is None), None)
+    before = result.exchanges[order[first - 1]] if first else None
+    if not result.concurrent and before is not None and before.status is not None and before.status >= 400:
+        judgement.ran("H-ERROR", before.name, [Finding(
+            "H-ERROR", before.name, "", f"the server stopped answering after it refused this request (status "
+                                        f"{before.status}): {result.server_down}")])
+    else:
+        judgement.ran("H-HEALTH", RUN, [Finding("H-HEALTH", RUN, "", result.server_down)])
 
 
 #: Online, the requirement that stands for a batch one in the answer checks.

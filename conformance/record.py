@@ -74,7 +74,7 @@ def record(candidate: Candidate, requests: list[tuple[str, bytes]], out: Path, f
         if findings:
             raise RecordProblem(f"the predictor is not fit to record from: {len(findings)} MUST findings; nothing recorded",
                                 list(dict.fromkeys(findings)))  # each once: the two runs often find the same
-        (first, one), (_, two) = runs
+        (_, one), (_, two) = runs
         guessed = sorted(one.pairing.guessed | two.pairing.guessed)
         if guessed:  # a golden pair must be the predictor's answer to that request, not a guess at which it is
             raise RecordProblem(f"which response answers {guessed[0]} is a guess (the responses are not named after "
@@ -88,8 +88,8 @@ def record(candidate: Candidate, requests: list[tuple[str, bytes]], out: Path, f
             (out / side).mkdir(parents=True, exist_ok=True)
         for name, raw in requests:
             _fs.write_atomically(out / "input" / name, raw, _fs.FILE_MODE)
-            written = first.workspace.output / one.pairing[name]
-            _fs.write_atomically(out / "output" / name, written.read_bytes(), _fs.FILE_MODE)
+            # as the predictor wrote it (a batch's file) or the server sent it (an online answer's body)
+            _fs.write_atomically(out / "output" / name, one.exchanges[name].answer_bytes(), _fs.FILE_MODE)
         return Recorded(len(requests), out)
     finally:
         for result, _ in runs:

@@ -76,8 +76,11 @@ def test_how_each_answer_is_judged(case):
     headers = {"content-type": content_type} if content_type else {}
     judgement = judged({"r.json": answer("r.json", status, body, headers, **extra)}, {"r.json": request})
     assert sorted((f.requirement, f.level) for f in judgement.findings) == sorted(expected), judgement.findings
-    if status is not None:
-        assert {"H-INFER", "H-ERROR", "H-TIMELY"} <= judgement.checked_at("r.json")
+    if status is not None:  # H-INFER judged on inference responses, H-ERROR on refusals and where one is owed
+        checked = judgement.checked_at("r.json")
+        served = judgement.responses["r.json"].kind != "error"
+        assert "H-TIMELY" in checked and ("H-INFER" in checked) == served
+        assert ("H-ERROR" in checked) == (not served or status >= 400 or request == BOOL)
 
 
 def test_an_unsent_request_is_not_judged():
@@ -85,6 +88,15 @@ def test_an_unsent_request_is_not_judged():
                        {"r.json": GOOD})
     assert judgement.findings == []
     assert "M-VALUE" in judgement.blocked_at("r.json") and "H-TIMELY" not in judgement.checked_at()
+
+
+def test_a_server_that_stops_after_a_refusal_is_the_refusals_finding():
+    exchanges = {"a.json": answer("a.json", 400, ERROR),
+                 "b.json": answer("b.json", None, None, error="connection refused"),
+                 "c.json": answer("c.json", None, None, error="not sent: the server had stopped answering", sent=False)}
+    judgement = judged(exchanges, {"a.json": BOOL, "b.json": GOOD, "c.json": GOOD}, down="the server exited (status 1)")
+    assert [(f.requirement, f.file) for f in judgement.findings] == [("H-ERROR", "a.json")]
+    assert "stopped answering after it refused this request (status 400)" in judgement.findings[0].message
 
 
 def test_a_server_that_stops_is_one_finding():

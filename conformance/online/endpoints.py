@@ -93,7 +93,7 @@ def model_metadata(client: HttpClient, name: str, version: str | None, model_ver
     if body["name"] != name:
         findings.append(Finding("H-METADATA", where, "/name", f"is {quote(body['name'])}; the model is {quote(name)}"))
     versions = body.get("versions")
-    if model_version is not None and isinstance(versions, list) and versions and model_version not in versions:
+    if model_version is not None and isinstance(versions, list) and model_version not in versions:
         findings.append(Finding("H-METADATA", where, "/versions", f"{versions!r} does not hold the model's version "
                                                                   f"{quote(model_version)}", level=SHOULD))
     if signature is not None:

@@ -150,15 +150,17 @@ def _near_overflow(expected: Expected) -> bool:
 
 def model_findings(actual: Document, expected: Expected, result: Comparison) -> None:
     """F-MODEL: ``model_name`` is the model's name (MUST) and ``model_version`` its version (SHOULD); not
-    checked when ``model_name`` is missing (F-SCHEMA's finding)."""
+    checked when ``model_name`` is missing, nor either one where it is not a string (F-SCHEMA's findings)."""
     body = cast(dict, actual.body)  # strict JSON by now (F-JSON passed): an object
     if "model_name" not in body:
         result.block(["F-MODEL"], f"{actual.file} has no model_name (F-SCHEMA)")
         return
     findings = []
-    if body.get("model_name") != expected.model.name:
+    # a name or version that is not a string is F-SCHEMA's finding (one root cause, one finding): not compared
+    if isinstance(body["model_name"], str) and body["model_name"] != expected.model.name:
         findings.append(Finding("F-MODEL", actual.file, "/model_name", f"is {quote(body.get('model_name'))}, the model's name is {expected.model.name!r}"))
-    if body.get("model_version") != expected.model.version:
+    version_typed = "model_version" not in body or isinstance(body["model_version"], str)
+    if version_typed and body.get("model_version") != expected.model.version:
         shown = "missing" if "model_version" not in body else f"is {quote(body['model_version'])}"
         findings.append(Finding("F-MODEL", actual.file, "/model_version", f"{shown}, the model's version is {expected.model.version!r}", level=SHOULD))
     result.ran("F-MODEL", findings)

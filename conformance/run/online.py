@@ -129,7 +129,9 @@ class OnlineRunner:
             if served is not None:
                 client.close()
                 served.stop()  # type: ignore[attr-defined]
-        return self._result(ws, exchanges, started, stopped=down, output=output)
+        made = self._result(ws, exchanges, started, stopped=down, output=output)
+        made.concurrent = concurrency > 1
+        return made
 
     def _send(self, client: HttpClient, names: list[str], bodies: dict[str, bytes], deadline: float,
               concurrency: int) -> tuple[dict[str, Exchange], str | None]:

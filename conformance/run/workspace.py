@@ -91,6 +91,7 @@ class RunResult:
     #: answers are files in the output folder. ``server_down`` says why the server stopped answering mid-run.
     exchanges: dict[str, Exchange] | None = None
     server_down: str | None = None
+    concurrent: bool = False  # online: the requests were in flight together (no order to tell which came last)
 
     def json_files(self) -> dict[str, int]:
         """The files the platform would keep a look at: ``*.json`` regular files directly in the output folder,

@@ -23,6 +23,7 @@ from conformance.odahu.model import PROJECT_FILES
 from conformance.run.local import LocalRunner
 from conformance.suite.shared import (
     DELIVERED,
+    Batch,
     answers,
     good_batch,
     good_requests,
@@ -245,14 +246,15 @@ def _judge_among_good(conformance: Suite, verdict: Verdict, requests: list[tuple
     candidate = conformance.require_candidate()
     alone = good_batch(conformance)
     good = good_requests(conformance)
+    if candidate.online:
+        from conformance.online import endpoints
+        from conformance.run.online import OnlineRunner
+
+        assert isinstance(candidate.runner, OnlineRunner)
+        unhealthy = endpoints.health(candidate.runner.main_client(), "before")
     mixed = run_batch(candidate, requests + good)
     if candidate.online:  # a server: each refusal is H-ERROR's, and it must serve on (no P-ISOLATE, P-EVERY)
-        from conformance.suite.test_server import serves_on
-
-        down = mixed.result.server_down
-        gone = [Finding("H-ERROR", "(run)", "", f"it stopped serving beside refusals: {down}")] if down else []
-        verdict.judge(mixed.judgement, mixed.evidence(), extra=gone + ([] if down else serves_on(conformance, alone, "after refusals")),
-                      explained=("H-HEALTH",))
+        _judge_refusals_online(conformance, verdict, alone, mixed, unhealthy)
         return
     found: list[Finding] = []
     explained: tuple[str, ...] = ("P-EVERY",)
@@ -272,6 +274,20 @@ def _judge_among_good(conformance: Suite, verdict: Verdict, requests: list[tuple
         found = isolates_unservable_requests(alone.result, mixed.result, [n for n, _ in good],
                                              alone.judgement.pairing, mixed.judgement.pairing)
     verdict.judge(mixed.judgement, mixed.evidence(), extra=found, explained=explained)
+
+
+def _judge_refusals_online(conformance: Suite, verdict: Verdict, alone: Batch, mixed: Batch,
+                           unhealthy: list[Finding]) -> None:
+    """A V2 server's mixed run: every answer judged (a refusal's status and body are H-ERROR's), and the server
+    still serving afterwards (H-ERROR; :func:`conformance.suite.test_server.serves_on`). A server that stopped
+    answering during the run is the refusals' doing: H-ERROR, not also H-HEALTH."""
+    from conformance.suite.test_server import serves_on
+
+    down = mixed.result.server_down
+    blamed = any(f.requirement == "H-ERROR" and "stopped answering" in f.message for f in mixed.judgement.findings)
+    extra = ([] if blamed else [Finding("H-ERROR", "(run)", "", f"it stopped serving beside refusals: {down}")]) if down \
+        else serves_on(conformance, alone, unhealthy, "after refusals")
+    verdict.judge(mixed.judgement, mixed.evidence(), extra=extra, explained=("H-HEALTH",))
 
 
 def same_size(good: list[tuple[str, bytes]], count: int) -> list[tuple[str, bytes]]:

@@ -43,6 +43,12 @@ class Exchange:
         """Whether an answer came back (a file, or an HTTP status)."""
         return self.error is None and (self.path is not None or self.body is not None)
 
+    def answer_bytes(self) -> bytes:
+        """The answer's bytes as they came (a batch's file read now); empty when no answer came."""
+        if self.body is not None:
+            return self.body
+        return self.path.read_bytes() if self.path is not None else b""
+
     def document(self, label: str) -> Document:
         """The answer read strictly as a V2 response or error document, its findings filed under ``label``."""
         if self.path is not None:

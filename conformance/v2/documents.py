@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from conformance.contract.findings import Finding, join
+from conformance.contract.requirements import SHOULD
 from conformance.v2 import fastpath
 from conformance.v2.envelope import (  # re-exported: the public names of this module
     ERROR,
@@ -108,7 +109,10 @@ def inspect(body: object, kind: DocumentKind, file: str, may_hold_booleans: bool
     doc.findings += envelope_findings(envelope, kind, file)
     if kind == ERROR:
         return doc
-    bad_tensors = {int(f.pointer.split("/")[2]) for f in doc.findings if f.pointer.startswith(f"/{tensor_key}/")}
+    # a tensor whose name, shape, datatype or data is malformed is not decoded; one whose parameters alone are
+    # (KServe writes "parameters": null) still is: its values are checked, the parameters are F-SCHEMA's finding
+    bad_tensors = {int(f.pointer.split("/")[2]) for f in doc.findings if f.pointer.startswith(f"/{tensor_key}/")
+                   and f.pointer.split("/")[3:4] != ["parameters"]}
     tensors = envelope.get(tensor_key)
     for index, tensor in enumerate(tensors if isinstance(tensors, list) else []):
         if index in bad_tensors or index not in data:
@@ -150,7 +154,9 @@ def _check_requested_outputs(doc: Document, body: dict) -> None:
 
 
 def response_id_findings(response: Document, request_id: str | None) -> list[Finding]:
-    """``F-ID``: a response to a request with an ``id`` carries the same ``id``; any id it carries must match.
+    """``F-ID``: a response to a request with an ``id`` carries the same ``id`` (MUST); a response to a request
+    without one carries none (SHOULD: the protocol's response id is the one "given in the request, if any"; a
+    server may make one up, as MLServer does).
 
     An error response may leave the id out (the protocol's error object is just ``{"error": ...}``)."""
     if not isinstance(response.body, dict):
@@ -159,7 +165,8 @@ def response_id_findings(response: Document, request_id: str | None) -> list[Fin
     actual = response.body.get("id")
     if request_id is not None and not has and response.kind != ERROR:
         return [Finding("F-ID", response.file, "/id", f"missing; the request's id is {quote(request_id)}")]
+    if has and request_id is None:  # the protocol's response id is "given in the request, if any"
+        return [Finding("F-ID", response.file, "/id", f"is {quote(actual)}; the request has no id", level=SHOULD)]
     if has and actual != request_id:
-        expected = "no id" if request_id is None else quote(request_id)
-        return [Finding("F-ID", response.file, "/id", f"is {quote(actual)}; the request has {expected}")]
+        return [Finding("F-ID", response.file, "/id", f"is {quote(actual)}; the request has {quote(request_id)}")]
     return []
