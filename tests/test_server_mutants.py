@@ -321,7 +321,7 @@ ONLINE_SKIPPED = {r.id for r in REQUIREMENTS if r.id.startswith("P-")} | {"M-MUL
 #: What the suite cannot show once the dead server is gone (the tests after its golden run), and why.
 AFTER_DEATH = {"M-SELECT": "connection refused", "M-LAYOUT": "connection refused", "M-EMPTY": "connection refused",
                "M-UNSUPPORTED": "connection refused", "H-READY": "stopped answering",
-               "H-METADATA": "stopped answering", "H-UNKNOWN": "stopped answering"}
+               "H-METADATA": "stopped answering", "H-UNKNOWN": "stopped answering", "H-HEALTH": "stopped answering"}
 
 #: run name -> (failed, {not-checked: a substring of its reason}). Why each, in one line.
 ONLINE_EXPECTED: dict[str, tuple[set[str], dict[str, str]]] = {
@@ -354,13 +354,7 @@ ONLINE_EXPECTED: dict[str, tuple[set[str], dict[str, str]]] = {
     "hardcoded-multiplier@3": ({"M-VALUE", "M-FINITE"}, {}),
 }
 #: Where the suite's verdict is not the stated one: the run -> what it says instead (reported to the lead).
-ONLINE_DISAGREES = {
-    "health-not-ready": "H-ERROR failed too: serves_on (suite/test_server.py) finds /v2/health/ready 503 'after "
-                        "refusals' and blames the refusals, though it was 503 before them",
-    "dies-after-refusal": "H-HEALTH failed and H-ERROR passed: the golden run's first refusal (fp16-overflow.json) "
-                          "killed it, and a server that stops in the golden run is H-HEALTH's; H-ERROR's 'serves "
-                          "on after a refusal' was never looked at, yet passed",
-}
+ONLINE_DISAGREES: dict[str, str] = {}  # (each verdict the suite gave wrongly was fixed in the core)
 ONLINE_EXTRA = {"reference": ["--conformance-strict"], "hangs-on-big": ["--run-timeout", "8"]}
 
 
