@@ -67,14 +67,15 @@ BATCH_ONLY = frozenset({"P-ENV", "P-OUTDIR", "P-EVERY", "P-NAME", "P-READONLY", 
                         "P-TIMELY", "P-OFFLINE"})  # "a V2 server: the batch protocol ... does not apply online"
 MULTIPLIER_ONLY = frozenset({"M-EVERY", "M-SELECT", "M-SHAPE", "M-DTYPE", "M-VALUE", "M-LAYOUT", "M-EMPTY",
                              "M-FINITE", "M-UNSUPPORTED", "M-MULTIPLIER"})
-NO_ID = "the request has no id"  # F-ID: both peers answer a request without id with a made-up UUID
+NO_ID = "F-ID (SHOULD) /id: is '"  # F-ID's SHOULD part: both answer a request without id with a made-up UUID
 NOT_ERROR_BODY = 'with a body that is not {"error": string}'  # H-ERROR: FastAPI's 422 {"detail": [...]}
 SERVER_ERROR = "status 500 (a server error) for a request the model cannot serve"  # H-ERROR: a bad shape
 NULL_VERSIONS = "/versions: None is not of type 'array'"  # H-METADATA: KServe's "versions": null
+EMPTY_VERSIONS = "/versions: [] does not hold the model's version '1'"  # H-METADATA (SHOULD): MLServer's []
 VERSION_501 = "status 501, body '{\"error\":\"Model versioning not supported yet.\"}'"  # H-UNKNOWN: KServe
-# KServe answers "parameters": null on every output, which makes each output tensor malformed (F-SCHEMA): the
-# kit then decodes none of them, so everything judged on the tensors' data is not-checked (tests/peers/FACTS.md)
-KSERVE_BLOCKED = frozenset({"F-COUNT", "F-TYPED"})
+# KServe answers "parameters": null on every output (F-SCHEMA); the tensors are still decoded and judged (a
+# finding about a tensor's parameters alone blocks nothing else)
+NULL_PARAMETERS = "/outputs/0/parameters: None is not of type 'object'"
 
 MULTIPLIER = {
     # the runtime decodes and encodes with NumpyCodec and checks nothing: MLServer's own checks are what refuse
@@ -83,14 +84,14 @@ MULTIPLIER = {
                 "F-SCHEMA": "tensor name 'a' repeats",  # the outputs of a request with two inputs named 'a'
                 "F-TYPED": "None: FP16 takes JSON numbers",  # an FP16 infinity answered as null
                 "H-ERROR": SERVER_ERROR,
+                "H-METADATA": EMPTY_VERSIONS,
                 "M-FINITE": "overflows to infinity), got outputs",
                 "M-SELECT": "differ from the expected",  # `outputs` ignored (kserve#3307's kind)
                 "M-SHAPE": "is [4, 1], the input's is [4]",  # NumpyCodec adds a batch axis
                 "M-UNSUPPORTED": "BOOL is not supported by the multiplier), got outputs"},
         skipped=BATCH_ONLY | {"M-MULTIPLIER", "B-MATCH", "B-SIGNATURE"}),
     "kserve": Expected(
-        failed={"F-MODEL": "/model_version: is None, the model's version is '1'",  # (SHOULD)
-                "F-SCHEMA": "/model_version: None is not of type 'string'",
+        failed={"F-SCHEMA": "/model_version: None is not of type 'string'",  # (only F-SCHEMA's: not also F-MODEL's)
                 "H-ERROR": SERVER_ERROR,
                 "H-METADATA": NULL_VERSIONS,
                 "H-UNKNOWN": VERSION_501,
@@ -101,7 +102,6 @@ MULTIPLIER = {
                 "M-VALUE": "Sending FP16 data via JSON is not supported",
                 "M-SELECT": "differ from the expected",
                 "M-UNSUPPORTED": "BYTES is not supported by the multiplier), got outputs"},
-        not_checked=KSERVE_BLOCKED | {"M-DTYPE", "M-SHAPE"},
         skipped=BATCH_ONLY | {"M-MULTIPLIER", "B-MATCH", "B-SIGNATURE"}),
 }
 
@@ -110,12 +110,11 @@ IRIS_RECORDED = ("--model", str(servers.IRIS_MODEL), "--oracle", "recorded", "--
                  str(servers.IRIS / "fixtures"))
 IRIS = {
     # predictor.py's own checks behind each server: only what the server adds or refuses before it fails
-    "mlserver": Expected(failed={"F-ID": NO_ID, "H-ERROR": NOT_ERROR_BODY}),
+    "mlserver": Expected(failed={"F-ID": NO_ID, "H-ERROR": NOT_ERROR_BODY, "H-METADATA": EMPTY_VERSIONS}),
     "kserve": Expected(
         failed={"F-ID": NO_ID,  # the model's UUID: KServe's response model refuses a null id
-                "F-SCHEMA": "/parameters: None is not of type 'object'",
-                "H-ERROR": NOT_ERROR_BODY, "H-METADATA": NULL_VERSIONS, "H-UNKNOWN": VERSION_501},
-        not_checked=KSERVE_BLOCKED | {"B-MATCH", "B-SIGNATURE", "B-DETERMINISTIC", "B-INDEPENDENT"}),
+                "F-SCHEMA": NULL_PARAMETERS,
+                "H-ERROR": NOT_ERROR_BODY, "H-METADATA": NULL_VERSIONS, "H-UNKNOWN": VERSION_501}),
 }
 
 
@@ -140,14 +139,12 @@ def test_iris_on_a_peer_against_the_recorded_goldens(peer, tmp_path):
     with servers.serving(peer, "iris") as server:
         report = run_suite(server, servers.IRIS_NAME, IRIS_RECORDED, tmp_path / "report.json")
     expected = IRIS[peer]
-    # KServe: B-MATCH passes on the two error goldens although the 16 goldens with outputs were not compared
-    not_checked = expected.not_checked - {"B-MATCH"}
-    assert_report(report, Expected(expected.failed, not_checked, BATCH_ONLY | MULTIPLIER_ONLY))
+    assert_report(report, Expected(expected.failed, expected.not_checked, BATCH_ONLY | MULTIPLIER_ONLY))
 
 
 def test_mlserver_on_the_versioned_routes_gets_the_same_report(tmp_path):
     """``--model-version 1``: every route with ``/versions/1``. MLServer serves them as the unversioned ones (its
-    metadata lists ``"versions": []`` all the same, which the kit does not hold against it)."""
+    metadata lists ``"versions": []`` all the same: H-METADATA's SHOULD part)."""
     with servers.serving("mlserver", "multiplier") as server:
         report = run_suite(server, servers.MODEL_NAME, ("--model-version", servers.MLSERVER_MODEL_VERSION),
                            tmp_path / "report.json")
@@ -156,10 +153,10 @@ def test_mlserver_on_the_versioned_routes_gets_the_same_report(tmp_path):
 
 def test_kserve_on_the_versioned_routes_serves_nothing(tmp_path):
     """``--model-version 1``: KServe answers every versioned route 501 "Model versioning not supported yet.", so
-    no inference is ever served. Requirements judged on an inference's outputs are not-checked; the requests
-    owed an answer fail with that 501. Doubtful passes, pinned as they are: H-INFER (no inference response was
-    ever seen), B-DETERMINISTIC and B-INDEPENDENT (the same 501 each time) and M-UNSUPPORTED (the 501 taken for
-    the refusal the multiplier owes an unsupported datatype)."""
+    no inference is ever served. Requirements judged on an inference's outputs are not-checked, H-INFER too (no
+    inference response was ever seen); the requests owed an answer fail with that 501, and those owed a refusal
+    fail H-ERROR with it (a 5xx): M-UNSUPPORTED itself passes (a refusal came), as B-DETERMINISTIC and
+    B-INDEPENDENT do (the same 501 each time)."""
     with servers.serving("kserve", "multiplier") as server:
         report = run_suite(server, servers.MODEL_NAME, ("--model-version", "1"), tmp_path / "report.json")
     versioning = "Model versioning not supported yet."
@@ -168,5 +165,5 @@ def test_kserve_on_the_versioned_routes_serves_nothing(tmp_path):
                 "H-ERROR": "status 501 (a server error)", "H-UNKNOWN": VERSION_501,
                 **{rid: f"error response '{versioning}' to a request the model serves"
                    for rid in ("M-EMPTY", "M-FINITE", "M-LAYOUT", "M-SELECT", "M-VALUE")}},
-        not_checked=frozenset({"F-COUNT", "F-MODEL", "F-TYPED", "M-DTYPE", "M-EVERY", "M-SHAPE"}),
+        not_checked=frozenset({"F-COUNT", "F-MODEL", "F-TYPED", "M-DTYPE", "M-EVERY", "M-SHAPE", "H-INFER"}),
         skipped=BATCH_ONLY | {"M-MULTIPLIER", "B-MATCH", "B-SIGNATURE"}))
