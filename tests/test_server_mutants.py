@@ -431,3 +431,10 @@ def test_every_variant_is_named_in_the_spec_under_its_requirement():
             for variant in re.findall(r"`([a-z][a-z0-9-]*)`", listed):
                 named[variant] = section.split(" ", 1)[0]
     assert named == {variant: requirement for variant, (requirement, _) in VARIANTS.items()}
+
+
+def test_every_server_requirement_has_a_broken_server_that_fails_it():
+    """Each H-* requirement is failed by some broken server's stated report (the others are shown by the batch
+    mutants and the iris variants)."""
+    server_requirements = {r.id for r in REQUIREMENTS if r.id.startswith("H-")}
+    assert server_requirements <= set().union(*(failed for failed, _ in ONLINE_EXPECTED.values()))
