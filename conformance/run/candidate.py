@@ -43,7 +43,7 @@ from conformance.run import DEFAULT_TIMEOUT, staging
 from conformance.run.container import ContainerRunner, engine_available
 from conformance.run.decoys import stage_decoys
 from conformance.run.local import LocalRunner
-from conformance.run.online import OnlineRunner, write_answers
+from conformance.run.online import OnlineRunner, Served, write_answers
 from conformance.run.process import Runner
 from conformance.run.workspace import RunResult, Workspace
 
@@ -383,7 +383,7 @@ def from_options(
                      timeout=timeout, workspace_base=workspace_base, oracle=chosen)
 
 
-def _online(url: str | None, serve: Callable[[Path], object] | None, kind: str, ref: str, model: Path | None,
+def _online(url: str | None, serve: Callable[[Path], Served] | None, kind: str, ref: str, model: Path | None,
             timeout: float, workspace_base: Path | None, oracle: str, signature: Path | None,
             tolerance: Tolerance | None, model_name: str | None, model_version: str | None,
             served_model: Path | None = None) -> Candidate:
@@ -429,7 +429,7 @@ def _served(cmd: str | None, image: str | None, engine: str, service_manifest: P
         except ValueError as exc:
             raise CandidateProblem(f"--predictor-cmd: {exc}") from None
 
-        def start(folder: Path) -> object:
+        def start(folder: Path) -> Served:
             return serving.serve_command(list(argv), folder, port, ready_timeout=timeout)
         kind, ref = "cmd", cmd
     else:
@@ -440,7 +440,7 @@ def _served(cmd: str | None, image: str | None, engine: str, service_manifest: P
             raise CandidateProblem(f"--engine {engine}: cannot run containers here: {reason}")
         assert image is not None
 
-        def start(folder: Path) -> object:
+        def start(folder: Path) -> Served:
             return serving.serve_image(engine, image, folder, port or 8080, ready_timeout=timeout)
         kind, ref = "image", image
     source = Path(model) if model else kit_model()

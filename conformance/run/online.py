@@ -13,21 +13,44 @@ name when the workspace is kept, so it holds the requests, the answers and the e
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
+from conformance.odahu.model import ModelProblem, read_project
+from conformance.run import staging
+from conformance.run.observe import folder_digest
 from conformance.run.workspace import RunResult, Workspace
 from conformance.transport.exchange import HTTP, Exchange
 from conformance.transport.http import Answer, HttpClient
 
+#: Servers on other staged models kept running for later runs on the same files (--serve): a property test's
+#: few multipliers come round again and again, and a server's start costs more than its requests.
+POOL = 4
 #: Why a request was not sent, by cause.
 NOT_SENT_TIMEOUT = "not sent: the run's timeout had passed"
 NOT_SENT_DOWN = "not sent: the server had stopped answering"
+
+
+class Served(Protocol):
+    """A server the kit started (:class:`conformance.run.serving.Served`)."""
+
+    url: str
+
+    def alive(self) -> bool: ...
+
+    def exit_status(self) -> int | None: ...
+
+    def output(self, lines: int = 3) -> str: ...
+
+    def stop(self) -> None: ...
 
 
 def model_path(name: str, version: str | None = None) -> str:
@@ -45,16 +68,19 @@ class OnlineRunner:
     transport = HTTP
 
     def __init__(self, url: str | None, model_name: str, model_version: str | None = None,
-                 serve: Callable[[Path], object] | None = None, model: Path | None = None,
+                 serve: Callable[[Path], Served] | None = None, model: Path | None = None,
                  timeout: float = 60.0):
         self.url = url
         self.model_name, self.model_version = model_name, model_version
         self.serve, self.model = serve, model
-        self.served: object | None = None  # the main server's handle (--serve)
+        self.served: Served | None = None  # the main server's handle (--serve)
         self.client: HttpClient | None = HttpClient(url, timeout) if url else None
         self.timeout = timeout
         #: where requests are POSTed
         self.infer_route = model_path(model_name, model_version) + "/infer"
+        #: servers on other staged models (--serve), by their files' digest, oldest first: (handle, client)
+        self._pool: OrderedDict[str, tuple[Served, HttpClient]] = OrderedDict()
+        self._homes: list[Workspace] = []  # where their models' copies are
 
     @property
     def fixed_model(self) -> bool:
@@ -67,7 +93,7 @@ class OnlineRunner:
         if self.client is None:
             assert self.serve is not None and self.model is not None
             self.served = self.serve(self.model)
-            self.url = self.served.url  # type: ignore[attr-defined]
+            self.url = self.served.url
             self.client = HttpClient(self.url, self.timeout)
         return self.client
 
@@ -100,8 +126,8 @@ class OnlineRunner:
             requests: list[tuple[str, bytes]] | None = None) -> RunResult:
         """Send ``requests`` (``(name, bytes)``, those the platform's input filter keeps; by default the files of
         ``ws.input``) in name order, over ``concurrency`` connections at once, and return the run with its
-        exchanges. ``own_model`` False: ``ws.model`` holds another model, served by a server started for this
-        run (``--serve`` only) and stopped at its end. Nothing is written: a kept workspace gets its requests and
+        exchanges. ``own_model`` False: ``ws.model`` holds another model, served by a server started on it
+        (``--serve`` only; kept for later runs on the same files, :data:`POOL`). Nothing is written: a kept workspace gets its requests and
         answers as files from :func:`write_answers`."""
         started = time.monotonic()
         if requests is None:
@@ -111,33 +137,50 @@ class OnlineRunner:
         names = sorted(bodies)
         served = None
         try:
+            route = self.infer_route
             if own_model:
                 client = self.main_client()
             else:
                 if self.serve is None or ws.model is None:
                     raise AssertionError("a --url server serves its own model only (OnlineRunner.fixed_model)")
-                served = self.serve(ws.model)
-                client = HttpClient(served.url, timeout)  # type: ignore[attr-defined]
+                served, client = self._other(ws.model, timeout)
+                name, version = _served_as(ws.model, self.model_name, self.model_version)
+                route = model_path(name, version) + "/infer"
         except AssertionError:
             raise
         except Exception as problem:  # the server could not be started: ServeProblem, one line
             return self._result(ws, {}, started, start_error=str(problem))
-        try:
-            exchanges, down = self._send(client, names, bodies, started + timeout, concurrency)
-            output = _output_of(served if served is not None else self.served)
-        finally:
-            if served is not None:
-                client.close()
-                served.stop()  # type: ignore[attr-defined]
+        exchanges, down = self._send(client, route, names, bodies, started + timeout, concurrency, served)
+        output = _output_of(served if served is not None else self.served)
         made = self._result(ws, exchanges, started, stopped=down, output=output)
         made.concurrent = concurrency > 1
         return made
 
-    def _send(self, client: HttpClient, names: list[str], bodies: dict[str, bytes], deadline: float,
-              concurrency: int) -> tuple[dict[str, Exchange], str | None]:
+    def _other(self, model: Path, timeout: float) -> tuple[Served, HttpClient]:
+        """A server on another staged ``model`` and its client: one already serving the same files (the last
+        :data:`POOL` are kept, on copies of their models that outlive the run's workspace), else a new one."""
+        key = json.dumps(sorted(folder_digest(model).items()))
+        held = self._pool.pop(key, None)
+        if held is not None and held[0].alive():
+            self._pool[key] = held
+            return held
+        if held is not None:
+            _stop(*held)
+        assert self.serve is not None  # (--serve: the caller checked)
+        home = staging.new_workspace()
+        self._homes.append(home)
+        copy = staging.stage_model(home, model)
+        served = self.serve(copy)
+        self._pool[key] = (served, HttpClient(served.url, self.timeout))
+        while len(self._pool) > POOL:
+            _stop(*self._pool.pop(next(iter(self._pool))))
+        return self._pool[key]
+
+    def _send(self, client: HttpClient, route: str, names: list[str], bodies: dict[str, bytes], deadline: float,
+              concurrency: int, served: Served | None = None) -> tuple[dict[str, Exchange], str | None]:
         exchanges: dict[str, Exchange] = {}
         down: list[str] = []
-        where = f"POST {self.infer_route}"
+        where = f"POST {route}"
 
         def send(name: str) -> None:
             remaining = deadline - time.monotonic()
@@ -146,10 +189,10 @@ class OnlineRunner:
                                            error=NOT_SENT_DOWN if down else NOT_SENT_TIMEOUT, sent=False)
                 return
             # whole seconds (at most one more than the run's timeout): the socket's timeout then changes once a second
-            answer = client.post(self.infer_route, bodies[name], timeout=float(math.ceil(remaining)))
+            answer = client.post(route, bodies[name], timeout=float(math.ceil(remaining)))
             exchanges[name] = _exchange(name, where, answer, bodies[name])
             if answer.status is None and not answer.timed_out:
-                why = self._down(client)
+                why = self._down(client, served)
                 if why:
                     down.append(why)
 
@@ -161,12 +204,12 @@ class OnlineRunner:
                 list(pool.map(send, names))
         return {name: exchanges[name] for name in names}, (down[0] if down else None)
 
-    def _down(self, client: HttpClient) -> str | None:
+    def _down(self, client: HttpClient, served: Served | None = None) -> str | None:
         """Why the server no longer answers (it exited, or its liveness route does not answer), or None."""
-        served = self.served
-        if served is not None and client is self.client and not served.alive():  # type: ignore[attr-defined]
-            status = served.exit_status()  # type: ignore[attr-defined]
-            return f"the server exited (status {status}) during the run; output: {served.output()}"  # type: ignore[attr-defined]
+        served = served if served is not None else self.served
+        if served is not None and not served.alive():
+            status = served.exit_status()
+            return f"the server exited (status {status}) during the run; output: {served.output()}"
         live = client.get("/v2/health/live", timeout=5.0)
         if live.status is None:
             return f"the server stopped answering during the run (GET /v2/health/live: {live.error})"
@@ -181,11 +224,31 @@ class OnlineRunner:
             start_error=start_error, exchanges=exchanges, server_down=stopped)
 
     def close(self) -> None:
-        """Close the connections and stop the server the kit started (idempotent)."""
+        """Close the connections and stop every server the kit started (idempotent)."""
         if self.client is not None:
             self.client.close()
         if self.served is not None:
-            self.served.stop()  # type: ignore[attr-defined]
+            self.served.stop()
+        while self._pool:
+            _stop(*self._pool.popitem()[1])
+        while self._homes:
+            staging.remove_workspace(self._homes.pop())
+
+
+def _stop(served: Served, client: HttpClient) -> None:
+    client.close()
+    served.stop()
+
+
+def _served_as(model: Path, name: str, version: str | None) -> tuple[str, str | None]:
+    """The name (and version, where routes are versioned: ``version`` not None) a server started on the staged
+    ``model`` serves it under: its project file's (a run that stages the model under another name), else the
+    ones given."""
+    try:
+        staged_name, staged_version = read_project(model)
+    except ModelProblem:
+        return name, version
+    return staged_name, (staged_version if version is not None else None)
 
 
 def write_answers(result: RunResult) -> None:
@@ -207,10 +270,10 @@ def _exchange(name: str, where: str, answer: Answer, request: bytes) -> Exchange
                     timed_out=answer.timed_out)
 
 
-def _output_of(served: object | None) -> str:
+def _output_of(served: Served | None) -> str:
     if served is None:
         return ""
     try:
-        return str(served.output(20))  # type: ignore[attr-defined]
+        return str(served.output(20))
     except Exception:  # noqa: BLE001 - the output is an aid only
         return ""
