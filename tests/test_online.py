@@ -249,3 +249,79 @@ def test_goldens_recorded_from_a_server_gate_batch_and_online_alike(reference_se
         stop(wrong_server.process)
     assert verdicts["batch good"] == verdicts["online good"] == (0, set())
     assert verdicts["batch wrong"] == verdicts["online wrong"] == (1, {"B-MATCH"})
+
+
+SERVER = Path(__file__).parents[1] / "predictor" / "server.py"
+SERVER_MUTANT = Path(__file__).parent / "mutants" / "server_mutant.py"
+
+
+def _statuses(report: Path) -> dict[str, str]:
+    return {r["id"]: r["status"] for r in json.loads(report.read_text())["requirements"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant, failed", [(None, set()), ("hardcoded-multiplier", {"M-MULTIPLIER"})])
+def test_a_served_command_is_started_on_each_model(variant, failed, tmp_path):
+    """--serve starts the command on the model and on each staged copy (other multipliers, names, versions), so
+    M-MULTIPLIER applies; a server that ignores multiplier.txt fails it, and only it. Nothing is left running."""
+    program = f"{SERVER}" if variant is None else f"{SERVER_MUTANT} --variant {variant}"
+    report = tmp_path / "r.json"
+    done = _cli("run", "--serve", "--cmd", f"{sys.executable} {program} --port {{port}} --model {{model}}",
+                "--report", str(report), cwd=tmp_path)
+    statuses = _statuses(report)
+    assert (done.returncode, {r for r, s in statuses.items() if s == "failed"}) == (1 if failed else 0, failed), \
+        done.stdout[-3000:]
+    assert "not-checked" not in statuses.values()
+    assert statuses["M-MULTIPLIER"] == ("failed" if failed else "passed")
+    assert json.loads(report.read_text())["candidate"]["kind"] == "cmd"
+    leftover = subprocess.run(["pgrep", "-f", f"{sys.executable} {program} --port"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == "", leftover.stdout  # every server it started is gone
+
+
+@pytest.mark.parametrize("args, said", [
+    (("--cmd", "sleep 30", "--run-timeout", "2"), "the server was not ready within 2 s"),
+    (("--cmd", f"{sys.executable} -c \"import sys; print('no model here', file=sys.stderr); sys.exit(3)\""),
+     "the server exited with status 3 before it was ready: no model here"),
+    (("--cmd", "no-such-program-here {port}"), "no-such-program-here"),
+])
+def test_a_server_that_cannot_serve_is_one_line(args, said, tmp_path):
+    done = _cli("run", "--serve", *args, cwd=tmp_path)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and said in lines[0], done.stdout[-2000:] + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_a_port_in_use_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _cli("run", "--serve", "--port", str(port), "--cmd", f"{sys.executable} {SERVER} --port {{port}}",
+                    cwd=tmp_path)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and f"port {port} is in use" in lines[0], done.stderr
+
+
+@pytest.mark.slow
+def test_a_served_image_passes_and_is_removed(tmp_path):
+    """The reference server as an image (tests/test_serving.py builds it from the predictor image, offline),
+    started by --serve on an internal network, passes; no container is left."""
+    from test_serving import BASE_IMAGE, CONTAINERFILE, TEST_IMAGE
+
+    from helpers import usable_engine
+
+    engine = usable_engine("podman", (BASE_IMAGE,))
+    for name in ("server.py", "reference.py"):
+        (tmp_path / name).write_bytes((SERVER.parent / name).read_bytes())
+    (tmp_path / "Containerfile").write_text(CONTAINERFILE)
+    built = subprocess.run([engine, "build", "-q", "--network", "none", "-t", TEST_IMAGE, "-f",
+                            str(tmp_path / "Containerfile"), str(tmp_path)], capture_output=True, timeout=300)
+    assert built.returncode == 0, built.stderr.decode()
+    work = tmp_path / "work"
+    work.mkdir()
+    report = tmp_path / "r.json"
+    done = _cli("run", "--serve", "--image", TEST_IMAGE, "--engine", engine, "--report", str(report), cwd=work)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert json.loads(report.read_text())["status"] == "passed"
+    containers = subprocess.run([engine, "ps", "-a", "--format", "{{.Image}}"], capture_output=True, text=True)
+    assert TEST_IMAGE not in containers.stdout

@@ -294,25 +294,23 @@ def golden_batch(suite: Suite) -> Batch:
     return suite.cache["golden"]
 
 
-#: Findings whose cause may be the multiplier the candidate used.
-VALUE_IDS = ("M-VALUE", "M-FINITE")
-
-
 def multiplier_dependent(batch: Batch, own: Model, suite: Suite) -> list[Finding]:
-    """``batch``'s findings (a run with another multiplier staged), with each value finding turned into
+    """``batch``'s findings (a run with another multiplier staged), with each M-* finding turned into
     M-MULTIPLIER when the candidate demonstrably does not read the multiplier (:func:`ignores_multiplier`) and
     the response is exactly what the model's ``own`` multiplier gives. Any other difference keeps its own ID: a
     multiplier read wrongly (off by one, wrapped) is M-VALUE or M-FINITE, even where it happens to coincide
     with the model's own."""
     judgement = batch.judgement
-    if not any(f.requirement in VALUE_IDS for f in judgement.findings) or not ignores_multiplier(suite):
+    if not any(f.requirement.startswith("M-") for f in judgement.findings) or not ignores_multiplier(suite):
         return list(judgement.findings)
     stale = {name for name in judgement.responses if _answers_with(judgement, name, own)}
     assert isinstance(batch.model, Model)  # a run with another multiplier staged: the multiplier model
+    # a response that is exactly the own multiplier's answer owes every M-* difference to the multiplier: a
+    # value, an overflow refused (blamed on M-EMPTY or M-LAYOUT by the tensor it was in) or one not refused
     return [
         Finding("M-MULTIPLIER", f.file, f.pointer, f"with multiplier {short_integer(batch.model.multiplier)} the response is what "
                 f"multiplier {short_integer(own.multiplier)} gives ({f.requirement}: {f.message})")
-        if f.requirement in VALUE_IDS and f.file in stale else f
+        if f.requirement.startswith("M-") and f.file in stale else f
         for f in judgement.findings
     ]
 
