@@ -7,6 +7,7 @@ answer as a V2 document and each transport's own requirements read what the tran
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ class Exchange:
     ``request`` holds the bytes sent (online; a batch's requests are files in its workspace). ``where`` says where
     the answer was found (the response file's name; ``POST /v2/models/m/infer``). The answer
     is in ``body`` (bytes, online) or in the file at ``path`` (batch, read once by :meth:`document`). ``status``
-    and ``headers`` are HTTP's (header names lower-cased), ``seconds`` how long the answer took, ``error`` why no
+    and ``headers`` are HTTP's (looked up by lower-cased name), ``seconds`` how long the answer took, ``error`` why no
     answer came (connection refused or reset, the run's timeout passed), one line."""
 
     name: str
@@ -32,7 +33,7 @@ class Exchange:
     request: bytes | None = None
     path: Path | None = None
     status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
     timed_out: bool = False

@@ -11,7 +11,9 @@ import http.client
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import urlsplit
 
 from conformance.contract.problems import ConformanceProblem
@@ -23,10 +25,10 @@ MAX_BODY = 1 << 30
 @dataclass
 class Answer:
     """What one HTTP request got: ``status`` (None when nothing came back, then ``error`` says why in one line),
-    lower-cased ``headers``, the ``body`` and how many ``seconds`` it took; ``timed_out`` when the wait ran out."""
+    ``headers`` (looked up by lower-cased name), the ``body`` and how many ``seconds`` it took; ``timed_out`` when the wait ran out."""
 
     status: int | None
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     seconds: float = 0.0
     error: str | None = None
@@ -160,8 +162,9 @@ class HttpClient:
         self._local = threading.local()
 
 
-def _headers(response: http.client.HTTPResponse) -> dict[str, str]:
-    return {key.lower(): value for key, value in response.getheaders()}
+def _headers(response: http.client.HTTPResponse) -> Mapping[str, str]:
+    """The response's headers as they came: a case-insensitive mapping (``get("content-type")``), not copied."""
+    return cast(Mapping[str, str], response.msg)
 
 
 def _why(exc: BaseException) -> str:
