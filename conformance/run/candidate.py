@@ -383,7 +383,7 @@ def from_options(
                      timeout=timeout, workspace_base=workspace_base, oracle=chosen)
 
 
-def _online(url: str | None, serve: Callable[[Path], Served] | None, kind: str, ref: str, model: Path | None,
+def _online(url: str | None, serve: Callable[[Path, tuple[str, bytes] | None], Served] | None, kind: str, ref: str, model: Path | None,
             timeout: float, workspace_base: Path | None, oracle: str, signature: Path | None,
             tolerance: Tolerance | None, model_name: str | None, model_version: str | None,
             served_model: Path | None = None) -> Candidate:
@@ -408,8 +408,22 @@ def _online(url: str | None, serve: Callable[[Path], Served] | None, kind: str, 
         runner = OnlineRunner(url, name, model_version, serve=serve, model=served_model, timeout=timeout)
     except UrlProblem as problem:
         raise CandidateProblem(f"--url {problem}") from None
+    runner.probe = _probe_request(chosen)
     return Candidate(kind, ref, runner, model_read, model_source, timeout=timeout,
                      workspace_base=workspace_base, oracle=chosen)
+
+
+def _probe_request(oracle: Oracle | None) -> bytes | None:
+    """A small request the model serves (the multiplier's, or one made from another model's declared signature),
+    sent to a server the kit starts while it says it is not ready yet; None when none is known."""
+    from conformance.generate import fromsignature
+    from conformance.v2.strictjson import dumps
+
+    if oracle is None:
+        return dumps({"id": "probe", "inputs": [{"name": "x", "shape": [2], "datatype": "INT32", "data": [1, 2]}]})
+    if oracle.signature is not None:
+        return fromsignature.good_requests(oracle.signature)[0][1]
+    return None
 
 
 def _served(cmd: str | None, image: str | None, engine: str, service_manifest: Path | None, model: Path | None,
@@ -429,8 +443,8 @@ def _served(cmd: str | None, image: str | None, engine: str, service_manifest: P
         except ValueError as exc:
             raise CandidateProblem(f"--predictor-cmd: {exc}") from None
 
-        def start(folder: Path) -> Served:
-            return serving.serve_command(list(argv), folder, port, ready_timeout=timeout)
+        def start(folder: Path, probe: tuple[str, bytes] | None) -> Served:
+            return serving.serve_command(list(argv), folder, port, ready_timeout=timeout, probe=probe)
         kind, ref = "cmd", cmd
     else:
         if engine not in ("docker", "podman"):
@@ -440,8 +454,8 @@ def _served(cmd: str | None, image: str | None, engine: str, service_manifest: P
             raise CandidateProblem(f"--engine {engine}: cannot run containers here: {reason}")
         assert image is not None
 
-        def start(folder: Path) -> Served:
-            return serving.serve_image(engine, image, folder, port or 8080, ready_timeout=timeout)
+        def start(folder: Path, probe: tuple[str, bytes] | None) -> Served:
+            return serving.serve_image(engine, image, folder, port or 8080, ready_timeout=timeout, probe=probe)
         kind, ref = "image", image
     source = Path(model) if model else kit_model()
     scratch = staging.new_workspace(workspace_base)

@@ -43,6 +43,7 @@ class Served(Protocol):
     """A server the kit started (:class:`conformance.run.serving.Served`)."""
 
     url: str
+    served_before_ready: str | None
 
     def alive(self) -> bool: ...
 
@@ -68,7 +69,7 @@ class OnlineRunner:
     transport = HTTP
 
     def __init__(self, url: str | None, model_name: str, model_version: str | None = None,
-                 serve: Callable[[Path], Served] | None = None, model: Path | None = None,
+                 serve: Callable[[Path, tuple[str, bytes] | None], Served] | None = None, model: Path | None = None,
                  timeout: float = 60.0):
         self.url = url
         self.model_name, self.model_version = model_name, model_version
@@ -81,6 +82,8 @@ class OnlineRunner:
         #: servers on other staged models (--serve), by their files' digest, oldest first: (handle, client)
         self._pool: OrderedDict[str, tuple[Served, HttpClient]] = OrderedDict()
         self._homes: list[Workspace] = []  # where their models' copies are
+        #: a request the model serves, sent while the main server (--serve) says it is not ready yet
+        self.probe: bytes | None = None
 
     @property
     def fixed_model(self) -> bool:
@@ -92,7 +95,8 @@ class OnlineRunner:
         """The client of the main server, started first when the kit serves it (a ServeProblem propagates)."""
         if self.client is None:
             assert self.serve is not None and self.model is not None
-            self.served = self.serve(self.model)
+            probe = (self.infer_route, self.probe) if self.probe is not None else None
+            self.served = self.serve(self.model, probe)
             self.url = self.served.url
             self.client = HttpClient(self.url, self.timeout)
         return self.client
@@ -170,7 +174,11 @@ class OnlineRunner:
         home = staging.new_workspace()
         self._homes.append(home)
         copy = staging.stage_model(home, model)
-        served = self.serve(copy)
+        # (the probe as for the main server: a server that waits for an inference before it says it is ready
+        # must get one here too; only the main server's early answer is judged, H-READY)
+        name, version = _served_as(copy, self.model_name, self.model_version)
+        probe = (model_path(name, version) + "/infer", self.probe) if self.probe is not None else None
+        served = self.serve(copy, probe)
         self._pool[key] = (served, HttpClient(served.url, self.timeout))
         while len(self._pool) > POOL:
             _stop(*self._pool.pop(next(iter(self._pool))))

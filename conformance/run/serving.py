@@ -112,12 +112,16 @@ class Served:
 
     ``url`` is ``http://127.0.0.1:PORT`` (a local command) or ``http://CONTAINER_IP:PORT`` (an image), without a
     trailing slash; ``command`` what was run (the program and its arguments, or the engine's command line);
-    ``start_seconds`` how long it took from the start until it was ready."""
+    ``start_seconds`` how long it took from the start until it was ready.``served_before_ready`` says how an
+    inference was answered 200 while the ready route did not answer 200 yet (see ``probe``)."""
 
     url: str
     command: list[str]
     start_seconds: float
     _backend: _Backend = field(repr=False, compare=False)
+    #: How the server answered an inference before it said it was ready (kserve#2775), one line; None if not
+    #: seen (or no probe was given).
+    served_before_ready: str | None = None
     #: Seconds :meth:`stop` waits after SIGTERM before SIGKILL.
     stop_grace: float = field(default=STOP_GRACE, repr=False, compare=False)
 
@@ -171,6 +175,21 @@ def _look(host: str, port: int, timeout: float) -> tuple[int | None, str]:
         connection.close()
 
 
+def _infer_before_ready(host: str, port: int, probe: tuple[str, bytes], timeout: float) -> int | None:
+    """The status a POST of ``probe`` (route, body) gets, or None when none came."""
+    connection = http.client.HTTPConnection(host, port, timeout=max(timeout, 0.01))
+    try:
+        connection.request("POST", probe[0], body=probe[1], headers={"Content-Type": "application/json",
+                                                                    "Connection": "close"})
+        answer = connection.getresponse()
+        answer.read(65536)
+        return answer.status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
 def _status_text(code: int | None) -> str:
     if code is None:
         return "unknown"
@@ -183,12 +202,14 @@ def _status_text(code: int | None) -> str:
 
 
 def _wait_ready(backend: _Backend, host: str, port: int, started: float, ready_timeout: float, grace: float,
-                check_every: float = 0.0) -> None:
+                check_every: float = 0.0, probe: tuple[str, bytes] | None = None) -> str | None:
     """Poll the ready route until 200. The server stopped and a ServeProblem when it ends first or is not ready
     within ``ready_timeout`` seconds of ``started`` (monotonic). ``check_every``: seconds between looks at
-    whether it still runs (0: at every poll)."""
+    whether it still runs (0: at every poll). ``probe`` (an infer route and a request it serves): sent while
+    the ready route answers but not 200; the return value says how, when it was answered 200 all the same."""
     deadline = started + ready_timeout
     last = "no answer yet"
+    early: str | None = None
     next_check = started
     while True:
         now = time.monotonic()
@@ -198,7 +219,10 @@ def _wait_ready(backend: _Backend, host: str, port: int, started: float, ready_t
                 break
         status, last = _look(host, port, min(ATTEMPT_TIMEOUT, max(deadline - time.monotonic(), 0.05)))
         if status == 200 and backend.alive():
-            return
+            return early
+        if status is not None and probe is not None and early is None:
+            if _infer_before_ready(host, port, probe, ATTEMPT_TIMEOUT) == 200:
+                early = f"POST {probe[0]} was answered 200 while GET {READY_PATH} answered {status}"
         if time.monotonic() >= deadline:
             backend.stop(grace)
             raise ServeProblem(f"the server was not ready within {ready_timeout:g} s (GET {READY_PATH}: {last}): "
@@ -410,7 +434,8 @@ def _running_in_group(pgid: int) -> bool:
 
 
 def serve_command(argv: list[str], model: Path, port: int | None = None, ready_timeout: float = 60.0, *,
-                  cwd: str | os.PathLike | None = None, readonly_host: bool = True, isolation: str = "auto") -> Served:
+                  cwd: str | os.PathLike | None = None, readonly_host: bool = True, isolation: str = "auto",
+                  probe: tuple[str, bytes] | None = None) -> Served:
     """Start ``argv`` (no shell) as a V2 server on ``model`` and return it once ``GET /v2/health/ready`` answers 200
     at ``http://127.0.0.1:PORT``.
 
@@ -419,6 +444,8 @@ def serve_command(argv: list[str], model: Path, port: int | None = None, ready_t
     free loopback port. Contained as a batch local run (see the module's docstring); ``readonly_host`` False
     leaves the host writable; ``isolation`` (``auto``, ``namespace``, ``sweep``) is the batch runs' option of
     that name (:func:`conformance.run.process.containment`). ``Served.command`` is ``argv`` filled in.
+    ``probe`` (an infer route and a request the model serves) is sent while the server says it is not ready
+    yet (``Served.served_before_ready``).
 
     ServeProblem (one line, nothing left running) when: ``port`` is in use at 127.0.0.1 (before anything is
     started), the program cannot be started or contained, it exits before it is ready (its status and last
@@ -479,11 +506,11 @@ def serve_command(argv: list[str], model: Path, port: int | None = None, ready_t
         if error is not None:
             server.stop(0)
             raise ServeProblem(_start_problem(filled[0], OSError(error, os.strerror(error)), cwd))
-        _wait_ready(server, "127.0.0.1", port, started, ready_timeout, FAILED_GRACE)
+        early = _wait_ready(server, "127.0.0.1", port, started, ready_timeout, FAILED_GRACE, probe=probe)
     except BaseException:
         server.stop(0)  # idempotent; on Ctrl-C too
         raise
-    return Served(f"http://127.0.0.1:{port}", filled, time.monotonic() - started, server)
+    return Served(f"http://127.0.0.1:{port}", filled, time.monotonic() - started, server, served_before_ready=early)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -657,7 +684,8 @@ class _Container:
 
 
 def serve_image(engine: str, image: str, model: Path, port: int = 8080, ready_timeout: float = 60.0,
-                command: list[str] | None = None, args: list[str] | None = None) -> Served:
+                command: list[str] | None = None, args: list[str] | None = None,
+                probe: tuple[str, bytes] | None = None) -> Served:
     """Start ``image`` under ``engine`` (docker or podman) as a V2 server on ``model``, as KServe runs a
     predictor, and return it once ``GET /v2/health/ready`` answers 200 at ``http://CONTAINER_IP:PORT``.
 
@@ -736,8 +764,9 @@ def serve_image(engine: str, image: str, model: Path, port: int = 8080, ready_ti
                 raise ServeProblem(f"the container has no address on the {engine} network {NETWORK}")
             raise ServeProblem(f"the server exited with status {_status_text(container.exit_status())} before it "
                                f"was ready: {container.output(3)}")
-        _wait_ready(container, address, port, started, ready_timeout, FAILED_GRACE, check_every=_STATE_EVERY)
+        early = _wait_ready(container, address, port, started, ready_timeout, FAILED_GRACE, check_every=_STATE_EVERY,
+                            probe=probe)
     except BaseException:
         container.stop(0)
         raise
-    return Served(f"http://{address}:{port}", argv, time.monotonic() - started, container)
+    return Served(f"http://{address}:{port}", argv, time.monotonic() - started, container, served_before_ready=early)

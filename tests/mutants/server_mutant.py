@@ -52,8 +52,12 @@ VARIANTS: dict[str, tuple[str, str]] = {
     # B-DETERMINISTIC's (a difference findings on both answers explain is not counted again)
     "jitter-big": ("M-VALUE", "float outputs of requests of over 1000 elements get relative noise 1e-6"),
     "hardcoded-multiplier": ("M-MULTIPLIER", "multiplies by 2 whatever multiplier.txt says (never reads it)"),
+    # only a server the kit starts (--serve) is seen before it is ready: through --url it passes
+    "serves-before-ready": ("H-READY", "/v2/health/ready is 503 until it has answered an inference (kserve#2775)"),
 }
 
+#: Set once an inference was answered (serves-before-ready says it is ready only from then on).
+INFERRED = threading.Event()
 HANG_ABOVE = 10_000
 JITTER_ABOVE = 1000
 JITTER = 1e-6
@@ -114,6 +118,8 @@ def answer(what: str, name: str | None, version: str | None, body: bytes,
         raise KeyError(name)  # server.Handler answers 500 "internal error: KeyError: ..."
     if VARIANT == "health-not-ready" and what == "ready":
         return 503, {"ready": False}
+    if VARIANT == "serves-before-ready" and what == "ready" and not INFERRED.is_set():
+        return 503, {"ready": False}
     if VARIANT == "model-ready-404" and what == "model-ready":
         return 404, {"error": f"model {name!r} is not ready"}
     if what == "infer" and VARIANT == "ignores-outputs":
@@ -121,6 +127,8 @@ def answer(what: str, name: str | None, version: str | None, body: bytes,
     if what == "infer" and VARIANT == "hangs-on-big" and elements(body) > HANG_ABOVE:
         threading.Event().wait()  # forever; server.Handler's threads are daemons, so SIGTERM still stops it
     status, document = original_answer(what, name, version, body, model)
+    if what == "infer" and status == 200:
+        INFERRED.set()
     if VARIANT == "metadata-wrong-name" and what == "model" and status == 200:
         document["name"] = "model"
     if what != "infer":
