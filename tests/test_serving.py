@@ -313,6 +313,40 @@ def test_stop_leaves_nothing_of_children_that_ignore_sigterm(model, token, isola
     assert served.exit_status() == 0
 
 
+#: A kit that starts a server (``python -c KIT ISOLATION MODEL ARGV...``), says "up" and waits to be killed.
+KIT = r"""
+import sys, time
+from pathlib import Path
+from conformance.run.serving import serve_command
+served = serve_command(sys.argv[3:], Path(sys.argv[2]), ready_timeout=20, isolation=sys.argv[1])
+print("up", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("isolation", ["namespace", "sweep"])
+def test_a_kit_killed_outright_leaves_nothing_of_its_server(model, token, isolation):
+    """The kit SIGKILLed (no chance to stop its server): the supervisor sees it gone and ends the run, the
+    server's child and its daemon in a session of its own included."""
+    if containment(isolation)[0] is None:
+        pytest.skip(f"no {isolation} here: {containment(isolation)[2]}")
+    kit = subprocess.Popen([sys.executable, "-c", KIT, isolation, str(model), *stand_in("fork", token)],
+                           stdout=subprocess.PIPE, cwd=REPO)
+    try:
+        assert kit.stdout is not None and kit.stdout.readline() == b"up\n"
+        end = time.monotonic() + 5
+        while len(set(server_processes(token)) - {kit.pid}) < 3 and time.monotonic() < end:
+            time.sleep(0.02)  # the server, its child, the daemon
+        assert len(set(server_processes(token)) - {kit.pid}) == 3, processes_with(token)
+    finally:
+        kit.kill()
+        kit.wait()
+    end = time.monotonic() + 5
+    while processes_with(token) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert processes_with(token) == []
+
+
 def test_a_server_ignoring_sigterm_is_killed_after_the_grace(model, token):
     served = serve_command(stand_in("stubborn", token), model, ready_timeout=20)
     served.stop_grace = 0.5

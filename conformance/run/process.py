@@ -433,7 +433,9 @@ def _start_problem(program: str, exc: OSError, cwd: str | os.PathLike | None = N
 #: "started PID", then "exit CODE" (CODE as subprocess gives it: negative for a signal) and "clean" when nothing
 #: else was left running, or "error ERRNO" when ARGV cannot be spawned; then reaps whatever is re-parented to
 #: it until the kit kills it (it ignores SIGTERM, SIGINT, SIGHUP and SIGQUIT, so the group's signals only reach
-#: the candidate).
+#: the candidate). When the kit itself dies without stopping it (SIGKILL, a crash: no reader is left on the
+#: STATUS_FD pipe), it kills the run itself: what was re-parented to it, its process group, and then itself (the
+#: init of a PID namespace takes every process in it along).
 _SUPERVISOR = r"""
 import os, signal, sys
 fd, mode, view, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
@@ -524,6 +526,28 @@ if error:
     say("error %s" % error.decode())
     sys.exit(127)
 say("started %d" % child)
+def lifeline():
+    import select, threading, time
+    def end_run():  # the kit is gone (killed, however): so is its run
+        watch = select.poll()
+        watch.register(fd, select.POLLERR)  # a pipe's write end reports POLLERR once no reader is left
+        while not watch.poll():
+            pass
+        for _ in range(20):  # a sweep's subreaper: what is re-parented to it, round after round
+            for entry in os.listdir("/proc"):
+                try:
+                    with open("/proc/%s/stat" % entry, "rb") as f:
+                        if int(f.read().rsplit(b")", 1)[1].split()[1]) == os.getpid():
+                            os.kill(int(entry), signal.SIGKILL)
+                except (OSError, ValueError, IndexError):
+                    pass
+            time.sleep(0.01)
+        try:
+            os.killpg(0, signal.SIGKILL)
+        finally:
+            os._exit(137)  # a namespace's init: its end ends every process in it
+    threading.Thread(target=end_run, daemon=True).start()
+lifeline()
 while True:
     try:
         pid, status = os.wait()
