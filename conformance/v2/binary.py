@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from conformance.contract.findings import join
+from conformance.contract.problems import ConformanceProblem
 from conformance.v2.datatypes import DATATYPES
 from conformance.v2.strictjson import JSONProblem, dumps, loads
 from conformance.v2.tensors import decode
@@ -51,7 +52,7 @@ def byte_size(datatype: str, count: int) -> int | None:
     return count * (1 if dt.kind == "bool" else dt.dtype.itemsize)
 
 
-class BinaryProblem(ValueError):
+class BinaryProblem(ConformanceProblem):
     """A malformed binary answer: ``pointer`` (a JSON pointer into the answer's JSON part, "" for the whole) and
     one line saying what is wrong."""
 
