@@ -10,7 +10,7 @@ address that cannot be bound. --port 0 takes a free port. When it is listening t
 ("... ready on http://HOST:PORT") on stderr; SIGTERM or SIGINT stops it (exit status 0).
 
     GET  /v2/health/live, /v2/health/ready                200 {"live": true} / {"ready": true}
-    GET  /v2                                              200 {"name", "version", "extensions": []}
+    GET  /v2                                              200 {"name", "version", "extensions": ["binary_tensor_data"]}
     GET  /v2/models/NAME[/versions/V]                     200 {"name", "versions": [V], "platform", "inputs": [],
                                                               "outputs": []}   (any tensor is accepted: none listed)
     GET  /v2/models/NAME[/versions/V]/ready               200 {"name", "ready": true}
@@ -18,7 +18,13 @@ address that cannot be bound. --port 0 takes a free port. When it is listening t
                                                               {"error", "id"?} for a request it refuses
 
 An unknown model or version is 404 {"error"}; an unknown path 404; a known path with another method 405 (with
-Allow). Bodies are application/json. A request body comes with a Content-Length or chunked; at most 1 GiB
+Allow). Bodies are application/json, but for the binary tensor data extension (Triton's, which KServe adopted):
+an infer body may be a JSON header (its length in the Inference-Header-Content-Length header) followed by the
+inputs marked {"parameters": {"binary_data_size": S}} as raw little-endian bytes, in order (BOOL one byte, BYTES
+each a 4-byte little-endian length and its bytes); a request asking for binary outputs ("binary_data_output": true
+in its parameters, or "binary_data": true in an output's) gets them the same way (application/octet-stream).
+Binary data that does not add up (sizes beyond or short of the body, data beside a size, a size that is not
+whole elements) is 400 {"error"}. A request body comes with a Content-Length or chunked; at most 1 GiB
 (413). Connections are kept alive (HTTP/1.1); each is served on its own thread.
 Only the standard library, numpy and PyYAML (through reference.py) are used.
 """
@@ -26,22 +32,28 @@ Only the standard library, numpy and PyYAML (through reference.py) are used.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
 import sys
+import struct
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
+import numpy as np
 import reference
 
 NAME, VERSION = "odahu-reference", "1"
 PLATFORM = "odahu-multiplier"
 DEFAULT_MODEL = "/mnt/models"
 MAX_BODY = 1 << 30
+EXTENSIONS = ["binary_tensor_data"]
+BINARY_HEADER = "Inference-Header-Content-Length"
+SIZE = "binary_data_size"
 
 
 class Server(ThreadingHTTPServer):
@@ -80,7 +92,7 @@ def answer(what: str, name: str | None, version: str | None, body: bytes,
     """(HTTP status, JSON document) for a routed request, its method already the right one."""
     multiplier, model_name, model_version = model
     if what == "server":
-        return 200, {"name": NAME, "version": VERSION, "extensions": []}
+        return 200, {"name": NAME, "version": VERSION, "extensions": list(EXTENSIONS)}
     if what in ("live", "ready"):
         return 200, {what: True}
     if name != model_name:
@@ -96,6 +108,121 @@ def answer(what: str, name: str | None, version: str | None, body: bytes,
     return (400 if "error" in response else 200), response
 
 
+# ------------------------------------------------------------------------------ binary tensor data extension
+
+
+class BinaryError(Exception):
+    """A binary request whose bytes do not add up: 400."""
+
+
+def split_binary(rest: bytes, sizes: list[tuple[str, int]]) -> list[bytes]:
+    """``rest`` (the bytes after the JSON) cut into consecutive chunks of the ``(where, size)`` given, which
+    must add up to it exactly."""
+    chunks, at = [], 0
+    for where, size in sizes:
+        if at + size > len(rest):
+            raise BinaryError(f"{where}/parameters/{SIZE}: {size} bytes from byte {at} run past the {len(rest)} "
+                              f"bytes after the JSON")
+        chunks.append(rest[at:at + size])
+        at += size
+    if at != len(rest):
+        raise BinaryError(f"the binary inputs take {at} bytes; {len(rest)} follow the JSON")
+    return chunks
+
+
+def tensor_data(raw: bytes, datatype: object, where: str) -> list:
+    """A binary input's elements as JSON values."""
+    if datatype == "BYTES":
+        values, at = [], 0
+        while at < len(raw):
+            if at + 4 > len(raw):
+                raise BinaryError(f"{where}: a BYTES element's length runs past its {len(raw)} bytes")
+            (length,) = struct.unpack_from("<I", raw, at)
+            if at + 4 + length > len(raw):
+                raise BinaryError(f"{where}: a BYTES element runs past its {len(raw)} bytes")
+            values.append(raw[at + 4:at + 4 + length].decode("utf-8", "replace"))
+            at += 4 + length
+        return values
+    dtype = np.dtype(np.uint8) if datatype == "BOOL" else reference.DTYPES.get(datatype) if isinstance(datatype, str) else None
+    if dtype is None:
+        raise BinaryError(f"{where}/datatype: unknown datatype {str(datatype)[:40]!r}")
+    if len(raw) % dtype.itemsize:
+        raise BinaryError(f"{where}/parameters/{SIZE}: {len(raw)} bytes are not whole {datatype} elements")
+    array = np.frombuffer(raw, dtype=dtype.newbyteorder("<"))
+    if datatype == "BOOL":
+        if (array > 1).any():
+            raise BinaryError(f"{where}: a BOOL byte is neither 0 nor 1")
+        return array.astype(bool).tolist()
+    if dtype.kind == "f" and not np.isfinite(array).all():
+        raise BinaryError(f"{where}: an element is not finite")
+    return array.astype(dtype).tolist()
+
+
+def read_binary(body: bytes, header: str | None) -> tuple[bytes, tuple[bool, dict[str, bool]]]:
+    """(the JSON request a request with binary inputs stands for, which outputs it asks as binary: (for all, by
+    name)). A body that is not a JSON object with inputs is passed on as it is, for reference.serve to refuse."""
+    length = len(body)
+    if header is not None:
+        if not header.strip().isdigit():
+            raise BinaryError(f"{BINARY_HEADER}: not a number of bytes: {header[:40]!r}")
+        length = int(header)
+        if length > len(body):
+            raise BinaryError(f"{BINARY_HEADER}: {length} is beyond the body's {len(body)} bytes")
+    head, rest = body[:length], body[length:]
+    try:
+        doc, duplicate, huge = reference.parse(head)
+    except reference.RequestError:
+        return head, (False, {})
+    if duplicate or huge or not isinstance(doc, dict):
+        return head, (False, {})
+    parameters = doc.get("parameters")
+    every = isinstance(parameters, dict) and parameters.get("binary_data_output") is True
+    by_name = {wanted["name"]: wanted["parameters"]["binary_data"] is True for wanted in doc.get("outputs") or []
+               if isinstance(wanted, dict) and isinstance(wanted.get("name"), str)
+               and isinstance(wanted.get("parameters"), dict) and "binary_data" in wanted["parameters"]}
+    inputs = doc.get("inputs")
+    marked = [(i, t) for i, t in enumerate(inputs if isinstance(inputs, list) else [])
+              if isinstance(t, dict) and isinstance(t.get("parameters"), dict) and SIZE in t["parameters"]]
+    sizes = []
+    for i, tensor in marked:
+        size = tensor["parameters"][SIZE]
+        if type(size) is not int or size < 0:
+            raise BinaryError(f"/inputs/{i}/parameters/{SIZE}: not a number of bytes")
+        if "data" in tensor:
+            raise BinaryError(f"/inputs/{i}: data beside {SIZE}")
+        sizes.append((f"/inputs/{i}", size))
+    for (i, tensor), chunk in zip(marked, split_binary(rest, sizes)):
+        tensor["data"] = tensor_data(chunk, tensor.get("datatype"), f"/inputs/{i}")
+        del tensor["parameters"][SIZE]
+        if not tensor["parameters"]:
+            del tensor["parameters"]
+    return (json.dumps(doc).encode() if marked else head), (every, by_name)
+
+
+def output_bytes(tensor: dict) -> bytes:
+    """An output's data (flat, as reference.serve writes it) as binary data."""
+    dtype = reference.DTYPES[tensor["datatype"]]
+    return np.array(tensor["data"], dtype=dtype).astype(dtype.newbyteorder("<")).tobytes()
+
+
+def write_binary(document: dict, wanted: tuple[bool, dict[str, bool]]) -> tuple[bytes, int] | None:
+    """(body, its JSON part's length) of a response with the outputs ``wanted`` as binary data; None when no
+    output is."""
+    every, by_name = wanted
+    outputs, chunks = [], []
+    for tensor in document["outputs"]:
+        if by_name.get(tensor["name"], every):
+            raw = output_bytes(tensor)
+            chunks.append(raw)
+            tensor = {key: value for key, value in tensor.items() if key != "data"}
+            tensor["parameters"] = {SIZE: len(raw)}
+        outputs.append(tensor)
+    if not chunks:
+        return None
+    head = reference.encode({**document, "outputs": outputs})
+    return head + b"".join(chunks), len(head)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries a Content-Length
     # One send per answer (http.server flushes after each request) and no Nagle delay: written as status line,
@@ -104,6 +231,8 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = f"{NAME}/{VERSION}"
     server: Server
+    #: the request's binary outputs asked, (for all, by name); None: a plain JSON request
+    binary: tuple[bool, dict[str, bool]] | None = None
 
     def __getattr__(self, name: str) -> Callable[[], None]:
         if name.startswith("do_"):  # every method is routed (http.server answers 501 for a do_X it lacks)
@@ -111,6 +240,7 @@ class Handler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def handle_any(self) -> None:
+        self.binary = None
         body = self.read_body()
         if body is None:
             return
@@ -122,6 +252,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != allowed:
             self.reply(405, {"error": f"{self.command} is not allowed here (only {allowed})"}, [("Allow", allowed)])
             return
+        header = self.headers.get(BINARY_HEADER)
+        if routed[0] == "infer" and (header is not None or b"binary_data" in body):
+            try:
+                body, self.binary = read_binary(body, header)
+            except BinaryError as e:
+                self.reply(400, {"error": f"binary data: {reference.one_line(e)}"})
+                return
         try:
             status, document = answer(*routed, body, self.server.model)
         except Exception as e:  # a bug answers 500 and the server goes on
@@ -166,9 +303,16 @@ class Handler(BaseHTTPRequestHandler):
         return b"".join(chunks)
 
     def reply(self, status: int, document: dict, headers: list[tuple[str, str]] | None = None) -> None:
-        body = reference.encode(document)
+        written = write_binary(document, self.binary) if status == 200 and self.binary and "outputs" in document else None
+        content_type = "application/json"
+        if written is not None:
+            body, length = written
+            content_type = "application/octet-stream"
+            headers = [*(headers or []), (BINARY_HEADER, str(length))]
+        else:
+            body = reference.encode(document)
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for key, value in headers or []:
             self.send_header(key, value)

@@ -29,7 +29,9 @@ from conformance.contract.requirements import REQUIREMENTS
 from conformance.paths import PACKAGE, kit_model
 from peers.servers import call
 from test_mutants import statuses
-from test_reference_server import INFER, Running, make_model, start, stop
+from test_reference_server import INFER, Running, make_model, post_binary, start, stop
+
+from conformance.v2 import binary
 
 sys.path.insert(0, str(Path(__file__).parent / "mutants"))
 from server_mutant import VARIANTS  # noqa: E402
@@ -88,6 +90,10 @@ DIFFERS: dict[str, set[str]] = {
     "jitter-big": {"big"},
     "hardcoded-multiplier": INFERRED,
     "serves-before-ready": {"ready"},  # probed before any inference: 503 (after one, 200: see its own test)
+    # the probes are JSON, answered as the reference answers them: each has a test of its own, in binary
+    "binary-big-endian": set(),
+    "binary-offset-zero": set(),
+    "binary-ignores-size": set(),
 }
 
 
@@ -323,6 +329,43 @@ def test_hardcoded_multiplier_still_needs_a_project_file(tmp_path):
         f"server: {model}/odahuflow.project.yaml: missing (needs model: {{name, version}})"]
 
 
+def binary_answer(port: int, request: dict) -> dict:
+    """The answer to ``request`` sent with binary inputs and outputs, decoded into the JSON form."""
+    body, length = binary.encode_request(request)
+    status, _, header, answer = post_binary(port, body, length)
+    decoded = binary.decode_response(answer, header)
+    assert status == 200 and decoded.problems == [] and decoded.document is not None, answer[:300]
+    return decoded.document
+
+
+TWO_INPUTS = {"inputs": [tensor("a", "INT32", [1, 2]), tensor("b", "INT32", [5, 6])]}
+
+
+def test_binary_big_endian(launch):
+    """Binary outputs have each element's bytes reversed: 2 x 3 = 6 reads back as 6 << 24; JSON is right."""
+    mutant = launch("binary-big-endian")
+    assert binary_answer(mutant.port, TWO_INPUTS)["outputs"][0]["data"] == [3 << 24, 6 << 24]
+    assert doc(mutant.port, "POST", INFER, TWO_INPUTS)[2]["outputs"][0]["data"] == [3, 6]
+
+
+def test_binary_offset_zero(launch):
+    """Every binary input is read from the first byte after the JSON: b gets a's values; one input is right."""
+    mutant = launch("binary-offset-zero")
+    assert [o["data"] for o in binary_answer(mutant.port, TWO_INPUTS)["outputs"]] == [[3, 6], [3, 6]]
+    alone = {"inputs": [tensor("b", "INT32", [5, 6])]}
+    assert binary_answer(mutant.port, alone)["outputs"][0]["data"] == [15, 18]
+
+
+def test_binary_ignores_size(launch):
+    """A binary_data_size 8 bytes beyond the body is served (what the shape needs is there); the reference
+    refuses it (400)."""
+    body, length = binary.encode_request({"inputs": [tensor("a", "INT32", [1, 2])]})
+    longer, new_length = binary.with_size(body, length, 0, 16)
+    assert post_binary(launch("binary-ignores-size").port, longer, new_length)[0] == 200
+    assert post_binary(launch(None).port, longer, new_length)[0] == 400
+    assert binary_answer(launch("binary-ignores-size").port, TWO_INPUTS)["outputs"][1]["data"] == [15, 18]
+
+
 # ------------------------------------------------------------------------------------ the online suite's verdicts
 # Each variant (and the reference) serves the kit's model (multiplier 2) on a free port; the whole suite (dev
 # profile, seed 1) runs against it with --url, two at a time, and its report must be exactly the one stated here.
@@ -334,7 +377,8 @@ ONLINE_SKIPPED = {r.id for r in REQUIREMENTS if r.id.startswith("P-")} | {"M-MUL
 #: exit and the next request race: the reason names the request either way)
 AFTER_DEATH = {"M-SELECT": ".json: ", "M-LAYOUT": ".json: ", "M-EMPTY": ".json: ",
                "M-UNSUPPORTED": ".json: ", "H-READY": "stopped answering",
-               "H-METADATA": "stopped answering", "H-UNKNOWN": "stopped answering", "H-HEALTH": "stopped answering"}
+               "H-METADATA": "stopped answering", "H-UNKNOWN": "stopped answering", "H-HEALTH": "stopped answering",
+               "H-BINARY": "stopped answering"}
 
 #: run name -> (failed, {not-checked: a substring of its reason}). Why each, in one line.
 ONLINE_EXPECTED: dict[str, tuple[set[str], dict[str, str]]] = {
@@ -367,6 +411,10 @@ ONLINE_EXPECTED: dict[str, tuple[set[str], dict[str, str]]] = {
     # ... served and judged on a model whose multiplier is 3: wrong values and overflow decisions (batch's
     # off-by-one-multiplier), never M-MULTIPLIER, which --url skips
     "hardcoded-multiplier@3": ({"M-VALUE", "M-FINITE"}, {}),
+    # JSON answered as the reference answers it: only the binary requests differ
+    "binary-big-endian": ({"H-BINARY"}, {}),
+    "binary-offset-zero": ({"H-BINARY"}, {}),  # the request of every datatype: 11 inputs
+    "binary-ignores-size": ({"H-BINARY"}, {}),  # the request whose binary_data_size runs past its body
 }
 #: Where the suite's verdict is not the stated one: the run -> what it says instead (reported to the lead).
 ONLINE_DISAGREES: dict[str, str] = {}  # (each verdict the suite gave wrongly was fixed in the core)

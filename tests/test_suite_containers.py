@@ -19,7 +19,7 @@ IMAGE = "localhost/odahu/multiplier-predictor:dev"
 #: Skipped for the multiplier model (its answers are the M-* requirements'; it declares no signature).
 MULTIPLIER_SKIPPED = ("B-MATCH", "B-SIGNATURE")
 #: Skipped for every batch predictor: a V2 server's own requirements.
-SERVER_ONLY = ("H-HEALTH", "H-READY", "H-METADATA", "H-INFER", "H-ERROR", "H-UNKNOWN", "H-TIMELY")
+SERVER_ONLY = ("H-HEALTH", "H-READY", "H-METADATA", "H-INFER", "H-ERROR", "H-UNKNOWN", "H-TIMELY", "H-BINARY")
 EMBEDDED_IMAGE = "localhost/odahu/multiplier-predictor-embedded:dev"
 
 

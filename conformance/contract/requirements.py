@@ -72,6 +72,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                                  "server serves on (SHOULD: status 400)"),
     Requirement("H-UNKNOWN", MUST, "online: an unknown model or version gets a 4xx with {\"error\": string}"),
     Requirement("H-TIMELY", MUST, "online: every request answered within the run's timeout"),
+    Requirement("H-BINARY", MUST, "online, where the server lists binary_tensor_data: binary tensors get the JSON "
+                                  "answers, bit for bit; sizes beyond the body get a 4xx (SHOULD: outputs binary "
+                                  "when asked)"),
     Requirement("K-SERVICE", MUST, "InferenceService manifest is valid"),
     Requirement("K-JOB", MUST, "InferenceJob manifest is valid"),
     Requirement("K-META", MUST, "odahuflow.project.yaml has a non-empty model name and version"),

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conformance.contract.findings import Finding
-from conformance.online import endpoints
+from conformance.online import binary, endpoints
 from conformance.online.checks import is_error_body
 from conformance.run.online import OnlineRunner
+from conformance.report import NOT_CHECKED_SKIP
 from conformance.suite.shared import Batch, good_batch, good_requests
 from conformance.text import quote
 from conformance.transport.http import HttpClient
@@ -150,3 +151,30 @@ def serves_on(suite: Suite, before: Batch, unhealthy_before: list[Finding], when
     elif not after.judgement.pairing:
         found.append(Finding("H-ERROR", "(run)", "", f"{when}: the good requests are no longer answered"))
     return found
+
+
+@pytest.mark.online
+@pytest.mark.requirement("H-BINARY")
+def test_binary_tensors(conformance, verdict):
+    """Where ``GET /v2`` lists the ``binary_tensor_data`` extension: each good request (for the multiplier also
+    one holding each of its 11 datatypes, shape [3, 5], its outputs selected in reverse order) sent with binary
+    inputs and binary outputs asked gets 200, decodes cleanly and holds exactly the outputs of the JSON answer
+    to the same request (values bit for bit), each output asked binary coming binary (SHOULD); a binary request
+    whose ``binary_data_size`` runs past its body gets a 4xx. Skipped where the extension is not listed."""
+    runner, client = server(conformance)
+    metadata, _ = endpoints.server_metadata(client)  # (its faults are H-METADATA's)
+    if metadata is None:
+        pytest.skip(NOT_CHECKED_SKIP + "GET /v2 gave no valid server metadata (H-METADATA): whether the server "
+                                       "lists binary_tensor_data is not known")
+    if binary.codec.EXTENSION not in metadata["extensions"]:
+        verdict.not_applicable(["H-BINARY"], binary.NOT_LISTED)
+    candidate = conformance.require_candidate()
+    requests = list(good_requests(conformance))
+    if candidate.oracle is None:
+        requests.append(binary.every_datatype_request())
+    outcome = binary.check(client, runner.infer_route, requests)
+    if outcome.compared or outcome.refusal_seen:
+        verdict.ran("H-BINARY")
+    if not outcome.compared:
+        verdict.not_checked("H-BINARY", "no good request was served in JSON: no answer to compare binary ones with")
+    verdict.check(outcome.findings)

@@ -6,8 +6,9 @@
 runs the reference V2 server (predictor/server.py) with exactly one plausible bug, chosen by NAME (see
 ``VARIANTS``: each names the requirement it breaks); everything else, the ready line on stderr and the stop on
 SIGTERM included, is the reference's own. Nothing of server.py is copied: its module-level ``answer`` (what a
-routed request gets) and ``Handler`` (how it is written) are replaced by versions that call the originals and then
-spoil their result, and server.py's ``main`` is run as it is.
+routed request gets) and ``Handler`` (how it is written), and for the binary variants ``split_binary`` (where each
+binary input's bytes are) or ``output_bytes`` (an output's binary data), are replaced by versions that call the
+originals and then spoil their result, or do the one thing wrong, and server.py's ``main`` is run as it is.
 
 "Refused" below means an infer request the reference answers with its 400 error body (reference.py's
 RequestError); "big" counts the elements of all the request's input tensors' data.
@@ -54,6 +55,12 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "hardcoded-multiplier": ("M-MULTIPLIER", "multiplies by 2 whatever multiplier.txt says (never reads it)"),
     # only a server the kit starts (--serve) is seen before it is ready: through --url it passes
     "serves-before-ready": ("H-READY", "/v2/health/ready is 503 until it has answered an inference (kserve#2775)"),
+    # the binary tensor data extension (the reference lists it): JSON requests are answered as the reference's
+    "binary-big-endian": ("H-BINARY", "binary outputs are written big-endian"),
+    "binary-offset-zero": ("H-BINARY", "every binary input is read from the first byte after the JSON (offsets "
+                                       "not summed)"),
+    "binary-ignores-size": ("H-BINARY", "binary_data_size is ignored: each binary input takes what its shape and "
+                                        "datatype need, so sizes beyond the body are not refused"),
 }
 
 #: Set once an inference was answered (serves-before-ready says it is ready only from then on).
@@ -66,6 +73,8 @@ FLOATS = {"FP16", "FP32", "FP64"}
 
 VARIANT = ""
 original_answer = server.answer
+original_read_binary = server.read_binary
+original_output_bytes = server.output_bytes
 original_load_model = reference.load_model
 #: shared-scratch's process-wide buffer: the outputs of the request computed last, whoever's they are.
 scratch: dict[str, list] = {"outputs": []}
@@ -151,6 +160,35 @@ def answer(what: str, name: str | None, version: str | None, body: bytes,
     return status, document
 
 
+def output_bytes_big_endian(tensor: dict) -> bytes:
+    """server.output_bytes with each element's bytes reversed."""
+    raw = original_output_bytes(tensor)
+    size = reference.DTYPES[tensor["datatype"]].itemsize
+    return b"".join(raw[at:at + size][::-1] for at in range(0, len(raw), size))
+
+
+def split_binary_at_zero(rest: bytes, sizes: list[tuple[str, int]]) -> list[bytes]:
+    """Each input's bytes from the start of ``rest``."""
+    return [rest[:size] for _, size in sizes]
+
+
+def read_binary_by_shape(body: bytes, header: str | None) -> tuple[bytes, tuple[bool, dict[str, bool]]]:
+    """server.read_binary of the request with each binary input's binary_data_size replaced by the bytes its
+    shape and datatype take."""
+    if header is None or not header.strip().isdigit() or int(header) > len(body):
+        return original_read_binary(body, header)
+    try:
+        doc = json.loads(body[:int(header)])
+        for tensor in doc["inputs"]:
+            if "binary_data_size" in tensor.get("parameters", {}):
+                size = int(np.prod(tensor["shape"])) * reference.DTYPES[tensor["datatype"]].itemsize
+                tensor["parameters"]["binary_data_size"] = size
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return original_read_binary(body, header)
+    head = json.dumps(doc).encode()
+    return original_read_binary(head + body[int(header):], str(len(head)))
+
+
 class Handler(server.Handler):
     """server.Handler with the variants' bugs in how an answer is written."""
 
@@ -192,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     server.Handler = Handler  # type: ignore[misc]  # server.Server hands its connections to the module's Handler
     if VARIANT == "hardcoded-multiplier":
         reference.load_model = load_model_with_two
+    if VARIANT == "binary-big-endian":
+        server.output_bytes = output_bytes_big_endian
+    if VARIANT == "binary-offset-zero":
+        server.split_binary = split_binary_at_zero
+    if VARIANT == "binary-ignores-size":
+        server.read_binary = read_binary_by_shape
     return server.main(rest)
 
 
