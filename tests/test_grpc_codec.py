@@ -174,6 +174,7 @@ def test_typed_contents_of_the_wrong_count_are_the_judges_to_count():
     (b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FLOAT", "data": [1]}]}', "no known datatype"),
     (b'{"inputs": [{"name": "x", "shape": [1], "datatype": "BOOL", "data": [1]}]}', "not true or false"),
     (b'{"id": 3, "inputs": []}', "/id: not a string"),
+    (b'{"id": "", "inputs": []}', "/id: an empty id is no id in protobuf"),
     (b'{"parameters": {"p": [1]}, "inputs": []}', "a list parameter"),
 ])
 def test_what_no_request_message_holds_is_inexpressible(body, said):

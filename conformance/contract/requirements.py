@@ -3,7 +3,8 @@
 Every finding the kit reports names one of these IDs. ``M-*`` are the multiplier model's behaviour; ``B-*`` are
 behaviour requirements of any model (the expected answers from recorded goldens or a reference function, the
 declared signature, determinism and batch independence). ``H-*`` are a V2 server's own (online: status codes,
-health, metadata); the batch ``P-*`` ones do not apply to a server, nor the ``H-*`` ones to a batch predictor. Four requirements carry a SHOULD part beside their MUST
+health, metadata); ``G-*`` its own over gRPC (``--grpc``); the batch ``P-*`` ones do not apply to a server, nor
+the ``H-*`` and ``G-*`` ones to a batch predictor. Four requirements carry a SHOULD part beside their MUST
 (``P-NAME``: same file name; ``F-MODEL``: ``model_version``; ``P-CONFIG``: a one-line reason; ``P-EXIT``: nothing
 left running once the main process exits); findings for those parts carry level ``SHOULD``.
 """
@@ -72,6 +73,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                                  "server serves on (SHOULD: status 400)"),
     Requirement("H-UNKNOWN", MUST, "online: an unknown model or version gets a 4xx with {\"error\": string}"),
     Requirement("H-TIMELY", MUST, "online: every request answered within the run's timeout"),
+    Requirement("G-INFER", MUST, "gRPC: a served request gets OK and a response whose tensors can be read"),
+    Requirement("G-ERROR", MUST, "gRPC: a refusal names the request's fault with a message, never a server-fault "
+                                 "code (SHOULD: INVALID_ARGUMENT)"),
+    Requirement("G-TIMELY", MUST, "gRPC: every call answered within its deadline (the run's timeout)"),
+    Requirement("G-HEALTH", MUST, "gRPC: ServerLive and ServerReady say true while the server serves"),
     Requirement("K-SERVICE", MUST, "InferenceService manifest is valid"),
     Requirement("K-JOB", MUST, "InferenceJob manifest is valid"),
     Requirement("K-META", MUST, "odahuflow.project.yaml has a non-empty model name and version"),

@@ -98,7 +98,7 @@ class Candidate:
 
     @property
     def online(self) -> bool:
-        """Whether the candidate is a V2 server (``--url``, or ``--serve``): answers come as HTTP exchanges."""
+        """Whether the candidate is a V2 server (``--url``, ``--grpc`` or ``--serve``): answers come as exchanges."""
         return isinstance(self.runner, OnlineRunner)
 
     @property
@@ -106,7 +106,8 @@ class Candidate:
         """Why no other model (another multiplier, name or version) can be staged for a run, or None when it can:
         the model is inside the image, or the server is one the user runs (``--url``)."""
         if isinstance(self.runner, OnlineRunner) and self.runner.fixed_model:
-            return "the server at --url serves the model it was started with (--serve lets the kit start it on another)"
+            flag = "--url" if self.runner.url is not None else "--grpc"
+            return f"the server at {flag} serves the model it was started with (--serve lets the kit start it on another)"
         if self.model_is_embedded:
             return "the model is inside the image"
         return None
@@ -310,6 +311,7 @@ def from_options(
     model_version: str | None = None,
     serve: bool = False,
     port: int | None = None,
+    grpc: str | None = None,
 ) -> Candidate:
     """Build the candidate from the suite's options (see the interfaces doc); raise :class:`CandidateProblem`.
 
@@ -321,13 +323,20 @@ def from_options(
 
     Online (a V2 REST server): ``url`` names a server already running; ``serve`` starts the command or image as a
     server on the model (on ``port``) and stops it at the end. ``model_name`` / ``model_version`` name the model
-    the server serves (default: the model folder's metadata)."""
+    the server serves (default: the model folder's metadata). ``grpc`` (``HOST:PORT``) is a running server's gRPC
+    endpoint: alone, the batches go over gRPC; beside ``url``, the same server's."""
+    if grpc is not None and (cmd or image or service_manifest or serve):
+        raise CandidateProblem("--grpc names a running server's gRPC endpoint: give it alone, or with --url (the "
+                               "same server's REST endpoint)")
+    if grpc is not None and url is None:
+        return _online(None, None, "grpc", grpc, model, timeout, workspace_base, oracle, signature, tolerance,
+                       model_name, model_version, grpc=grpc)
     if url is not None:
         if cmd or image or service_manifest or serve:
             raise CandidateProblem("give one candidate: --url (a running server), or --predictor-cmd / "
                                    "--predictor-image (with --serve to start it as a server)")
         return _online(url, None, "url", url, model, timeout, workspace_base, oracle, signature, tolerance,
-                       model_name, model_version)
+                       model_name, model_version, grpc=grpc)
     if (model_name is not None or model_version is not None) and not serve:
         raise CandidateProblem("--model-name and --model-version name the model a server serves: give --url, or --serve")
     if port is not None and not serve:
@@ -386,10 +395,18 @@ def from_options(
 def _online(url: str | None, serve: Callable[[Path, tuple[str, bytes] | None], Served] | None, kind: str, ref: str, model: Path | None,
             timeout: float, workspace_base: Path | None, oracle: str, signature: Path | None,
             tolerance: Tolerance | None, model_name: str | None, model_version: str | None,
-            served_model: Path | None = None) -> Candidate:
+            served_model: Path | None = None, grpc: str | None = None) -> Candidate:
     """A V2 server candidate: the model read from ``model`` (the kit's by default) names what the oracle
-    assumes, under ``model_name`` / ``model_version`` when given."""
+    assumes, under ``model_name`` / ``model_version`` when given; ``grpc`` its gRPC endpoint."""
     from conformance.transport.http import UrlProblem
+
+    if grpc is not None:
+        from conformance.transport.grpc_v2.client import GrpcTargetProblem, parse_target
+
+        try:
+            parse_target(grpc)
+        except GrpcTargetProblem as problem:
+            raise CandidateProblem(f"--grpc {problem}") from None
 
     for flag, value in (("--model-name", model_name), ("--model-version", model_version)):
         if value is not None and not value.strip():
@@ -405,7 +422,7 @@ def _online(url: str | None, serve: Callable[[Path, tuple[str, bytes] | None], S
         if chosen is not None:
             chosen.model = model_read
     try:
-        runner = OnlineRunner(url, name, model_version, serve=serve, model=served_model, timeout=timeout)
+        runner = OnlineRunner(url, name, model_version, serve=serve, model=served_model, timeout=timeout, grpc=grpc)
     except UrlProblem as problem:
         raise CandidateProblem(f"--url {problem}") from None
     runner.probe = _probe_request(chosen)

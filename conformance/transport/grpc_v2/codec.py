@@ -285,6 +285,8 @@ def request_message(document: bytes | Mapping, model_name: str, model_version: s
     if "id" in body:
         if not isinstance(body["id"], str):
             raise Inexpressible("/id: not a string")
+        if not body["id"]:  # proto3 strings have no presence: the answer's id could not say it was echoed
+            raise Inexpressible("/id: an empty id is no id in protobuf")
         message.id = body["id"]
     _set_parameters(message.parameters, body.get("parameters"), "/parameters")
     inputs = body.get("inputs")

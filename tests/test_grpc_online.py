@@ -1,0 +1,229 @@
+"""Online over gRPC: the judge over ModelInfer exchanges (each G-* check, one finding per fault, a non-OK code a
+refusal), the kit's gRPC client (never an exception for network trouble, deadlines kept), and the --grpc option's
+bad cases. The suite against the reference server over gRPC is tests/test_reference_server.py's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("grpc", reason="the grpc extra is not installed (pip install -e '.[dev]')")
+
+import grpc  # noqa: E402
+
+from conformance.judge import judge_batch  # noqa: E402
+from conformance.odahu.model import Model  # noqa: E402
+from conformance.run.workspace import RunResult, Workspace  # noqa: E402
+from conformance.transport.exchange import GRPC, HTTP, Exchange  # noqa: E402
+from conformance.transport.grpc_v2 import open_inference_pb2 as pb  # noqa: E402
+from conformance.transport.grpc_v2 import open_inference_pb2_grpc as pb_grpc  # noqa: E402
+from conformance.transport.grpc_v2.client import GrpcClient, GrpcTargetProblem, parse_target  # noqa: E402
+
+MODEL = Model(2, "multiplier", "1")
+GOOD = json.dumps({"id": "g", "inputs": [{"name": "x", "shape": [2], "datatype": "INT32", "data": [1, 2]}]}).encode()
+ANSWER = {"model_name": "multiplier", "model_version": "1", "id": "g",
+          "outputs": [{"name": "x", "shape": [2], "datatype": "INT32", "data": [2, 4]}]}
+BOOL = json.dumps({"inputs": [{"name": "b", "shape": [1], "datatype": "BOOL", "data": [True]}]}).encode()
+WHERE = "gRPC ModelInfer multiplier"
+
+
+def judged(exchanges: dict[str, Exchange], requests: dict[str, bytes], down: str | None = None,
+           twins: dict[str, Exchange] | None = None):
+    root = Path("/nonexistent")
+    ws = Workspace(root, root / "input", root / "output", None)
+    result = RunResult(0, "", "", 0.1, any(e.timed_out for e in exchanges.values()), True, [], [], [], [], ws,
+                       exchanges=exchanges, server_down=down)
+    result.twins = twins
+    return judge_batch(result, requests, MODEL)
+
+
+def answer(name: str, code: str | None, decoded: dict | None = None, details: str = "", **extra) -> Exchange:
+    return Exchange(name, GRPC, WHERE, code=code, decoded=decoded, details=details, **extra)
+
+
+# (request, code, decoded answer, details, extra) -> the exact findings: (requirement, level)
+CASES = {
+    "good OK": (GOOD, "OK", ANSWER, "", {}, []),
+    "good OK, wrong values": (GOOD, "OK", {**ANSWER, "outputs": [{**ANSWER["outputs"][0], "data": [2, 5]}]}, "", {},
+                              [("M-VALUE", "MUST")]),
+    "good OK, raw contents of the wrong size": (GOOD, "OK", None, "", {
+        "malformed": "output 'x' (INT32, shape [2]): raw contents of 7 bytes; 2 INT32 elements need 8"},
+        [("G-INFER", "MUST")]),
+    "refused INVALID_ARGUMENT": (BOOL, "INVALID_ARGUMENT", None, "BOOL is not supported", {}, []),
+    "refused FAILED_PRECONDITION": (BOOL, "FAILED_PRECONDITION", None, "BOOL is not supported", {},
+                                    [("G-ERROR", "SHOULD")]),
+    "refused INTERNAL": (BOOL, "INTERNAL", None, "Traceback ...", {}, [("G-ERROR", "MUST")]),
+    "refused UNKNOWN": (BOOL, "UNKNOWN", None, "Exception calling application", {}, [("G-ERROR", "MUST")]),
+    "refused without a message": (BOOL, "INVALID_ARGUMENT", None, "", {}, [("G-ERROR", "MUST")]),
+    "values where a refusal is owed": (BOOL, "OK", {
+        "model_name": "multiplier", "model_version": "1",
+        "outputs": [{"name": "b", "shape": [1], "datatype": "BOOL", "data": [True]}]}, "", {},
+        [("M-UNSUPPORTED", "MUST")]),
+    "good refused": (GOOD, "INVALID_ARGUMENT", None, "no", {}, [("M-VALUE", "MUST")]),
+    "good timed out": (GOOD, None, None, "", {"error": "no answer within 1.0 s", "timed_out": True},
+                       [("G-TIMELY", "MUST")]),
+    "good connection closed": (GOOD, None, None, "", {"error": "the server closed the connection without an answer"},
+                               [("G-INFER", "MUST")]),
+    "refused connection closed": (BOOL, None, None, "", {"error": "connection refused"}, [("G-ERROR", "MUST")]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_how_each_grpc_answer_is_judged(case):
+    """Every code other than OK is a refusal (an error response to the F-*, M-*, B-* checks); what the code and
+    message are is G-ERROR's, a response that cannot be read G-INFER's, a deadline passed G-TIMELY's."""
+    request, code, decoded, details, extra, expected = CASES[case]
+    judgement = judged({"r.json": answer("r.json", code, decoded, details, **extra)}, {"r.json": request})
+    assert sorted((f.requirement, f.level) for f in judgement.findings) == sorted(expected), judgement.findings
+    checked = judgement.checked_at("r.json")
+    assert "G-TIMELY" in checked and not any(r.startswith("H-") for r in checked)
+    if code is not None:
+        assert ("G-INFER" in checked) == (code == "OK")
+        assert ("G-ERROR" in checked) == (code != "OK" or request == BOOL)
+    if "malformed" in extra:
+        assert "M-VALUE" in judgement.blocked_at("r.json")
+
+
+def test_a_grpc_server_that_stops_after_a_refusal_is_the_refusals_finding():
+    exchanges = {"a.json": answer("a.json", "INVALID_ARGUMENT", details="BOOL is not supported"),
+                 "b.json": answer("b.json", None, error="connection refused"),
+                 "c.json": answer("c.json", None, error="not sent: the server had stopped answering", sent=False)}
+    judgement = judged(exchanges, {"a.json": BOOL, "b.json": GOOD, "c.json": GOOD},
+                       down="the server stopped answering during the run (gRPC ServerLive: connection refused)")
+    assert [(f.requirement, f.file) for f in judgement.findings] == [("G-ERROR", "a.json")]
+    assert "after it refused this request (status INVALID_ARGUMENT)" in judgement.findings[0].message
+    exchanges["a.json"] = answer("a.json", "OK", ANSWER)
+    judgement = judged(exchanges, {"a.json": GOOD, "b.json": GOOD, "c.json": GOOD}, down="it stopped")
+    assert [(f.requirement, f.file) for f in judgement.findings] == [("G-HEALTH", "(run)")]
+
+
+def test_beside_rest_the_grpc_twin_is_judged_for_its_transport_only():
+    """With --url and --grpc each request goes over both: the REST answer is judged as always; the gRPC one by
+    the G-* checks alone (its values are the agreement's to compare, not judged twice)."""
+    rest = Exchange("r.json", HTTP, "POST /v2/models/multiplier/infer", body=json.dumps(ANSWER).encode(), status=200,
+                    headers={"content-type": "application/json"})
+    wrong = {**ANSWER, "outputs": [{**ANSWER["outputs"][0], "data": [2, 5]}]}
+    judgement = judged({"r.json": rest}, {"r.json": GOOD}, twins={"r.json": answer("r.json", "OK", wrong)})
+    assert judgement.findings == [] and {"G-INFER", "G-TIMELY", "H-INFER"} <= judgement.checked_at("r.json")
+    refused = Exchange("r.json", HTTP, "POST /v2/models/multiplier/infer", body=b'{"error": "no BOOL"}', status=400,
+                       headers={"content-type": "application/json"})
+    judgement = judged({"r.json": refused}, {"r.json": BOOL},
+                       twins={"r.json": answer("r.json", "OK", {**ANSWER, "outputs": []})})
+    assert [(f.requirement, f.level) for f in judgement.findings] == [("G-ERROR", "MUST")]
+    assert "OK with a response for a request the model cannot serve" in judgement.findings[0].message
+
+
+# ------------------------------------------------------------------------------------------------ the client
+
+
+class _Servicer(pb_grpc.GRPCInferenceServiceServicer):
+    def ServerLive(self, request, context):  # noqa: N802 - the protocol's names
+        return pb.ServerLiveResponse(live=True)
+
+    def ModelInfer(self, request, context):  # noqa: N802
+        if request.id == "slow":
+            time.sleep(3)
+        if request.id == "refuse":
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "refused: no")
+        return pb.ModelInferResponse(model_name="m", id=request.id)
+
+
+@pytest.fixture(scope="module")
+def little_server():
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(_Servicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield port
+    server.stop(0).wait()
+
+
+def test_the_client_answers_with_codes_and_never_raises(little_server):
+    client = GrpcClient(f"127.0.0.1:{little_server}", timeout=5)
+    try:
+        ok = client.infer(pb.ModelInferRequest(model_name="m", id="a"))
+        assert (ok.code, ok.response.id, ok.error) == ("OK", "a", None)
+        refused = client.infer(pb.ModelInferRequest(model_name="m", id="refuse"))
+        assert (refused.code, refused.details, refused.response) == ("INVALID_ARGUMENT", "refused: no", None)
+        missing = client.call("ModelMetadata", pb.ModelMetadataRequest(name="m"))  # not implemented by the servicer
+        assert missing.code == "UNIMPLEMENTED" and missing.error is None
+        began = time.monotonic()
+        slow = client.infer(pb.ModelInferRequest(model_name="m", id="slow"), timeout=0.5)
+        assert slow.timed_out and slow.code is None and slow.error.startswith("no answer within 0.")
+        assert time.monotonic() - began < 2.5
+    finally:
+        client.close()
+
+
+def test_nothing_listening_is_one_line_not_an_exception():
+    client = GrpcClient("127.0.0.1:1", timeout=5)
+    answer = client.live()
+    client.close()
+    assert (answer.code, answer.error, answer.timed_out) == (None, "connection refused", False)
+
+
+def test_calls_from_many_threads_share_one_channel(little_server):
+    client = GrpcClient(f"127.0.0.1:{little_server}", timeout=5)
+    got: list[str] = []
+
+    def one(i: int) -> None:
+        got.append(client.infer(pb.ModelInferRequest(model_name="m", id=str(i))).response.id)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.close()
+    assert sorted(got, key=int) == [str(i) for i in range(8)]
+
+
+@pytest.mark.parametrize("target, said", [
+    ("http://127.0.0.1:8081", "expected HOST:PORT (no scheme: gRPC is not a URL)"),
+    ("127.0.0.1", "expected HOST:PORT"),
+    ("127.0.0.1:http", "the port is not a number from 1 to 65535"),
+    ("127.0.0.1:70000", "the port is not a number from 1 to 65535"),
+])
+def test_a_target_that_is_no_host_and_port_is_one_line(target, said):
+    with pytest.raises(GrpcTargetProblem) as caught:
+        parse_target(target)
+    assert str(caught.value) == f"{target!r}: {said}"
+
+
+def test_ipv6_targets_are_read():
+    assert parse_target("[::1]:8081") == ("::1", 8081)
+
+
+def _suite(*options: str, prelude: str = "") -> subprocess.CompletedProcess:
+    script = f"{prelude}import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", script, "--pyargs", "conformance.suite", "-p", "no:cacheprovider",
+                           "-q", *options], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("options, said", [
+    (["--grpc", "http://127.0.0.1:8081"], "--grpc 'http://127.0.0.1:8081': expected HOST:PORT (no scheme: gRPC is "
+                                          "not a URL)"),
+    (["--grpc", "127.0.0.1:1"], "the candidate cannot start: nothing answers over gRPC at 127.0.0.1:1: connection "
+                                "refused"),
+    (["--grpc", "127.0.0.1:1", "--predictor-cmd", "true"], "--grpc names a running server's gRPC endpoint: give it "
+                                                           "alone, or with --url (the same server's REST endpoint)"),
+    (["--grpc", " "], "--grpc is empty"),
+])
+def test_bad_grpc_targets_are_one_usage_line(options, said):
+    done = _suite(*options)
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"odahu-conformance: {said}" in done.stderr, done.stderr
+
+
+def test_without_the_grpc_extra_grpc_is_one_line_saying_what_to_install():
+    done = _suite("--grpc", "127.0.0.1:8081", prelude="import sys; sys.modules['grpc'] = None\n")
+    assert done.returncode == 4, done.stderr
+    assert ("ERROR: odahu-conformance: --grpc: a gRPC target needs grpcio and protobuf (grpc cannot be imported): "
+            "pip install 'odahu-conformance[grpc]' (grpcio>=1.51.3, protobuf>=4.21.12)") in done.stderr.splitlines()
