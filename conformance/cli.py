@@ -160,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model-version", metavar="V", help="its version, sent in the versioned routes")
     run.add_argument("--serve", action="store_true", help="start --cmd / --image as a V2 server and test it over HTTP")
     run.add_argument("--port", metavar="N", type=arguments.port, default=None, help="with --serve: the server's port")
+    run.add_argument("--grpc-port", metavar="N|auto", type=arguments.grpc_port, default=None,
+                     help="with --serve: the server serves gRPC too, on this port ({grpc_port}; auto: a free one, "
+                          "8081 in a container)")
     run.add_argument("--engine", choices=("docker", "podman"), default="docker")
     run.add_argument("--model", metavar="PATH", type=PATH, help="model folder or .tar.gz/.zip (default: the kit's)")
     run.add_argument("--fixtures", metavar="DIR", type=PATH, help="golden pairs DIR/input, DIR/output")
@@ -478,7 +481,8 @@ def _run(args: argparse.Namespace) -> int:
                           ("--atol", args.atol), ("--conformance-baseline", args.baseline),
                           ("--conformance-write-baseline", args.write_baseline),
                           ("--oracle-timeout", args.oracle_timeout), ("--model-name", args.model_name),
-                          ("--model-version", args.model_version), ("--port", args.port)):
+                          ("--model-version", args.model_version), ("--port", args.port),
+                          ("--grpc-port", None if args.grpc_port is None else args.grpc_port or "auto")):
         if value is not None:
             argv += [option, str(value)] if option == "-m" else [f"{option}={value}"]
     for each in args.output_tolerance:

@@ -91,6 +91,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-port", "--port", dest="port", metavar="N", type=_checked(arguments.port, "--port"),
                     default=None, help="with --serve: the port the server listens on (default: a free one; 8080 in a "
                                        "container)")
+    group.addoption("--conformance-grpc-port", "--grpc-port", dest="grpc_port", metavar="N|auto",
+                    type=_checked(arguments.grpc_port, "--grpc-port"), default=None,
+                    help="with --serve: the server serves gRPC too, on this port ({grpc_port} in a command; auto: a "
+                         "free one, 8081 in a container), and the suite goes over both")
     group.addoption("--conformance-engine", "--engine", dest="engine", choices=("docker", "podman"), default="docker",
                     help="container engine for --predictor-image (default: docker)")
     group.addoption("--conformance-service-manifest", "--service-manifest", dest="service_manifest", metavar="FILE",
@@ -260,13 +264,14 @@ def _suite(config: pytest.Config) -> Suite:
             blank = blank_candidate_option(config)
             if blank:
                 raise pytest.UsageError(f"odahu-conformance: {blank}")
-            if option("grpc") is not None:  # grpcio and protobuf are loaded for a gRPC target only
+            if option("grpc") is not None or option("grpc_port") is not None:  # loaded for a gRPC target only
                 from conformance.transport.grpc_v2 import GrpcUnavailable, require
 
                 try:
                     require()
                 except GrpcUnavailable as unavailable:
-                    raise pytest.UsageError(f"odahu-conformance: --grpc: {unavailable}") from None
+                    flag = "--grpc" if option("grpc") is not None else "--grpc-port"
+                    raise pytest.UsageError(f"odahu-conformance: {flag}: {unavailable}") from None
             from conformance.run.candidate import CandidateProblem, from_options
 
             from conformance.oracle.sources import Tolerance, parse_output_tolerance
@@ -283,7 +288,7 @@ def _suite(config: pytest.Config) -> Suite:
                     oracle=option("oracle"), signature=option("signature"),
                     tolerance=Tolerance(option("rtol"), option("atol"), per_output),
                     url=option("url"), model_name=option("model_name"), model_version=option("model_version"),
-                    serve=option("serve"), port=option("port"), grpc=option("grpc"),
+                    serve=option("serve"), port=option("port"), grpc=option("grpc"), grpc_port=option("grpc_port"),
                 )
             except CandidateProblem as exc:
                 raise pytest.UsageError(f"odahu-conformance: {exc}") from None

@@ -227,3 +227,57 @@ def test_without_the_grpc_extra_grpc_is_one_line_saying_what_to_install():
     assert done.returncode == 4, done.stderr
     assert ("ERROR: odahu-conformance: --grpc: a gRPC target needs grpcio and protobuf (grpc cannot be imported): "
             "pip install 'odahu-conformance[grpc]' (grpcio>=1.51.3, protobuf>=4.21.12)") in done.stderr.splitlines()
+
+
+# ------------------------------------------------------------------------------------------------ --serve
+
+
+SERVER = Path(__file__).resolve().parents[1] / "predictor" / "server.py"
+
+
+def test_a_served_command_gets_a_grpc_port_too(tmp_path):
+    """``serve_command(grpc_port=0)``: a free port other than the REST one, in ``{grpc_port}`` and GRPC_PORT; the
+    handle names the endpoint, which answers."""
+    from conformance.run import serving
+    from test_reference_server import make_model
+
+    model = make_model(tmp_path / "model")
+    assert serving.fill(["--a={port}", "--b={grpc_port}", "{model}"], 1, "/m", 2) == ["--a=1", "--b=2", "/m"]
+    assert serving.fill(["{grpc_port}"], 1, "/m") == ["{grpc_port}"]  # not asked for gRPC: left alone
+    served = serving.serve_command([sys.executable, str(SERVER), "--port", "{port}", "--grpc-port", "{grpc_port}",
+                                    "--model", "{model}"], model, grpc_port=0, readonly_host=False)
+    try:
+        assert served.grpc is not None and served.grpc != served.url.removeprefix("http://")
+        client = GrpcClient(served.grpc, timeout=10)
+        assert client.live().response.live
+        client.close()
+    finally:
+        served.stop()
+
+
+@pytest.mark.parametrize("options, said", [
+    (["--grpc-port", "auto", "--url", "http://127.0.0.1:1"], "--grpc-port is the gRPC port of a server started by "
+                                                              "the kit: give --serve"),
+    (["--grpc-port", "0"], "--grpc-port: must be a port from 1 to 65535, got 0"),
+])
+def test_grpc_port_without_serve_is_one_usage_line(options, said):
+    done = _suite(*options)
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"odahu-conformance: {said}" in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+def test_the_suite_serves_the_reference_over_both_transports(tmp_path):
+    """``--serve --grpc-port auto``: the kit starts the reference with a gRPC port of its choosing, every request
+    goes over REST and gRPC, and the reference passes strictly, G-* included."""
+    report = tmp_path / "report.json"
+    command = f"{sys.executable} {SERVER} --port {{port}} --grpc-port {{grpc_port}} --model {{model}}"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q", "--serve",
+         "--predictor-cmd", command, "--grpc-port", "auto", "--conformance-profile", "dev", "--hypothesis-seed", "1",
+         "--conformance-report", str(report), "--workspace-dir", str(tmp_path), "--conformance-strict"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert report.is_file(), done.stdout[-3000:] + done.stderr[-2000:]
+    rows = {row["id"]: row for row in json.loads(report.read_text())["requirements"]}
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert all(rows[r]["status"] == "passed" for r in rows if r.startswith(("G-", "H-", "M-", "F-")))

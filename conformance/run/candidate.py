@@ -312,6 +312,7 @@ def from_options(
     serve: bool = False,
     port: int | None = None,
     grpc: str | None = None,
+    grpc_port: int | None = None,
 ) -> Candidate:
     """Build the candidate from the suite's options (see the interfaces doc); raise :class:`CandidateProblem`.
 
@@ -324,7 +325,11 @@ def from_options(
     Online (a V2 REST server): ``url`` names a server already running; ``serve`` starts the command or image as a
     server on the model (on ``port``) and stops it at the end. ``model_name`` / ``model_version`` name the model
     the server serves (default: the model folder's metadata). ``grpc`` (``HOST:PORT``) is a running server's gRPC
-    endpoint: alone, the batches go over gRPC; beside ``url``, the same server's."""
+    endpoint: alone, the batches go over gRPC; beside ``url``, the same server's. ``grpc_port`` (with ``serve``;
+    0: a free one, 8081 in a container) asks the started server to serve gRPC too, on that port."""
+    if grpc_port is not None and not serve:
+        raise CandidateProblem("--grpc-port is the gRPC port of a server started by the kit: give --serve (a running "
+                               "server's gRPC endpoint is --grpc HOST:PORT)")
     if grpc is not None and (cmd or image or service_manifest or serve):
         raise CandidateProblem("--grpc names a running server's gRPC endpoint: give it alone, or with --url (the "
                                "same server's REST endpoint)")
@@ -349,7 +354,7 @@ def from_options(
     model_source = Path(model) if model else kit_model()
     if serve:
         return _served(cmd, image, engine, service_manifest, model, timeout, workspace_base, oracle, signature,
-                       tolerance, model_name, model_version, port)
+                       tolerance, model_name, model_version, port, grpc_port)
     if cmd:
         try:
             runner: Runner = LocalRunner.from_string(cmd)
@@ -446,7 +451,7 @@ def _probe_request(oracle: Oracle | None) -> bytes | None:
 def _served(cmd: str | None, image: str | None, engine: str, service_manifest: Path | None, model: Path | None,
             timeout: float, workspace_base: Path | None, oracle: str, signature: Path | None,
             tolerance: Tolerance | None, model_name: str | None, model_version: str | None,
-            port: int | None) -> Candidate:
+            port: int | None, grpc_port: int | None = None) -> Candidate:
     """``--serve``: the command or image started as a V2 server by :mod:`conformance.run.serving`, on a staged
     copy of the model for the session (another copy, and another server, for a run with another model)."""
     from conformance.run import serving
@@ -461,7 +466,8 @@ def _served(cmd: str | None, image: str | None, engine: str, service_manifest: P
             raise CandidateProblem(f"--predictor-cmd: {exc}") from None
 
         def start(folder: Path, probe: tuple[str, bytes] | None) -> Served:
-            return serving.serve_command(list(argv), folder, port, ready_timeout=timeout, probe=probe)
+            return serving.serve_command(list(argv), folder, port, ready_timeout=timeout, probe=probe,
+                                         grpc_port=grpc_port)
         kind, ref = "cmd", cmd
     else:
         if engine not in ("docker", "podman"):
@@ -472,7 +478,8 @@ def _served(cmd: str | None, image: str | None, engine: str, service_manifest: P
         assert image is not None
 
         def start(folder: Path, probe: tuple[str, bytes] | None) -> Served:
-            return serving.serve_image(engine, image, folder, port or 8080, ready_timeout=timeout, probe=probe)
+            return serving.serve_image(engine, image, folder, port or 8080, ready_timeout=timeout, probe=probe,
+                                       grpc_port=grpc_port)
         kind, ref = "image", image
     source = Path(model) if model else kit_model()
     scratch = staging.new_workspace(workspace_base)

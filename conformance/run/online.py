@@ -50,6 +50,7 @@ class Served(Protocol):
 
     url: str
     served_before_ready: str | None
+    grpc: str | None
 
     def alive(self) -> bool: ...
 
@@ -109,7 +110,25 @@ class OnlineRunner:
             self.served = self.serve(self.model, probe)
             self.url = self.served.url
             self.client = HttpClient(self.url, self.timeout)
+            if self.served.grpc is not None:  # (--serve --grpc-port: its gRPC endpoint, once it answers)
+                self.grpc = self.served.grpc
+                self._await_grpc()
         return self.client
+
+    def _await_grpc(self) -> None:
+        """Wait (at most the run's timeout) until the started server's gRPC endpoint answers ServerLive at all;
+        a ConformanceProblem (one line) when it never does."""
+        from conformance.contract.problems import ConformanceProblem
+
+        deadline = time.monotonic() + self.timeout
+        while True:
+            live = self.main_grpc().live(timeout=min(2.0, max(deadline - time.monotonic(), 0.1)))
+            if live.code is not None:
+                return
+            if time.monotonic() >= deadline:
+                raise ConformanceProblem(f"the server is ready over REST, but nothing answers over gRPC at "
+                                         f"{self.grpc} within {self.timeout:g} s: {live.error}")
+            time.sleep(0.05)
 
     def main_grpc(self) -> Any:
         """The :class:`~conformance.transport.grpc_v2.client.GrpcClient` of the gRPC endpoint (made at the first need)."""
