@@ -568,8 +568,6 @@ def judge_exchanges(judgement: Judgement, result: RunResult, response_ids: tuple
         if exchange.transport == GRPC:
             _judge_grpc_exchange(judgement, exchange, response_ids, oracle)
             continue
-        if result.twins is not None and name in result.twins:
-            _judge_grpc_twin(judgement, result.twins[name])
         judgement.ran("H-TIMELY", name, answered_in_time(exchange))
         expected = judgement.expected[name]
         if exchange.status is None:
@@ -585,6 +583,9 @@ def judge_exchanges(judgement: Judgement, result: RunResult, response_ids: tuple
         if actual.kind == ERROR or exchange.status >= 400 or expected.is_error:
             judgement.ran("H-ERROR", name, refused_with_4xx(exchange, actual, expected))
         _examine_answer(judgement, name, actual, response_ids, oracle, online=True)
+    for name in sorted(result.twins or {}):  # the gRPC twins, once every REST answer is read
+        if name in judgement.expected:
+            _judge_grpc_twin(judgement, result.twins[name])  # type: ignore[index]
     return judgement
 
 
@@ -608,8 +609,9 @@ def _judge_server_down(judgement: Judgement, result: RunResult, over_grpc: bool 
 
 def _judge_grpc_twin(judgement: Judgement, twin: Exchange) -> None:
     """The gRPC exchange of a request the REST transport carried (``--url`` and ``--grpc``): its G-* checks
-    alone (deadline, status code, a readable response, a refusal where one is owed); what it holds is judged
-    against the REST answer (G-AGREE), not again by the F-*, M-* and B-* checks."""
+    alone (deadline, status code, a readable response, a refusal where one is owed); what it holds is compared
+    with the REST answer (G-AGREE: one answer, two transports), not judged again by the F-*, M-* and B-* checks.
+    A difference its own G-* finding explains is not counted again."""
     name = twin.name
     expected = judgement.expected[name]
     if not twin.sent:
@@ -622,12 +624,21 @@ def _judge_grpc_twin(judgement: Judgement, twin: Exchange) -> None:
         return
     if twin.code == "OK":
         judgement.ran("G-INFER", name, grpc_checks.readable(twin))
+    found = []
     if twin.code != "OK" or expected.is_error:
         found = grpc_checks.refused_well(twin, expected)
         if twin.code == "OK":
             found = [Finding("G-ERROR", name, "", f"{twin.where}: OK with a response for a request the model cannot "
                                                   f"serve ({expected.requirement}: {expected.error})")]
         judgement.ran("G-ERROR", name, found)
+    rest = judgement.responses.get(name)
+    if rest is None or found or twin.malformed is not None:  # (a G-* finding of its own explains a difference)
+        return
+    why = grpc_checks.unreadable(rest)
+    if why is not None:
+        judgement.block(["G-AGREE"], name, f"{name}: the REST answer cannot be compared ({why})")
+        return
+    judgement.ran("G-AGREE", name, grpc_checks.agree(name, rest, grpc_checks.as_decoded(twin)))
 
 
 def _judge_grpc_exchange(judgement: Judgement, exchange: Exchange, response_ids: tuple[str, ...],

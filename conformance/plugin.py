@@ -459,7 +459,7 @@ def inapplicable_prefixes(candidate: Candidate) -> list[tuple[str, str]]:
     if getattr(runner, "grpc", None) is None:
         found.append(("G-", NO_GRPC))
     if getattr(runner, "transport", None) == "grpc":
-        found.append(("H-", NO_REST))
+        found += [("H-", NO_REST), ("G-AGREE", NO_REST)]  # (one transport: nothing to agree with)
     return found
 
 

@@ -5,6 +5,7 @@ bad cases. The suite against the reference server over gRPC is tests/test_refere
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -106,12 +107,14 @@ def test_a_grpc_server_that_stops_after_a_refusal_is_the_refusals_finding():
 
 def test_beside_rest_the_grpc_twin_is_judged_for_its_transport_only():
     """With --url and --grpc each request goes over both: the REST answer is judged as always; the gRPC one by
-    the G-* checks alone (its values are the agreement's to compare, not judged twice)."""
+    the G-* checks alone (its values are the agreement's to compare, not judged twice by M-VALUE)."""
     rest = Exchange("r.json", HTTP, "POST /v2/models/multiplier/infer", body=json.dumps(ANSWER).encode(), status=200,
                     headers={"content-type": "application/json"})
     wrong = {**ANSWER, "outputs": [{**ANSWER["outputs"][0], "data": [2, 5]}]}
     judgement = judged({"r.json": rest}, {"r.json": GOOD}, twins={"r.json": answer("r.json", "OK", wrong)})
-    assert judgement.findings == [] and {"G-INFER", "G-TIMELY", "H-INFER"} <= judgement.checked_at("r.json")
+    assert [f.line() for f in judgement.findings] == [
+        "r.json: G-AGREE /outputs/0/data/1: output 'x' element [1]: 5 over gRPC, 4 over REST"]
+    assert {"G-INFER", "G-TIMELY", "H-INFER", "M-VALUE"} <= judgement.checked_at("r.json")
     refused = Exchange("r.json", HTTP, "POST /v2/models/multiplier/infer", body=b'{"error": "no BOOL"}', status=400,
                        headers={"content-type": "application/json"})
     judgement = judged({"r.json": refused}, {"r.json": BOOL},
@@ -281,3 +284,131 @@ def test_the_suite_serves_the_reference_over_both_transports(tmp_path):
     rows = {row["id"]: row for row in json.loads(report.read_text())["requirements"]}
     assert done.returncode == 0, done.stdout[-3000:]
     assert all(rows[r]["status"] == "passed" for r in rows if r.startswith(("G-", "H-", "M-", "F-")))
+
+
+# ------------------------------------------------------------------------------------------------ G-AGREE
+
+
+def _rest(document: dict) -> Exchange:
+    return Exchange("r.json", HTTP, "POST /v2/models/multiplier/infer", body=json.dumps(document).encode(),
+                    status=200, headers={"content-type": "application/json"})
+
+
+FP16 = json.dumps({"id": "h", "inputs": [{"name": "h", "shape": [2, 2], "datatype": "FP16",
+                                          "data": [[1.0, -0.0], [0.5, 2.0]]}]}).encode()
+FP16_ANSWER = {"model_name": "multiplier", "model_version": "1", "id": "h",
+               "outputs": [{"name": "h", "shape": [2, 2], "datatype": "FP16", "data": [[2.0, -0.0], [1.0, 4.0]]}]}
+
+
+@pytest.mark.parametrize("case, grpc, found", [
+    ("the same answer", {**FP16_ANSWER, "outputs": [{**FP16_ANSWER["outputs"][0], "data": [2.0, -0.0, 1.0, 4.0]}]},
+     []),
+    ("a signed zero", {**FP16_ANSWER, "outputs": [{**FP16_ANSWER["outputs"][0], "data": [2.0, 0.0, 1.0, 4.0]}]},
+     ["r.json: G-AGREE /outputs/0/data/1: output 'h' element [0, 1]: 0.0 (0x0000) over gRPC, -0.0 (0x8000) over REST"]),
+    ("bytes swapped", {**FP16_ANSWER, "outputs": [{**FP16_ANSWER["outputs"][0], "data": [
+        7.62939453125e-06, -0.0, 1.0, 4.0]}]},
+     ["r.json: G-AGREE /outputs/0/data/0: output 'h' element [0, 0]: 7.62939453125e-06 (0x0080) over gRPC, 2.0 "
+      "(0x4000) over REST"]),
+    ("another version", {**FP16_ANSWER, "model_version": "2"},
+     ["r.json: G-AGREE /model_version: '2' over gRPC, '1' over REST"]),
+    ("another shape", {**FP16_ANSWER, "outputs": [{**FP16_ANSWER["outputs"][0], "shape": [4],
+                                                   "data": [2.0, -0.0, 1.0, 4.0]}]},
+     ["r.json: G-AGREE /outputs/0/shape: [4] over gRPC, [2, 2] over REST"]),
+])
+def test_one_answer_two_transports(case, grpc, found):
+    """G-AGREE names the request and the first element that differs, bit for bit (a NaN or a signed zero too)."""
+    judgement = judged({"r.json": _rest(FP16_ANSWER)}, {"r.json": FP16}, twins={"r.json": answer("r.json", "OK", grpc)})
+    assert [f.line() for f in judgement.findings] == found
+    assert "G-AGREE" in judgement.checked_at("r.json")
+
+
+def test_refusals_agree_whatever_their_words_and_a_refusal_against_values_does_not():
+    bad = json.dumps({"inputs": [{"name": "a", "shape": [3], "datatype": "INT32", "data": [1, 2]}]}).encode()
+    refused = Exchange("r.json", HTTP, "POST /v2/models/multiplier/infer", body=b'{"error": "3 elements needed"}',
+                       status=400, headers={"content-type": "application/json"})
+    judgement = judged({"r.json": refused}, {"r.json": bad},
+                       twins={"r.json": answer("r.json", "INVALID_ARGUMENT", details="shape [3] needs 3 elements")})
+    assert judgement.findings == [] and "G-AGREE" in judgement.checked_at("r.json")
+    judgement = judged({"r.json": refused}, {"r.json": GOOD},  # a good request refused over REST alone
+                       twins={"r.json": answer("r.json", "OK", ANSWER)})
+    assert ("G-AGREE", "refused over REST ('3 elements needed'), answered with values over gRPC") in [
+        (f.requirement, f.message) for f in judgement.findings]
+
+
+# ------------------------------------------------------------------------------------------------ the gRPC mutant
+
+
+MUTANT = Path(__file__).parent / "mutants" / "server_mutant.py"
+BOTH_READY = r"^server: model multiplier version 1 ready on http://127\.0\.0\.1:(\d+) and gRPC on 127\.0\.0\.1:(\d+)$"
+
+
+@pytest.fixture(scope="module")
+def byte_order(tmp_path_factory: pytest.TempPathFactory):
+    """The grpc-fp16-byte-order server mutant and the reference, both with --grpc-port 0: (REST, gRPC) ports."""
+    import re
+
+    from test_reference_server import make_model, stop
+
+    started = {}
+    for variant in ("grpc-fp16-byte-order", None):
+        model = make_model(tmp_path_factory.mktemp("mutant") / "model")
+        program = [str(MUTANT), "--variant", variant] if variant else [str(SERVER)]
+        process = subprocess.Popen([sys.executable, *program, "--port", "0", "--grpc-port", "0", "--model", str(model)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True, start_new_session=True)
+        assert process.stderr is not None
+        match = re.match(BOTH_READY, process.stderr.readline().rstrip("\n"))
+        assert match, "no ready line"
+        started[variant] = (process, int(match.group(1)), int(match.group(2)), model)
+    yield started
+    for process, *_ in started.values():
+        stop(process)
+
+
+def test_the_byte_order_mutant_differs_from_the_reference_only_in_raw_fp16_over_grpc(byte_order):
+    from conformance.transport.grpc_v2 import codec
+    from peers.servers import call
+
+    request = {"inputs": [{"name": "h", "shape": [2], "datatype": "FP16", "data": [1.0, 3.0]},
+                          {"name": "f", "shape": [1], "datatype": "FP32", "data": [1.5]}]}
+    seen = {}
+    for variant, (_, port, grpc_port, _) in byte_order.items():
+        client = GrpcClient(f"127.0.0.1:{grpc_port}", timeout=10)
+        got = client.infer(codec.request_message(request, "multiplier"))
+        client.close()
+        seen[variant] = (call(port, "POST", "/v2/models/multiplier/infer", request).body,
+                         list(got.response.raw_output_contents))
+    (rest, raw), (reference_rest, reference_raw) = seen["grpc-fp16-byte-order"], seen[None]
+    assert rest == reference_rest
+    assert reference_raw == [b"\x00\x40\x00\x46", b"\x00\x00\x40\x40"]  # 2.0 and 6.0 little-endian; FP32 3.0
+    assert raw == [b"\x40\x00\x46\x00", b"\x00\x00\x40\x40"]  # FP16 swapped, FP32 untouched
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transports, failed", [
+    ("rest and grpc", {"G-AGREE"}),  # REST is the reference's; every gRPC answer is readable, its values differ
+    ("grpc", {"M-VALUE", "F-TYPED"}),  # alone its values are wrong, some swapped into NaN (not an FP16 value)
+])
+def test_the_byte_order_mutants_exact_report(byte_order, tmp_path, transports, failed):
+    _, port, grpc_port, model = byte_order["grpc-fp16-byte-order"]
+    target = ["--grpc", f"127.0.0.1:{grpc_port}"] + (["--url", f"http://127.0.0.1:{port}"] if transports != "grpc" else [])
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q", *target,
+         "--model", str(model), "--conformance-profile", "dev", "--hypothesis-seed", "1", "--conformance-report",
+         str(report), "--workspace-dir", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert report.is_file(), done.stdout[-3000:] + done.stderr[-2000:]
+    rows = {row["id"]: row for row in json.loads(report.read_text())["requirements"]}
+    statuses: dict[str, set[str]] = {}
+    for rid, row in rows.items():
+        statuses.setdefault(row["status"], set()).add(rid)
+    skipped = {rid for rid in rows if rid.startswith("P-")} | {"M-MULTIPLIER", "B-MATCH", "B-SIGNATURE"}
+    if transports == "grpc":
+        skipped |= {rid for rid in rows if rid.startswith("H-")} | {"G-AGREE"}
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert statuses.get("failed") == failed and "not-checked" not in statuses, statuses
+    assert statuses["skipped"] == skipped
+    assert statuses["passed"] == set(rows) - failed - skipped
+    if transports != "grpc":  # the finding names the request and the element, with both transports' bits
+        assert re.search(r"^dtype-fp16\.json: G-AGREE /outputs/0/data/0: output 'values' element \[0\]: \S+ \(0x00c2\) "
+                         r"over gRPC, -3\.0 \(0xc200\) over REST$", rows["G-AGREE"]["failures"][0]), rows["G-AGREE"]

@@ -78,6 +78,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                                  "code (SHOULD: INVALID_ARGUMENT)"),
     Requirement("G-TIMELY", MUST, "gRPC: every call answered within its deadline (the run's timeout)"),
     Requirement("G-HEALTH", MUST, "gRPC: ServerLive and ServerReady say true while the server serves"),
+    Requirement("G-READY", MUST, "gRPC: ModelReady says true for the served model, as REST's ready route says"),
+    Requirement("G-METADATA", MUST, "gRPC: server and model metadata name the model and say what REST's say "
+                                    "(SHOULD: versions holds the model's)"),
+    Requirement("G-UNKNOWN", MUST, "gRPC: an unknown model or version gets NOT_FOUND or INVALID_ARGUMENT with a "
+                                   "message"),
+    Requirement("G-AGREE", MUST, "one answer, two transports: REST and gRPC answer every request alike, bit for bit"),
     Requirement("K-SERVICE", MUST, "InferenceService manifest is valid"),
     Requirement("K-JOB", MUST, "InferenceJob manifest is valid"),
     Requirement("K-META", MUST, "odahuflow.project.yaml has a non-empty model name and version"),

@@ -54,6 +54,9 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "hardcoded-multiplier": ("M-MULTIPLIER", "multiplies by 2 whatever multiplier.txt says (never reads it)"),
     # only a server the kit starts (--serve) is seen before it is ready: through --url it passes
     "serves-before-ready": ("H-READY", "/v2/health/ready is 503 until it has answered an inference (kserve#2775)"),
+    # only over gRPC (--grpc-port): its REST answers are the reference's
+    "grpc-fp16-byte-order": ("G-AGREE", "raw FP16 outputs over gRPC are written big-endian (each element's two "
+                                        "bytes swapped)"),
 }
 
 #: Set once an inference was answered (serves-before-ready says it is ready only from then on).
@@ -182,6 +185,23 @@ def load_model_with_two(model_dir: str) -> tuple[int, str, str]:
             raise reference.ConfigError(str(e).replace(copy, model_dir)) from None
 
 
+def swap_raw_fp16() -> None:
+    """grpc_server's responses with each raw FP16 element's two bytes swapped (big-endian on the wire)."""
+    import grpc_server
+
+    original = grpc_server.response_message
+
+    def swapped(response: dict, raw: bool) -> object:
+        message = original(response, raw)
+        for index, output in enumerate(message.outputs):
+            if output.datatype == "FP16" and index < len(message.raw_output_contents):
+                little = np.frombuffer(message.raw_output_contents[index], dtype="<f2")
+                message.raw_output_contents[index] = little.astype(">f2").tobytes()
+        return message
+
+    grpc_server.response_message = swapped
+
+
 def main(argv: list[str] | None = None) -> int:
     global VARIANT
     parser = argparse.ArgumentParser(prog="server_mutant.py", add_help=False)
@@ -192,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     server.Handler = Handler  # type: ignore[misc]  # server.Server hands its connections to the module's Handler
     if VARIANT == "hardcoded-multiplier":
         reference.load_model = load_model_with_two
+    if VARIANT == "grpc-fp16-byte-order" and "--grpc-port" in rest:
+        swap_raw_fp16()
     return server.main(rest)
 
 
