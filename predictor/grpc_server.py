@@ -129,7 +129,7 @@ def response_message(response: dict, raw: bool) -> Any:
     return message
 
 
-class Servicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
+class Servicer(pb_grpc.GRPCInferenceServiceServicer):
     """The six calls, on ``model`` (multiplier, name, version)."""
 
     def __init__(self, model: tuple[int, str, str], name: str, version: str, platform: str):

@@ -335,80 +335,151 @@ def test_refusals_agree_whatever_their_words_and_a_refusal_against_values_does_n
         (f.requirement, f.message) for f in judgement.findings]
 
 
-# ------------------------------------------------------------------------------------------------ the gRPC mutant
+# ------------------------------------------------------------------------------------------------ gRPC mutants
 
+
+sys.path.insert(0, str(Path(__file__).parent / "mutants"))
+from server_mutant import GRPC_VARIANTS  # noqa: E402
 
 MUTANT = Path(__file__).parent / "mutants" / "server_mutant.py"
 BOTH_READY = r"^server: model multiplier version 1 ready on http://127\.0\.0\.1:(\d+) and gRPC on 127\.0\.0\.1:(\d+)$"
+#: Skipped in every run over both transports: the batch protocol, the fixed model, the multiplier's B-* pair.
+BOTH_SKIPPED = {"P-ENV", "P-OUTDIR", "P-EVERY", "P-NAME", "P-READONLY", "P-EXIT", "P-CONFIG", "P-ISOLATE", "P-TIMELY",
+                "P-OFFLINE", "M-MULTIPLIER", "B-MATCH", "B-SIGNATURE"}
+#: run (variant, or variant@grpc: over gRPC alone) -> the requirements its report fails; every other one passes,
+#: none is not-checked. Over both transports each fails its own G-* requirement alone.
+GRPC_EXPECTED: dict[str, set[str]] = {
+    "grpc-fp16-byte-order": {"G-AGREE"},  # every gRPC answer is readable; its FP16 values differ from REST's
+    "grpc-fp16-byte-order@grpc": {"M-VALUE", "F-TYPED"},  # alone its values are wrong, some swapped into NaN
+    "grpc-refusal-internal": {"G-ERROR"},  # (its refusals are not compared again: G-ERROR's finding explains them)
+    "grpc-raw-short": {"G-INFER"},  # raw answers (FP16 requests) cannot be read; typed ones agree
+    "grpc-hangs-on-big": {"G-TIMELY"},  # with --run-timeout 8
+    "grpc-server-not-ready": {"G-HEALTH"},
+    "grpc-model-not-ready": {"G-READY"},
+    "grpc-metadata-platform": {"G-METADATA"},
+    "grpc-any-model": {"G-UNKNOWN"},
+}
+GRPC_EXTRA = {"grpc-hangs-on-big": ["--run-timeout", "8"]}
+
+
+def start_both(model: Path, variant: str | None) -> tuple[subprocess.Popen, int, int]:
+    """The reference server (or a mutant) on ``model`` with --port 0 --grpc-port 0: (process, REST port, gRPC port)."""
+    program = [str(MUTANT), "--variant", variant] if variant else [str(SERVER)]
+    process = subprocess.Popen([sys.executable, *program, "--port", "0", "--grpc-port", "0", "--model", str(model)],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    assert process.stderr is not None
+    match = re.match(BOTH_READY, process.stderr.readline().rstrip("\n"))
+    if not match:
+        process.kill()
+        raise AssertionError("no ready line")
+    return process, int(match.group(1)), int(match.group(2))
+
+
+def run_suite(tmp: Path, model: Path, target: list[str], *extra: str) -> tuple[int, dict | None, str]:
+    report = tmp / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q", *target,
+         "--model", str(model), "--conformance-profile", "dev", "--hypothesis-seed", "1", "--conformance-report",
+         str(report), "--workspace-dir", str(tmp), *extra], cwd=tmp, capture_output=True, text=True, timeout=600)
+    return done.returncode, json.loads(report.read_text()) if report.is_file() else None, done.stdout[-3000:]
 
 
 @pytest.fixture(scope="module")
-def byte_order(tmp_path_factory: pytest.TempPathFactory):
-    """The grpc-fp16-byte-order server mutant and the reference, both with --grpc-port 0: (REST, gRPC) ports."""
-    import re
-
+def grpc_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, dict | None, str]]:
+    """Every gRPC mutant's suite report (over both transports; ``@grpc``: over gRPC alone), two at a time."""
     from test_reference_server import make_model, stop
 
-    started = {}
-    for variant in ("grpc-fp16-byte-order", None):
-        model = make_model(tmp_path_factory.mktemp("mutant") / "model")
-        program = [str(MUTANT), "--variant", variant] if variant else [str(SERVER)]
-        process = subprocess.Popen([sys.executable, *program, "--port", "0", "--grpc-port", "0", "--model", str(model)],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   text=True, start_new_session=True)
-        assert process.stderr is not None
-        match = re.match(BOTH_READY, process.stderr.readline().rstrip("\n"))
-        assert match, "no ready line"
-        started[variant] = (process, int(match.group(1)), int(match.group(2)), model)
-    yield started
-    for process, *_ in started.values():
-        stop(process)
+    def one(run: str) -> tuple[str, tuple[int, dict | None, str]]:
+        variant, _, alone = run.partition("@")
+        tmp = tmp_path_factory.mktemp(run.replace("@", "-at-"))
+        model = make_model(tmp / "model")
+        process, port, grpc_port = start_both(model, variant)
+        target = ["--grpc", f"127.0.0.1:{grpc_port}"] + ([] if alone else ["--url", f"http://127.0.0.1:{port}"])
+        try:
+            return run, run_suite(tmp, model, target, *GRPC_EXTRA.get(variant, []))
+        finally:
+            stop(process)
+
+    with futures.ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(one, GRPC_EXPECTED))
 
 
-def test_the_byte_order_mutant_differs_from_the_reference_only_in_raw_fp16_over_grpc(byte_order):
+def test_every_grpc_variant_has_a_stated_report():
+    assert {run.partition("@")[0] for run in GRPC_EXPECTED} == set(GRPC_VARIANTS)
+
+
+def test_every_grpc_requirement_has_a_broken_server_that_fails_it():
+    from conformance.contract.requirements import REQUIREMENTS
+
+    grpc_requirements = {r.id for r in REQUIREMENTS if r.id.startswith("G-")}
+    assert grpc_requirements <= {GRPC_VARIANTS[run][0] for run in GRPC_EXPECTED if "@" not in run}
+    assert all(GRPC_EXPECTED[variant] == {requirement} for variant, (requirement, _) in GRPC_VARIANTS.items())
+
+
+def test_every_grpc_variant_is_named_in_the_spec_under_its_requirement():
+    from conformance.paths import PACKAGE
+
+    named = {}
+    for section in re.split(r"^### ", (PACKAGE / "SPEC.md").read_text(encoding="utf-8"), flags=re.MULTILINE)[1:]:
+        for listed in re.findall(r"gRPC server mutants? \(`tests/test_grpc_online.py`\): (.*?)\.(?:\s|$)", section,
+                                 flags=re.DOTALL):
+            for variant in re.findall(r"`([a-z][a-z0-9-]*)`", listed):
+                named[variant] = section.split(" ", 1)[0]
+    assert named == {variant: requirement for variant, (requirement, _) in GRPC_VARIANTS.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", sorted(GRPC_EXPECTED))
+def test_a_grpc_mutants_report_is_exactly_the_stated_one(grpc_verdicts, run):
+    status, report, output = grpc_verdicts[run]
+    assert report is not None, output
+    rows = {row["id"]: row for row in report["requirements"]}
+    found: dict[str, set[str]] = {}
+    for rid, row in rows.items():
+        found.setdefault(row["status"], set()).add(rid)
+    failed = GRPC_EXPECTED[run]
+    skipped = set(BOTH_SKIPPED)
+    if run.endswith("@grpc"):
+        skipped |= {rid for rid in rows if rid.startswith("H-")} | {"G-AGREE"}
+    assert (status, report["status"]) == (1, "failed"), output
+    assert found.get("failed") == failed and "not-checked" not in found, (found, output)
+    assert found["skipped"] == skipped
+    assert found["passed"] == set(rows) - failed - skipped
+    requirement = GRPC_VARIANTS[run.partition("@")[0]][0]
+    if requirement in failed:  # the requirement the bug is about fails at MUST, named in its first finding
+        assert rows[requirement]["failed_level"] == "MUST"
+        assert rows[requirement]["failures"][0].split(": ", 2)[1].startswith(requirement)
+
+
+@pytest.mark.slow
+def test_the_byte_order_finding_names_the_request_and_the_element(grpc_verdicts):
+    _, report, output = grpc_verdicts["grpc-fp16-byte-order"]
+    assert report is not None, output
+    (row,) = [row for row in report["requirements"] if row["id"] == "G-AGREE"]
+    assert re.search(r"^dtype-fp16\.json: G-AGREE /outputs/0/data/0: output 'values' element \[0\]: \S+ \(0x00c2\) "
+                     r"over gRPC, -3\.0 \(0xc200\) over REST$", row["failures"][0]), row
+
+
+def test_the_byte_order_mutant_differs_from_the_reference_only_in_raw_fp16_over_grpc(tmp_path):
     from conformance.transport.grpc_v2 import codec
     from peers.servers import call
+    from test_reference_server import make_model, stop
 
     request = {"inputs": [{"name": "h", "shape": [2], "datatype": "FP16", "data": [1.0, 3.0]},
                           {"name": "f", "shape": [1], "datatype": "FP32", "data": [1.5]}]}
     seen = {}
-    for variant, (_, port, grpc_port, _) in byte_order.items():
-        client = GrpcClient(f"127.0.0.1:{grpc_port}", timeout=10)
-        got = client.infer(codec.request_message(request, "multiplier"))
-        client.close()
-        seen[variant] = (call(port, "POST", "/v2/models/multiplier/infer", request).body,
-                         list(got.response.raw_output_contents))
+    for variant in ("grpc-fp16-byte-order", None):
+        process, port, grpc_port = start_both(make_model(tmp_path / f"model-{variant}"), variant)
+        try:
+            client = GrpcClient(f"127.0.0.1:{grpc_port}", timeout=10)
+            got = client.infer(codec.request_message(request, "multiplier"))
+            client.close()
+            seen[variant] = (call(port, "POST", "/v2/models/multiplier/infer", request).body,
+                             list(got.response.raw_output_contents))
+        finally:
+            stop(process)
     (rest, raw), (reference_rest, reference_raw) = seen["grpc-fp16-byte-order"], seen[None]
     assert rest == reference_rest
     assert reference_raw == [b"\x00\x40\x00\x46", b"\x00\x00\x40\x40"]  # 2.0 and 6.0 little-endian; FP32 3.0
     assert raw == [b"\x40\x00\x46\x00", b"\x00\x00\x40\x40"]  # FP16 swapped, FP32 untouched
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("transports, failed", [
-    ("rest and grpc", {"G-AGREE"}),  # REST is the reference's; every gRPC answer is readable, its values differ
-    ("grpc", {"M-VALUE", "F-TYPED"}),  # alone its values are wrong, some swapped into NaN (not an FP16 value)
-])
-def test_the_byte_order_mutants_exact_report(byte_order, tmp_path, transports, failed):
-    _, port, grpc_port, model = byte_order["grpc-fp16-byte-order"]
-    target = ["--grpc", f"127.0.0.1:{grpc_port}"] + (["--url", f"http://127.0.0.1:{port}"] if transports != "grpc" else [])
-    report = tmp_path / "report.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q", *target,
-         "--model", str(model), "--conformance-profile", "dev", "--hypothesis-seed", "1", "--conformance-report",
-         str(report), "--workspace-dir", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert report.is_file(), done.stdout[-3000:] + done.stderr[-2000:]
-    rows = {row["id"]: row for row in json.loads(report.read_text())["requirements"]}
-    statuses: dict[str, set[str]] = {}
-    for rid, row in rows.items():
-        statuses.setdefault(row["status"], set()).add(rid)
-    skipped = {rid for rid in rows if rid.startswith("P-")} | {"M-MULTIPLIER", "B-MATCH", "B-SIGNATURE"}
-    if transports == "grpc":
-        skipped |= {rid for rid in rows if rid.startswith("H-")} | {"G-AGREE"}
-    assert done.returncode == 1, done.stdout[-3000:]
-    assert statuses.get("failed") == failed and "not-checked" not in statuses, statuses
-    assert statuses["skipped"] == skipped
-    assert statuses["passed"] == set(rows) - failed - skipped
-    if transports != "grpc":  # the finding names the request and the element, with both transports' bits
-        assert re.search(r"^dtype-fp16\.json: G-AGREE /outputs/0/data/0: output 'values' element \[0\]: \S+ \(0x00c2\) "
-                         r"over gRPC, -3\.0 \(0xc200\) over REST$", rows["G-AGREE"]["failures"][0]), rows["G-AGREE"]

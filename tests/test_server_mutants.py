@@ -88,7 +88,6 @@ DIFFERS: dict[str, set[str]] = {
     "jitter-big": {"big"},
     "hardcoded-multiplier": INFERRED,
     "serves-before-ready": {"ready"},  # probed before any inference: 503 (after one, 200: see its own test)
-    "grpc-fp16-byte-order": set(),  # REST is the reference's: tests/test_grpc_online.py shows it over gRPC
 }
 
 
@@ -365,8 +364,6 @@ ONLINE_EXPECTED: dict[str, tuple[set[str], dict[str, str]]] = {
     "hardcoded-multiplier": (set(), {}),
     # through --url the kit never sees it before it is ready (tests/test_online.py: --serve fails H-READY)
     "serves-before-ready": (set(), {}),
-    # started without --grpc-port, it is the reference (its gRPC report: tests/test_grpc_online.py)
-    "grpc-fp16-byte-order": (set(), {}),
     # ... served and judged on a model whose multiplier is 3: wrong values and overflow decisions (batch's
     # off-by-one-multiplier), never M-MULTIPLIER, which --url skips
     "hardcoded-multiplier@3": ({"M-VALUE", "M-FINITE"}, {}),
