@@ -36,6 +36,7 @@ from conformance.run.observe import folder_digest
 from conformance.run.workspace import RunResult, Workspace
 from conformance.transport.exchange import GRPC, HTTP, Exchange
 from conformance.transport.http import Answer, HttpClient
+from conformance.v2.strictjson import JSONProblem, loads
 
 #: Servers on other staged models kept running for later runs on the same files (--serve): a property test's
 #: few multipliers come round again and again, and a server's start costs more than its requests.
@@ -283,10 +284,12 @@ class OnlineRunner:
         messages: dict[str, Any] = {}
         for name in names:
             try:
-                message = codec.request_message(bodies[name], self.model_name, self.model_version)
-            except codec.Inexpressible:
+                parsed = loads(bodies[name])
+                message = codec.request_message(parsed if isinstance(parsed, dict) else bodies[name], self.model_name,
+                                                self.model_version)
+            except (codec.Inexpressible, JSONProblem):
                 continue
-            if codec.faithful(bodies[name], message) is None:
+            if codec.faithful(bodies[name], message, parsed) is None:
                 messages[name] = message
 
         def send(name: str) -> None:
@@ -369,9 +372,10 @@ def write_answers(result: RunResult) -> None:
         if exchange.request is not None and not (ws.input / name).exists():
             ws.input.mkdir(parents=True, exist_ok=True)
             (ws.input / name).write_bytes(exchange.request)
-        if exchange.body is not None:
+        answer = exchange.answer_bytes() if exchange.body is not None or exchange.decoded is not None else None
+        if answer is not None:
             ws.output.mkdir(parents=True, exist_ok=True)
-            (ws.output / name).write_bytes(exchange.body)
+            (ws.output / name).write_bytes(answer)
 
 
 def _exchange(name: str, where: str, answer: Answer, request: bytes) -> Exchange:
@@ -382,8 +386,9 @@ def _exchange(name: str, where: str, answer: Answer, request: bytes) -> Exchange
 
 def _grpc_exchange(name: str, where: str, answer: Any, request: bytes) -> Exchange:
     """The exchange of a ModelInfer call's :class:`~conformance.transport.grpc_v2.client.GrpcAnswer`: an ``OK``
-    answer decoded into the JSON document form (``body`` holds it as JSON, for a kept workspace); one whose
-    tensors cannot be read says why in ``malformed``; a refusal's ``body`` is its code and message as JSON."""
+    answer decoded into the JSON document form (written as JSON into a kept workspace: :func:`write_answers`);
+    one whose tensors cannot be read says why in ``malformed``; a refusal's ``body`` is its code and message as
+    JSON."""
     from conformance.transport.grpc_v2 import codec
 
     exchange = Exchange(name, GRPC, where, request=request, code=answer.code, details=answer.details,
@@ -397,8 +402,6 @@ def _grpc_exchange(name: str, where: str, answer: Any, request: bytes) -> Exchan
         exchange.decoded = codec.response_document(answer.response)
     except codec.Malformed as problem:
         exchange.malformed = str(problem)
-        return exchange
-    exchange.body = json.dumps(exchange.decoded).encode()
     return exchange
 
 

@@ -40,8 +40,8 @@ class Exchange:
     timed_out: bool = False
     sent: bool = True  # False: the request was never sent (``error`` says why)
     #: gRPC: the status code's name (``OK``, ``INVALID_ARGUMENT``...; None when no answer came) and message, the
-    #: answer decoded into the JSON document form (``OK`` and readable; ``body`` then holds it as JSON, for the
-    #: eye), or why its tensors cannot be read (one line)
+    #: answer decoded into the JSON document form (``OK`` and readable; :meth:`answer_bytes` spells it as JSON),
+    #: or why its tensors cannot be read (one line)
     code: str | None = None
     details: str = ""
     decoded: dict | None = None
@@ -53,7 +53,12 @@ class Exchange:
         return self.error is None and (self.path is not None or self.body is not None or self.code is not None)
 
     def answer_bytes(self) -> bytes:
-        """The answer's bytes as they came (a batch's file read now); empty when no answer came."""
+        """The answer's bytes as they came (a batch's file read now; a gRPC answer as the JSON of its decoded
+        form); empty when no answer came."""
+        if self.decoded is not None:
+            import json
+
+            return json.dumps(self.decoded).encode()
         if self.body is not None:
             return self.body
         return self.path.read_bytes() if self.path is not None else b""

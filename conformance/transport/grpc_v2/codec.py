@@ -165,7 +165,8 @@ def _raw(values: list, datatype: str, where: str) -> bytes:
         return np.array(values, dtype=dt.dtype.newbyteorder("<")).tobytes()
     floats = _typed(values, datatype, "fp64_contents", where)
     # the JSON number's nearest FP64, rounded to the datatype (SPEC decision 4)
-    return np.array(floats, dtype="<f8").astype(dt.dtype.newbyteorder("<")).tobytes()
+    with np.errstate(over="ignore"):  # (beyond the type's range: inf, as a typed FP32 field rounds it)
+        return np.array(floats, dtype="<f8").astype(dt.dtype.newbyteorder("<")).tobytes()
 
 
 def _from_raw(raw: bytes, datatype: str, count: int, what: str) -> list:
@@ -237,8 +238,8 @@ def _tensors_out(tensors: Any, raw_list: Any, what: str) -> list[dict]:
         raise Malformed(f"{len(raw_list)} raw contents for {len(tensors)} {what}s; one per {what}")
     found = []
     for index, tensor in enumerate(tensors):
-        label = f"{what} {tensor.name!r} ({tensor.datatype}, shape {list(tensor.shape)})"
         shape = list(tensor.shape)
+        label = f"{what} {tensor.name!r} ({tensor.datatype}, shape {shape})"
         field = FIELD.get(tensor.datatype, "")
         held = [f.name for f, _ in tensor.contents.ListFields()] if tensor.HasField("contents") else []
         if len(raw_list):
@@ -256,9 +257,7 @@ def _tensors_out(tensors: Any, raw_list: Any, what: str) -> list[dict]:
                 raise Malformed(f"{label}: its elements are in {held[0]}; {tensor.datatype} goes in {wanted}")
             data = list(getattr(tensor.contents, field)) if field else []
             if field == "bytes_contents":
-                data = [v.decode("utf-8", "surrogateescape") for v in data]
-            elif field == "fp32_contents":
-                data = [float(v) for v in data]
+                data = [v.decode("utf-8", "surrogateescape") for v in data]  # (fp32_contents: Python floats already)
         made: dict[str, object] = {"name": tensor.name, "datatype": tensor.datatype, "shape": shape}
         if len(tensor.parameters):
             made["parameters"] = _parameters(tensor.parameters)
@@ -362,13 +361,18 @@ def _parsed(document: bytes | Mapping) -> dict:
     return body
 
 
-def faithful(document: bytes, message: Any) -> str | None:
+def faithful(document: bytes, message: Any, parsed: object = None) -> str | None:
     """Why ``message`` (made from the JSON request ``document``) does not say what the JSON said, or None: the
     kit's strict reading finds the JSON request valid and the message's not, or the other way round (nesting
     that does not match the shape is flat in a message; ``2.0`` in an INT32 tensor is ``2``). Both invalid is
-    faithful: the server owes a refusal either way."""
+    faithful: the server owes a refusal either way. ``parsed``: ``document`` already parsed (strict JSON)."""
     from conformance.v2.documents import REQUEST, inspect, parse
 
+    try:
+        if _same_request(loads(document) if parsed is None else parsed, request_document(message)):
+            return None  # (the message says what the JSON says, value for value: both are read alike)
+    except (JSONProblem, Malformed):
+        pass
     before = parse(document, REQUEST, "request")
     try:
         after = inspect(request_document(message), REQUEST, "request")
@@ -381,3 +385,99 @@ def faithful(document: bytes, message: Any) -> str | None:
         return f"its fault ({first.requirement} {first.pointer}: {first.message}) does not survive in protobuf"
     first = after.findings[0]
     return f"its message is not valid V2 ({first.requirement} {first.pointer}: {first.message})"
+
+
+def _same_request(body: object, read: dict) -> bool:
+    """Whether the JSON request ``body`` and a message's JSON form ``read`` say the same, so that the kit reads
+    them alike without reading either (the fast path of :func:`faithful`): the same keys, id, parameters and
+    requested outputs (types too: ``1`` is not ``true`` nor ``1.0``), and per tensor the same name, datatype, shape
+    and elements, its data flat or nested exactly as its shape, no key the message drops, FP32 elements equal once
+    rounded to FP32 (as the reading rounds them). False means: not shown equal (the slow path decides)."""
+    if not isinstance(body, dict) or set(body) - {"id", "parameters", "inputs", "outputs"}:
+        return False
+    if not _optional_keys_typed(body, {"id": str, "parameters": dict, "outputs": list}):
+        return False  # ("parameters": null and the like: the JSON reading refuses what the message cannot say)
+    if body.get("id") != read.get("id") or not _same_values(body.get("parameters"), read.get("parameters")):
+        return False
+    outputs = body.get("outputs")
+    if outputs is not None:
+        if outputs == [] or any(not isinstance(o, dict) or set(o) - {"name", "parameters"}
+                                or not _optional_keys_typed(o, {"parameters": dict}) for o in outputs):
+            return False
+        if [(o.get("name"), o.get("parameters")) for o in outputs] != [(o["name"], o.get("parameters"))
+                                                                        for o in read.get("outputs", [])]:
+            return False
+        if not all(_same_values(o.get("parameters"), r.get("parameters")) for o, r in zip(outputs, read["outputs"])):
+            return False
+    elif "outputs" in read:
+        return False
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != len(read["inputs"]):
+        return False
+    for tensor, got in zip(inputs, read["inputs"]):
+        if not isinstance(tensor, dict) or set(tensor) - {"name", "datatype", "shape", "data", "parameters"}:
+            return False
+        if not _optional_keys_typed(tensor, {"parameters": dict}):
+            return False
+        if (tensor.get("name"), tensor.get("datatype"), tensor.get("shape")) != (got["name"], got["datatype"], got["shape"]):
+            return False
+        if not _same_values(tensor.get("parameters"), got.get("parameters")):
+            return False
+        if not _nested_as(tensor["data"], got["shape"]) or not _same_elements(_flatten(tensor["data"]), got["data"],
+                                                                              got["datatype"]):
+            return False
+    return True
+
+
+def _optional_keys_typed(value: dict, types: dict[str, type]) -> bool:
+    """Whether each of ``types``' keys that ``value`` holds is of its type."""
+    return all(isinstance(value[key], kind) for key, kind in types.items() if key in value)
+
+
+def _same_values(a: object, b: object) -> bool:
+    """Equal parameters, types too (``1`` is neither ``true`` nor ``1.0``); absent and empty alike."""
+    a, b = a or None, b or None
+    if a is None or b is None:
+        return a is b
+    if not isinstance(a, dict) or not isinstance(b, dict) or set(a) != set(b):
+        return False
+    return all(type(a[key]) is type(b[key]) and a[key] == b[key] for key in a)
+
+
+def _nested_as(data: object, shape: list[int]) -> bool:
+    """Whether ``data`` is flat (no list inside), or nested exactly as ``shape`` (every level its length)."""
+    if not isinstance(data, list):
+        return False
+    if not any(isinstance(item, list) for item in data):
+        return True  # flat data is read as it is, whatever the shape
+    stack: list[tuple[object, int]] = [(data, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if depth == len(shape):
+            if isinstance(part, list):
+                return False
+            continue
+        if not isinstance(part, list) or len(part) != shape[depth]:
+            return False
+        stack.extend((item, depth + 1) for item in part)
+    return True
+
+
+def _same_elements(sent: list, read: list, datatype: str) -> bool:
+    """Equal elements, types too; FP32 ones once rounded to FP32, FP64 and FP16 ones as FP64 (a JSON integer in
+    a float tensor is that number)."""
+    if len(sent) != len(read):
+        return False
+    if datatype in ("FP16", "FP32", "FP64"):
+        if any(type(v) not in (int, float) for v in sent):
+            return False
+        try:
+            wanted = np.array(sent, dtype=np.float64)
+        except OverflowError:
+            return False
+        if datatype != "FP64":
+            with np.errstate(over="ignore"):  # (beyond the type's range: inf, as the reading rounds it)
+                wanted = wanted.astype(np.float32 if datatype == "FP32" else np.float16).astype(np.float64)
+        got = np.array(read, dtype=np.float64)
+        return bool(np.array_equal(wanted.view(np.uint64), got.view(np.uint64)))
+    return all(type(a) is type(b) and a == b for a, b in zip(sent, read))
