@@ -638,7 +638,9 @@ def _judge_grpc_twin(judgement: Judgement, twin: Exchange) -> None:
     if why is not None:
         judgement.block(["G-AGREE"], name, f"{name}: the REST answer cannot be compared ({why})")
         return
-    judgement.ran("G-AGREE", name, grpc_checks.agree(name, rest, grpc_checks.as_decoded(twin)))
+    request = judgement.requests.get(name)
+    judgement.ran("G-AGREE", name, grpc_checks.agree(name, rest, grpc_checks.as_decoded(twin),
+                                                     request.id if request is not None else None))
 
 
 def _judge_grpc_exchange(judgement: Judgement, exchange: Exchange, response_ids: tuple[str, ...],

@@ -322,6 +322,18 @@ def test_one_answer_two_transports(case, grpc, found):
     assert "G-AGREE" in judgement.checked_at("r.json")
 
 
+def test_an_id_made_up_for_a_request_without_one_is_no_disagreement():
+    """MLServer answers a request without id with a made-up UUID over REST and none over gRPC: F-ID's SHOULD
+    part judges the REST one; the answers still agree. A request's own id must be echoed alike."""
+    made_up = {**ANSWER, "id": "c8592abf-f392-4a16-98ae-2aa32410b574"}
+    without = json.dumps({"inputs": [{"name": "x", "shape": [2], "datatype": "INT32", "data": [1, 2]}]}).encode()
+    no_id = {key: value for key, value in ANSWER.items() if key != "id"}
+    judgement = judged({"r.json": _rest(made_up)}, {"r.json": without}, twins={"r.json": answer("r.json", "OK", no_id)})
+    assert [f.requirement for f in judgement.findings] == ["F-ID"] and "G-AGREE" in judgement.checked_at("r.json")
+    judgement = judged({"r.json": _rest(ANSWER)}, {"r.json": GOOD}, twins={"r.json": answer("r.json", "OK", no_id)})
+    assert [f.line() for f in judgement.findings] == ["r.json: G-AGREE /id: None over gRPC, 'g' over REST"]
+
+
 def test_refusals_agree_whatever_their_words_and_a_refusal_against_values_does_not():
     bad = json.dumps({"inputs": [{"name": "a", "shape": [3], "datatype": "INT32", "data": [1, 2]}]}).encode()
     refused = Exchange("r.json", HTTP, "POST /v2/models/multiplier/infer", body=b'{"error": "3 elements needed"}',

@@ -108,10 +108,11 @@ def as_decoded(exchange: Exchange) -> Document:
     return Document(exchange.name, RESPONSE, exchange.decoded, tensors)
 
 
-def agree(name: str, rest: Document, grpc: Document) -> list[Finding]:
+def agree(name: str, rest: Document, grpc: Document, request_id: str | None = None) -> list[Finding]:
     """G-AGREE: the REST answer and the gRPC answer to request ``name`` are one answer: both refusals (their
-    messages aside), or both responses with the same model name, version and id, and the same outputs in the same
-    order (names, datatypes, shapes, every element bit for bit in its datatype). The first difference is one
+    messages aside), or both responses with the same model name and version, the same id where the request has
+    one (``request_id``: an id a server makes up for a request without one is F-ID's SHOULD part, not an answer),
+    and the same outputs in the same order (names, datatypes, shapes, every element bit for bit in its datatype). The first difference is one
     finding naming the output and the element. The REST document must be readable (:func:`unreadable`); the gRPC
     one is as :func:`as_decoded` makes it."""
     def differ(pointer: str, message: str) -> list[Finding]:
@@ -126,7 +127,7 @@ def agree(name: str, rest: Document, grpc: Document) -> list[Finding]:
             return differ("", f"refused over REST ({refusal}), answered with values over gRPC")
         return differ("", f"answered with values over REST, refused over gRPC ({refusal})")
     rest_body, grpc_body = (d.body if isinstance(d.body, dict) else {} for d in (rest, grpc))
-    for key in ("model_name", "model_version", "id"):
+    for key in ("model_name", "model_version", "id") if request_id is not None else ("model_name", "model_version"):
         if rest_body.get(key) != grpc_body.get(key):
             return differ(f"/{key}", f"{grpc_body.get(key)!r} over gRPC, {rest_body.get(key)!r} over REST")
     if len(rest.tensors) != len(grpc.tensors):
