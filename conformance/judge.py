@@ -624,16 +624,16 @@ def _judge_grpc_twin(judgement: Judgement, twin: Exchange) -> None:
         return
     if twin.code == "OK":
         judgement.ran("G-INFER", name, grpc_checks.readable(twin))
-    found = []
-    if twin.code != "OK" or expected.is_error:
+    found: list[Finding] = []
+    if expected.is_error or (twin.code != "OK" and not expected.is_known):  # (a good request refused: G-AGREE's)
         found = grpc_checks.refused_well(twin, expected)
         if twin.code == "OK":
             found = [Finding("G-ERROR", name, "", f"{twin.where}: OK with a response for a request the model cannot "
                                                   f"serve ({expected.requirement}: {expected.error})")]
         judgement.ran("G-ERROR", name, found)
     rest = judgement.responses.get(name)
-    if rest is None or found or twin.malformed is not None:  # (a G-* finding of its own explains a difference)
-        return
+    if rest is None or any(f.level == "MUST" for f in found) or twin.malformed is not None:
+        return  # (a MUST finding of the gRPC answer's own explains a difference)
     why = grpc_checks.unreadable(rest)
     if why is not None:
         judgement.block(["G-AGREE"], name, f"{name}: the REST answer cannot be compared ({why})")

@@ -334,6 +334,17 @@ def test_an_id_made_up_for_a_request_without_one_is_no_disagreement():
     assert [f.line() for f in judgement.findings] == ["r.json: G-AGREE /id: None over gRPC, 'g' over REST"]
 
 
+def test_a_good_request_refused_over_grpc_alone_is_a_disagreement():
+    """MLServer's gRPC refuses a request over its 4 MB message limit that REST serves: not G-ERROR's (a refusal is
+    not owed), the two transports' answers differ."""
+    judgement = judged({"r.json": _rest(ANSWER)}, {"r.json": GOOD}, twins={"r.json": answer(
+        "r.json", "RESOURCE_EXHAUSTED", details="Received message larger than max (7434564 vs. 4194304)")})
+    assert [f.line() for f in judgement.findings] == [
+        "r.json: G-AGREE: answered with values over REST, refused over gRPC ('Received message larger than max "
+        "(7434564 vs. 4194304)')"]
+    assert "G-ERROR" not in judgement.checked_at("r.json")
+
+
 def test_refusals_agree_whatever_their_words_and_a_refusal_against_values_does_not():
     bad = json.dumps({"inputs": [{"name": "a", "shape": [3], "datatype": "INT32", "data": [1, 2]}]}).encode()
     refused = Exchange("r.json", HTTP, "POST /v2/models/multiplier/infer", body=b'{"error": "3 elements needed"}',
