@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REFERENCE = Path(__file__).resolve().parent / "predictor" / "reference.py"
-CANDIDATE_OPTIONS = ("predictor_cmd", "predictor_image", "service_manifest", "url")
+CANDIDATE_OPTIONS = ("predictor_cmd", "predictor_image", "service_manifest", "url", "grpc")
 
 
 def pytest_configure(config):

@@ -1,5 +1,5 @@
 """Conformance kit for ODAHU batch-inference predictors (Open Inference Protocol / KServe V2), in
-batch and online (a V2 REST server).
+batch and online (a V2 server, over REST and gRPC).
 
 One core serves both the pytest plugin and the ``odahu-conformance`` CLI. The package is layered; a module
 imports only from its own layer or the ones listed before it:
@@ -8,7 +8,8 @@ imports only from its own layer or the ones listed before it:
 - :mod:`conformance.v2`: the V2 protocol read strictly: datatypes, strict JSON, schemas, tensors, documents.
 - :mod:`conformance.odahu`: the platform's side: models, archives, manifests, the platform's own validate rules.
 - :mod:`conformance.transport`: how a request reaches a candidate and its answer comes back: the
-  :class:`~conformance.transport.exchange.Exchange` every transport yields, the HTTP client.
+  :class:`~conformance.transport.exchange.Exchange` every transport yields, the HTTP client, the gRPC stubs, codec
+  and client (``grpc_v2``, loaded for a gRPC target only).
 - :mod:`conformance.oracle`: what a model owes a request (the multiplier's oracle; recorded goldens, a reference
   function or the declared signature for other models), and the comparators.
 - :mod:`conformance.generate`: curated goldens, hypothesis strategies, random requests, the shrinker.

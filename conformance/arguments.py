@@ -79,6 +79,12 @@ def port(text: str) -> int:
     return value
 
 
+def grpc_port(text: str) -> int:
+    """A TCP port for a server's gRPC endpoint, 1 to 65535, or ``auto`` (0: a free one for a local command, 8081,
+    KServe's and MLServer's, inside a container)."""
+    return 0 if text.strip() == "auto" else port(text)
+
+
 def tolerance(text: str) -> float:
     """A finite number, 0 or more."""
     value = _number(text)

@@ -154,10 +154,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--service-manifest", metavar="FILE", type=PATH,
                      help="InferenceService manifest (image, command, args, model registry)")
     run.add_argument("--url", metavar="http://HOST:PORT", help="the candidate is a V2 REST server already running")
+    run.add_argument("--conformance-grpc", "--grpc", dest="grpc", metavar="HOST:PORT",
+                     help="its V2 gRPC endpoint (alone: the suite goes over gRPC; needs the grpc extra)")
     run.add_argument("--model-name", metavar="NAME", help="the model the server serves (default: the model folder's)")
     run.add_argument("--model-version", metavar="V", help="its version, sent in the versioned routes")
     run.add_argument("--serve", action="store_true", help="start --cmd / --image as a V2 server and test it over HTTP")
     run.add_argument("--port", metavar="N", type=arguments.port, default=None, help="with --serve: the server's port")
+    run.add_argument("--grpc-port", metavar="N|auto", type=arguments.grpc_port, default=None,
+                     help="with --serve: the server serves gRPC too, on this port ({grpc_port}; auto: a free one, "
+                          "8081 in a container)")
     run.add_argument("--engine", choices=("docker", "podman"), default="docker")
     run.add_argument("--model", metavar="PATH", type=PATH, help="model folder or .tar.gz/.zip (default: the kit's)")
     run.add_argument("--fixtures", metavar="DIR", type=PATH, help="golden pairs DIR/input, DIR/output")
@@ -463,6 +468,8 @@ def _run(args: argparse.Namespace) -> int:
         argv.append(f"--service-manifest={args.service_manifest}")
     if args.url is not None:
         argv.append(f"--url={args.url}")
+    if args.grpc is not None:
+        argv.append(f"--grpc={args.grpc}")
     if args.serve:
         argv.append("--serve")
     argv.append(f"--engine={args.engine}")
@@ -474,7 +481,8 @@ def _run(args: argparse.Namespace) -> int:
                           ("--atol", args.atol), ("--conformance-baseline", args.baseline),
                           ("--conformance-write-baseline", args.write_baseline),
                           ("--oracle-timeout", args.oracle_timeout), ("--model-name", args.model_name),
-                          ("--model-version", args.model_version), ("--port", args.port)):
+                          ("--model-version", args.model_version), ("--port", args.port),
+                          ("--grpc-port", None if args.grpc_port is None else args.grpc_port or "auto")):
         if value is not None:
             argv += [option, str(value)] if option == "-m" else [f"{option}={value}"]
     for each in args.output_tolerance:
@@ -527,9 +535,24 @@ def _check_run_paths(args: argparse.Namespace) -> None:
     given = [name for name, value in (("--cmd", args.cmd), ("--image", args.image),
                                       ("--service-manifest", args.service_manifest), ("--url", args.url))
              if value is not None]
+    if args.grpc is not None:
+        other = [name for name in given if name != "--url"]
+        if other:
+            raise UsageProblem(f"--grpc cannot be combined with {other[0]}: it names a running server's gRPC "
+                               f"endpoint (alone, or with --url)")
+        if not args.grpc.strip():
+            raise UsageProblem("--grpc is empty: give the server to test (a blank value, e.g. an unset variable, is "
+                               "refused)")
+        from conformance.transport.grpc_v2 import GrpcUnavailable, require
+
+        try:
+            require()
+        except GrpcUnavailable as problem:
+            raise UsageProblem(f"--grpc: {problem}") from None
+        given = given or ["--grpc"]
     if not given:
         raise UsageProblem("give the candidate: --cmd CMD, or --image IMAGE and/or --service-manifest FILE, or "
-                           "--url http://HOST:PORT (a V2 server)")
+                           "--url http://HOST:PORT (a V2 server; --grpc HOST:PORT for its gRPC endpoint)")
     if args.url is not None and len(given) > 1:
         raise UsageProblem(f"--url cannot be combined with {given[0] if given[0] != '--url' else given[1]}: a "
                            f"running server, or a predictor (with --serve to start it as a server), not both")

@@ -27,7 +27,8 @@ from conformance.oracle.match import ANY_MODEL_RESPONSE_IDS, examine_any
 from conformance.oracle.sources import Oracle, OracleProblem, expected_of
 from conformance.online.checks import ONLINE_RUN_IDS, answer_document, answered_in_time, refused_with_4xx, served_with_200
 from conformance.run.workspace import RunResult
-from conformance.transport.exchange import BATCH, Exchange
+from conformance.online import grpc_checks
+from conformance.transport.exchange import BATCH, GRPC, Exchange
 from conformance.text import last_lines
 from conformance.v2.documents import ERROR, REQUEST, RESPONSE, Document, load, parse
 
@@ -515,10 +516,12 @@ def judge_batch(
 
 
 def _examine_answer(judgement: Judgement, name: str, actual: Document, response_ids: tuple[str, ...],
-                    oracle: Oracle | None, guess: str | None = None, online: bool = False) -> None:
+                    oracle: Oracle | None, guess: str | None = None, online: bool = False,
+                    names: dict[str, str] | None = None) -> None:
     """Judge ``actual``, the answer to request ``name``, against its expected answer (the F-*, M-* and B-*
     checks, whatever the transport); ``guess`` says why it is judged as a response only (its request is a
-    guess). ``online``: what the batch protocol calls P-EVERY (an error response owed) is H-ERROR's."""
+    guess). ``online``: what the batch protocol calls P-EVERY (an error response owed) is H-ERROR's (G-ERROR's
+    over gRPC: ``names``)."""
     judgement.responses[name] = actual
     expected = judgement.expected[name]
     request = judgement.requests[name]
@@ -529,7 +532,7 @@ def _examine_answer(judgement: Judgement, name: str, actual: Document, response_
     if guess is not None:  # judged as a response, not as the answer to this request
         comparison = _as_guess(comparison, guess)
     if online:  # an answer given where a refusal was owed: online, that is a refusal's requirement
-        comparison = _renamed(comparison, ONLINE_NAMES)
+        comparison = _renamed(comparison, names or ONLINE_NAMES)
     for requirement in comparison.checked:
         judgement.ran(requirement, name)
     judgement.findings += comparison.findings
@@ -551,8 +554,9 @@ def judge_exchanges(judgement: Judgement, result: RunResult, response_ids: tuple
     if result.start_error:
         judgement.block((*ONLINE_RUN_IDS, *response_ids), RUN, f"the server did not start: {result.start_error}")
         return judgement
+    over_grpc = any(e.transport == GRPC for e in result.exchanges.values())
     if result.server_down:
-        _judge_server_down(judgement, result)
+        _judge_server_down(judgement, result, over_grpc)
     for name in sorted(judgement.expected):
         exchange = result.exchanges.get(name)
         if exchange is None:
@@ -560,6 +564,9 @@ def judge_exchanges(judgement: Judgement, result: RunResult, response_ids: tuple
         judgement.exchanges[name] = exchange
         if not exchange.sent or (exchange.error and result.server_down):
             judgement.block(response_ids, name, f"{name}: {exchange.error}")
+            continue
+        if exchange.transport == GRPC:
+            _judge_grpc_exchange(judgement, exchange, response_ids, oracle)
             continue
         judgement.ran("H-TIMELY", name, answered_in_time(exchange))
         expected = judgement.expected[name]
@@ -576,25 +583,94 @@ def judge_exchanges(judgement: Judgement, result: RunResult, response_ids: tuple
         if actual.kind == ERROR or exchange.status >= 400 or expected.is_error:
             judgement.ran("H-ERROR", name, refused_with_4xx(exchange, actual, expected))
         _examine_answer(judgement, name, actual, response_ids, oracle, online=True)
+    for name in sorted(result.twins or {}):  # the gRPC twins, once every REST answer is read
+        if name in judgement.expected:
+            _judge_grpc_twin(judgement, result.twins[name])  # type: ignore[index]
     return judgement
 
 
-def _judge_server_down(judgement: Judgement, result: RunResult) -> None:
+def _judge_server_down(judgement: Judgement, result: RunResult, over_grpc: bool = False) -> None:
     """The one finding of a server that stopped answering during ``result`` (see :func:`judge_exchanges`)."""
     assert result.exchanges is not None and result.server_down is not None
     order = sorted(result.exchanges)
-    first = next((i for i, name in enumerate(order) if result.exchanges[name].status is None), None)
+    first = next((i for i, name in enumerate(order)
+                  if result.exchanges[name].status is None and result.exchanges[name].code is None), None)
     before = result.exchanges[order[first - 1]] if first else None
-    if not result.concurrent and before is not None and before.status is not None and before.status >= 400:
-        judgement.ran("H-ERROR", before.name, [Finding(
-            "H-ERROR", before.name, "", f"the server stopped answering after it refused this request (status "
-                                        f"{before.status}): {result.server_down}")])
+    refusal, health = ("G-ERROR", "G-HEALTH") if over_grpc else ("H-ERROR", "H-HEALTH")
+    refused = before is not None and ((before.status is not None and before.status >= 400)
+                                      or before.code not in (None, "OK"))
+    if not result.concurrent and before is not None and refused:
+        judgement.ran(refusal, before.name, [Finding(
+            refusal, before.name, "", f"the server stopped answering after it refused this request (status "
+                                      f"{before.status or before.code}): {result.server_down}")])
     else:
-        judgement.ran("H-HEALTH", RUN, [Finding("H-HEALTH", RUN, "", result.server_down)])
+        judgement.ran(health, RUN, [Finding(health, RUN, "", result.server_down)])
 
 
-#: Online, the requirement that stands for a batch one in the answer checks.
+def _judge_grpc_twin(judgement: Judgement, twin: Exchange) -> None:
+    """The gRPC exchange of a request the REST transport carried (``--url`` and ``--grpc``): its G-* checks
+    alone (deadline, status code, a readable response, a refusal where one is owed); what it holds is compared
+    with the REST answer (G-AGREE: one answer, two transports), not judged again by the F-*, M-* and B-* checks.
+    A difference its own G-* finding explains is not counted again."""
+    name = twin.name
+    expected = judgement.expected[name]
+    if not twin.sent:
+        return
+    judgement.ran("G-TIMELY", name, grpc_checks.answered_in_time(twin))
+    if twin.code is None:
+        if not twin.timed_out:
+            owed = "G-ERROR" if expected.is_error else "G-INFER"
+            judgement.ran(owed, name, [Finding(owed, name, "", f"{twin.where}: {twin.error}")])
+        return
+    if twin.code == "OK":
+        judgement.ran("G-INFER", name, grpc_checks.readable(twin))
+    found: list[Finding] = []
+    if expected.is_error or (twin.code != "OK" and not expected.is_known):  # (a good request refused: G-AGREE's)
+        found = grpc_checks.refused_well(twin, expected)
+        if twin.code == "OK":
+            found = [Finding("G-ERROR", name, "", f"{twin.where}: OK with a response for a request the model cannot "
+                                                  f"serve ({expected.requirement}: {expected.error})")]
+        judgement.ran("G-ERROR", name, found)
+    rest = judgement.responses.get(name)
+    if rest is None or any(f.level == "MUST" for f in found) or twin.malformed is not None:
+        return  # (a MUST finding of the gRPC answer's own explains a difference)
+    why = grpc_checks.unreadable(rest)
+    if why is not None:
+        judgement.block(["G-AGREE"], name, f"{name}: the REST answer cannot be compared ({why})")
+        return
+    request = judgement.requests.get(name)
+    judgement.ran("G-AGREE", name, grpc_checks.agree(name, rest, grpc_checks.as_decoded(twin),
+                                                     request.id if request is not None else None))
+
+
+def _judge_grpc_exchange(judgement: Judgement, exchange: Exchange, response_ids: tuple[str, ...],
+                         oracle: Oracle | None) -> None:
+    """One ModelInfer exchange: its G-* checks (deadline, status code, a readable response), then its answer as
+    any other (F-*, M-*, B-*). No answer, or an answer whose tensors cannot be read, blocks the answer checks."""
+    name = exchange.name
+    expected = judgement.expected[name]
+    judgement.ran("G-TIMELY", name, grpc_checks.answered_in_time(exchange))
+    if exchange.code is None:
+        if not exchange.timed_out:  # the call failed without an answer; the server is still up
+            owed = "G-ERROR" if expected.is_error else "G-INFER"
+            judgement.ran(owed, name, [Finding(owed, name, "", f"{exchange.where}: {exchange.error}")])
+        judgement.block(response_ids, name, f"{name}: no answer ({exchange.error})")
+        return
+    judgement.pairing[name] = name
+    if exchange.code == "OK":
+        judgement.ran("G-INFER", name, grpc_checks.readable(exchange))
+        if exchange.malformed is not None:
+            judgement.block(response_ids, name, f"{name}: the response cannot be read ({exchange.malformed})")
+            return
+    actual = grpc_checks.answer_document(exchange)
+    if exchange.code != "OK" or expected.is_error:
+        judgement.ran("G-ERROR", name, grpc_checks.refused_well(exchange, expected))
+    _examine_answer(judgement, name, actual, response_ids, oracle, online=True, names=GRPC_NAMES)
+
+
+#: Online, the requirement that stands for a batch one in the answer checks (over REST, over gRPC).
 ONLINE_NAMES = {"P-EVERY": "H-ERROR"}
+GRPC_NAMES = {"P-EVERY": "G-ERROR"}
 
 
 def _renamed(comparison: Comparison, names: dict[str, str]) -> Comparison:

@@ -77,6 +77,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-predictor-image", "--predictor-image", dest="predictor_image", metavar="IMAGE", default=None, help="the candidate is an OCI image")
     group.addoption("--conformance-url", "--url", dest="url", metavar="http://HOST:PORT", default=None,
                     help="the candidate is a V2 REST server already running (online; batch-only requirements skipped)")
+    group.addoption("--conformance-grpc", "--grpc", dest="grpc", metavar="HOST:PORT", default=None,
+                    help="the V2 server's gRPC endpoint: alone, the suite goes over gRPC; with --url, the gRPC "
+                         "requirements (G-*) are checked beside the REST ones (needs the grpc extra)")
     group.addoption("--conformance-model-name", "--model-name", dest="model_name", metavar="NAME", default=None,
                     help="the model the server serves (default: the model folder's name)")
     group.addoption("--conformance-model-version", "--model-version", dest="model_version", metavar="V", default=None,
@@ -88,6 +91,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-port", "--port", dest="port", metavar="N", type=_checked(arguments.port, "--port"),
                     default=None, help="with --serve: the port the server listens on (default: a free one; 8080 in a "
                                        "container)")
+    group.addoption("--conformance-grpc-port", "--grpc-port", dest="grpc_port", metavar="N|auto",
+                    type=_checked(arguments.grpc_port, "--grpc-port"), default=None,
+                    help="with --serve: the server serves gRPC too, on this port ({grpc_port} in a command; auto: a "
+                         "free one, 8081 in a container), and the suite goes over both")
     group.addoption("--conformance-engine", "--engine", dest="engine", choices=("docker", "podman"), default="docker",
                     help="container engine for --predictor-image (default: docker)")
     group.addoption("--conformance-service-manifest", "--service-manifest", dest="service_manifest", metavar="FILE",
@@ -218,9 +225,9 @@ def is_strict(config: pytest.Config) -> bool:
 
 
 NO_CANDIDATE = ("no candidate: give --predictor-cmd CMD or --predictor-image IMAGE (or --service-manifest FILE), "
-                "or --url http://HOST:PORT for a V2 server")
+                "or --url http://HOST:PORT (or --grpc HOST:PORT) for a V2 server")
 CANDIDATE_OPTIONS = {"predictor_cmd": "--predictor-cmd", "predictor_image": "--predictor-image",
-                     "service_manifest": "--service-manifest", "url": "--url"}
+                     "service_manifest": "--service-manifest", "url": "--url", "grpc": "--grpc"}
 
 
 def has_candidate(config: pytest.Config) -> bool:
@@ -257,6 +264,14 @@ def _suite(config: pytest.Config) -> Suite:
             blank = blank_candidate_option(config)
             if blank:
                 raise pytest.UsageError(f"odahu-conformance: {blank}")
+            if option("grpc") is not None or option("grpc_port") is not None:  # loaded for a gRPC target only
+                from conformance.transport.grpc_v2 import GrpcUnavailable, require
+
+                try:
+                    require()
+                except GrpcUnavailable as unavailable:
+                    flag = "--grpc" if option("grpc") is not None else "--grpc-port"
+                    raise pytest.UsageError(f"odahu-conformance: {flag}: {unavailable}") from None
             from conformance.run.candidate import CandidateProblem, from_options
 
             from conformance.oracle.sources import Tolerance, parse_output_tolerance
@@ -273,7 +288,7 @@ def _suite(config: pytest.Config) -> Suite:
                     oracle=option("oracle"), signature=option("signature"),
                     tolerance=Tolerance(option("rtol"), option("atol"), per_output),
                     url=option("url"), model_name=option("model_name"), model_version=option("model_version"),
-                    serve=option("serve"), port=option("port"),
+                    serve=option("serve"), port=option("port"), grpc=option("grpc"), grpc_port=option("grpc_port"),
                 )
             except CandidateProblem as exc:
                 raise pytest.UsageError(f"odahu-conformance: {exc}") from None
@@ -417,11 +432,35 @@ def verdict(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Verd
     candidate = suite.candidate if suite is not None else None
     if candidate is not None:
         covered = _covered(request.node)
-        other, reason = transport_inapplicable(candidate.online)
-        apart = sorted(r for r in covered if r.startswith(other))
-        if apart:
-            made.not_applicable(apart, reason, skip=len(apart) == len(covered))
+        apart: dict[str, str] = {}
+        for other, reason in inapplicable_prefixes(candidate):
+            apart.update((r, reason) for r in sorted(covered) if r.startswith(other) and r not in apart)
+        for reason in dict.fromkeys(apart.values()):
+            made.not_applicable([r for r, why in apart.items() if why == reason], reason, skip=False)
+        if apart and len(apart) == len(covered):
+            pytest.skip(next(iter(apart.values())))
     return made
+
+
+#: Why the gRPC requirements cannot apply: no gRPC endpoint was given; why the REST ones cannot: only one was.
+NO_GRPC = "no gRPC target: the server's V2 gRPC endpoint is given by --grpc HOST:PORT"
+NO_REST = "no REST target: the server is given by its gRPC endpoint alone (--grpc; --url adds REST)"
+
+
+def inapplicable_prefixes(candidate: Candidate) -> list[tuple[str, str]]:
+    """The prefixes of the requirements that cannot apply to ``candidate``, each with why: the batch protocol's
+    (``P-``) to a server, a server's (``H-``, ``G-``) to a batch predictor, the gRPC ones (``G-``) without a gRPC
+    endpoint, the REST ones (``H-``) to a server given by its gRPC endpoint alone."""
+    other, reason = transport_inapplicable(candidate.online)
+    if not candidate.online:
+        return [(other, reason), ("G-", reason)]
+    found = [(other, reason)]
+    runner = candidate.runner
+    if getattr(runner, "grpc", None) is None:
+        found.append(("G-", NO_GRPC))
+    if getattr(runner, "transport", None) == "grpc":
+        found += [("H-", NO_REST), ("G-AGREE", NO_REST)]  # (one transport: nothing to agree with)
+    return found
 
 
 def transport_inapplicable(online: bool) -> tuple[str, str]:

@@ -2,7 +2,7 @@
 """Reference V2 inference server: the reference predictor's multiplier model over the Open Inference Protocol's
 REST API (KServe V2). Every inference is reference.py's own `serve`; this file adds only HTTP.
 
-    python3 predictor/server.py [--host 127.0.0.1] [--port 8080] [--model DIR]
+    python3 predictor/server.py [--host 127.0.0.1] [--port 8080] [--model DIR] [--grpc-port 8081]
 
 The model folder (--model, else ODAHU_MODEL_PATH, else /mnt/models, where KServe mounts a predictor's model) is
 read once at start as reference.py reads it; an unusable one is one line on stderr and exit status 2, as is an
@@ -16,6 +16,10 @@ address that cannot be bound. --port 0 takes a free port. When it is listening t
     GET  /v2/models/NAME[/versions/V]/ready               200 {"name", "ready": true}
     POST /v2/models/NAME[/versions/V]/infer               200 the V2 response, or 400 reference.py's error response
                                                               {"error", "id"?} for a request it refuses
+
+With --grpc-port N (8081 is KServe's and MLServer's; 0: a free one) it serves the same model over gRPC too
+(grpc_server.py beside it; needs grpcio and the kit installed), and the ready line then ends with "and gRPC on
+HOST:PORT".
 
 An unknown model or version is 404 {"error"}; an unknown path 404; a known path with another method 405 (with
 Allow). Bodies are application/json, but for the binary tensor data extension (Triton's, which KServe adopted):
@@ -334,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: a free one)")
     parser.add_argument("--model", help=f"model folder (default: $ODAHU_MODEL_PATH, else {DEFAULT_MODEL})")
+    parser.add_argument("--grpc-port", type=int, default=None,
+                        help="serve gRPC too, on this port (0: a free one; KServe's is 8081)")
     args = parser.parse_args(argv)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), reference.MAX_DEPTH + 500))  # as reference.main does
     folder = args.model or os.environ.get("ODAHU_MODEL_PATH") or DEFAULT_MODEL
@@ -348,18 +354,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server: cannot listen on {args.host}:{args.port}: {reference.one_line(e)}", file=sys.stderr)
         return 2
 
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    grpc_server, also = None, ""
+    if args.grpc_port is not None:
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # gRPC's own log lines: the server says what went wrong
+        try:
+            import grpc_server as grpc_half
+
+            grpc_server, grpc_port = grpc_half.start(args.host, args.grpc_port, model, NAME, VERSION, PLATFORM)
+        except ImportError as e:
+            httpd.server_close()
+            print(f"server: --grpc-port needs grpcio, protobuf and the kit installed ({reference.one_line(e)})",
+                  file=sys.stderr)
+            return 2
+        except OSError as e:
+            httpd.server_close()
+            print(f"server: {reference.one_line(e)}", file=sys.stderr)
+            return 2
+        also = f" and gRPC on {shown}:{grpc_port}"
+
     def stop(signum: int, frame: object) -> None:  # shutdown() waits for serve_forever: not on its own thread
         threading.Thread(target=httpd.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"server: model {model[1]} version {model[2]} ready on http://{shown}:{httpd.server_port}", file=sys.stderr,
-          flush=True)
+    print(f"server: model {model[1]} version {model[2]} ready on http://{shown}:{httpd.server_port}{also}",
+          file=sys.stderr, flush=True)
     try:
         httpd.serve_forever()
     finally:
         httpd.server_close()
+        if grpc_server is not None:
+            grpc_server.stop(1.0).wait()
     return 0
 
 

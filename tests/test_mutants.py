@@ -37,7 +37,7 @@ NO_RESPONSES = {"F-JSON", "F-SCHEMA", "F-ID", "F-MODEL", "F-COUNT", "F-TYPED", "
                 "B-DETERMINISTIC", "B-INDEPENDENT"}
 #: Skipped for the multiplier model: its answers are checked exactly by M-*, and it declares no signature.
 #: and the V2 server's H-* ones, which a batch predictor cannot show
-H_IDS = {r.id for r in REQUIREMENTS if r.id.startswith("H-")}
+H_IDS = {r.id for r in REQUIREMENTS if r.id.startswith(("H-", "G-"))}  # (G-*: a server's own, over gRPC)
 MULTIPLIER_SKIPPED = {"B-MATCH", "B-SIGNATURE"} | H_IDS
 #: The differential protocol checks, not-checked when the candidate never answers anything to compare with.
 NO_BASELINE = {"P-OUTDIR", "P-ISOLATE", "P-OFFLINE", "P-CONFIG", "P-ENV"}
@@ -239,7 +239,7 @@ def test_every_requirement_about_a_candidate_has_a_mutant_that_fails_it():
     below show those checks failing. B-* are shown failing by the iris model's regressed variants
     (tests/test_any_model.py::test_every_b_requirement_has_a_variant_that_fails_it), H-* by the broken V2
     servers (tests/test_server_mutants.py)."""
-    candidate_requirements = {r.id for r in REQUIREMENTS if not r.id.startswith(("K-", "B-", "H-"))}
+    candidate_requirements = {r.id for r in REQUIREMENTS if not r.id.startswith(("K-", "B-", "H-", "G-"))}
     assert candidate_requirements <= set(MUTANTS.values())
     assert candidate_requirements <= set().union(*(failed for failed, _ in EXPECTED.values()))
 

@@ -476,3 +476,202 @@ def test_the_model_comes_from_its_folder(tmp_path):
         assert call(port, "GET", "/v2/models/multiplier").status == 404
     finally:
         stop(process)
+
+
+# ------------------------------------------------------------------------------------------- gRPC (--grpc-port)
+
+
+GRPC_READY = re.compile(r"^server: model multiplier version 1 ready on http://127\.0\.0\.1:(\d+) and gRPC on "
+                        r"127\.0\.0\.1:(\d+)$")
+
+
+@dataclass
+class RunningBoth:
+    process: subprocess.Popen
+    port: int
+    grpc_port: int
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBoth]:
+    """The server with ``--grpc-port 0``: REST and gRPC on free ports, one model."""
+    pytest.importorskip("grpc", reason="the grpc extra is not installed (pip install -e '.[dev]')")
+    model = make_model(tmp_path_factory.mktemp("served-both") / "model")
+    env = {key: value for key, value in os.environ.items() if key != "ODAHU_MODEL_PATH"}
+    process = subprocess.Popen([sys.executable, str(SERVER), "--port", "0", "--grpc-port", "0", "--model", str(model)],
+                               env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    assert process.stderr is not None
+    try:
+        line = process.stderr.readline().rstrip("\n")
+        match = GRPC_READY.match(line)
+        assert match, f"not the ready line: {line!r}"
+        yield RunningBoth(process, int(match.group(1)), int(match.group(2)))
+    finally:
+        stop(process)
+
+
+def _grpc(both: RunningBoth):
+    from conformance.transport.grpc_v2.client import GrpcClient
+
+    return GrpcClient(f"127.0.0.1:{both.grpc_port}", timeout=30)
+
+
+def test_grpc_health_metadata_and_readiness_say_what_rest_says(both):
+    from conformance.transport.grpc_v2 import open_inference_pb2 as pb
+
+    client = _grpc(both)
+    try:
+        assert client.call("ServerLive", pb.ServerLiveRequest()).response.live
+        assert client.call("ServerReady", pb.ServerReadyRequest()).response.ready
+        server = client.call("ServerMetadata", pb.ServerMetadataRequest()).response
+        assert {"name": server.name, "version": server.version, "extensions": list(server.extensions)} == \
+            call(both.port, "GET", "/v2").document
+        for version in ("", "1"):
+            model = client.call("ModelMetadata", pb.ModelMetadataRequest(name="multiplier", version=version)).response
+            assert {"name": model.name, "versions": list(model.versions), "platform": model.platform, "inputs": [],
+                    "outputs": []} == call(both.port, "GET", "/v2/models/multiplier").document
+            assert client.call("ModelReady", pb.ModelReadyRequest(name="multiplier", version=version)).response.ready
+        for name, version, said in (("nope", "", "model 'nope' not found (this server serves 'multiplier')"),
+                                    ("multiplier", "9", "model 'multiplier' has no version '9' (it has '1')")):
+            for method, request in (("ModelMetadata", pb.ModelMetadataRequest(name=name, version=version)),
+                                    ("ModelReady", pb.ModelReadyRequest(name=name, version=version)),
+                                    ("ModelInfer", pb.ModelInferRequest(model_name=name, model_version=version))):
+                answer = client.call(method, request)
+                assert (answer.code, answer.details) == ("NOT_FOUND", said), method
+    finally:
+        client.close()
+
+
+def _flat(data: object) -> list:
+    if not isinstance(data, list):
+        return [data]
+    return [item for part in data for item in _flat(part)]
+
+
+def _bits(document: dict) -> str:
+    """A response as JSON with flat data, floats spelled as Python spells them (so -0.0 is not 0.0)."""
+    outputs = [{**tensor, "data": [repr(v) if isinstance(v, float) else v for v in _flat(tensor["data"])]}
+               for tensor in document.get("outputs", [])]
+    return json.dumps({**document, "outputs": outputs}, sort_keys=True)
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["typed", "raw"])
+def test_grpc_answers_every_golden_request_as_rest_does(both, raw):
+    """Every golden request a message can say (typed contents, or raw), sent over gRPC: a golden refused over
+    REST (400) is INVALID_ARGUMENT with a message (its words may differ: a message's data is flat, so a misnested
+    request's count is what is wrong with it there); an answer is the REST answer, every element bit for bit."""
+    from conformance.transport.grpc_v2 import codec
+
+    client = _grpc(both)
+    sent = 0
+    differ = []
+    try:
+        for name in golden_names():
+            raw_body = (kit_fixtures() / "input" / name).read_bytes()
+            try:
+                message = codec.request_message(raw_body, "multiplier", raw=True if raw else None)
+            except codec.Inexpressible:
+                continue
+            if codec.faithful(raw_body, message) is not None:
+                continue
+            sent += 1
+            rest = post(both.port, raw_body)
+            answer = client.infer(message)
+            if rest.status == 400:
+                if answer.code != "INVALID_ARGUMENT" or not answer.details:
+                    differ.append(f"{name}: {answer.code} {answer.details!r}; REST: 400 {rest.document['error']!r}")
+                continue
+            if answer.code != "OK":
+                differ.append(f"{name}: {answer.code} {answer.details!r}; REST: {rest.status}")
+                continue
+            assert (len(answer.response.raw_output_contents) > 0) == (raw or any(
+                o.datatype == "FP16" for o in answer.response.outputs)), name  # raw answers raw; FP16 always raw
+            if _bits(codec.response_document(answer.response)) != _bits(rest.document):
+                differ.append(f"{name}: {codec.response_document(answer.response)} != {rest.document}")
+    finally:
+        client.close()
+    assert differ == []
+    assert sent >= 40
+
+
+def test_grpc_raw_fp16_is_little_endian_and_exact(both):
+    from conformance.transport.grpc_v2 import open_inference_pb2 as pb
+
+    message = pb.ModelInferRequest(model_name="multiplier")
+    message.inputs.add(name="h", datatype="FP16", shape=[3])
+    message.raw_input_contents.append(b"\x00\x3c\x01\x00\x00\x80")  # 1.0, the smallest subnormal, -0.0
+    client = _grpc(both)
+    try:
+        answer = client.infer(message)
+    finally:
+        client.close()
+    assert answer.code == "OK", answer.details
+    assert list(answer.response.raw_output_contents) == [b"\x00\x40\x02\x00\x00\x80"]  # 2.0, twice it, -0.0
+
+
+@pytest.mark.parametrize("raw, said", [
+    (b"\x00" * 5, "input 'h': raw contents of 5 bytes; shape [3] of FP16 needs 6"),
+    (None, "input 'h': FP16 elements are not in raw contents"),
+])
+def test_grpc_tensors_that_cannot_be_read_are_invalid_argument(both, raw, said):
+    from conformance.transport.grpc_v2 import open_inference_pb2 as pb
+
+    message = pb.ModelInferRequest(model_name="multiplier")
+    tensor = message.inputs.add(name="h", datatype="FP16", shape=[3])
+    if raw is None:
+        tensor.contents.fp32_contents.extend([1.0, 2.0, 3.0])
+    else:
+        message.raw_input_contents.append(raw)
+    client = _grpc(both)
+    try:
+        answer = client.infer(message)
+        assert (answer.code, answer.details) == ("INVALID_ARGUMENT", said)
+        assert client.live().response.live  # still up
+    finally:
+        client.close()
+
+
+def test_a_grpc_port_in_use_is_one_line_and_exit_2(tmp_path):
+    pytest.importorskip("grpc", reason="the grpc extra is not installed (pip install -e '.[dev]')")
+    model = make_model(tmp_path / "model")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = run_briefly(["--port", "0", "--grpc-port", str(port), "--model", str(model)])
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [f"server: cannot listen on 127.0.0.1:{port} for gRPC (in use, or not an "
+                                       f"address of this host)"], run.stderr
+
+
+def _suite_report(tmp: Path, *target: str) -> tuple[int, dict | None, str]:
+    report = tmp / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q", *target,
+         "--conformance-profile", "dev", "--conformance-report", str(report), "--hypothesis-seed", "1",
+         "--workspace-dir", str(tmp), "--conformance-strict"],
+        cwd=tmp, capture_output=True, text=True, timeout=600)
+    return done.returncode, json.loads(report.read_text()) if report.is_file() else None, done.stdout[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transports", ["grpc", "rest and grpc"])
+def test_the_suite_passes_the_reference_over_grpc(both, tmp_path, transports):
+    """The whole suite, strictly: over gRPC alone (every F-*, M-*, B-* and G-* requirement passed, the REST ones
+    skipped as having no target), and over both (every H-* and G-* requirement passed)."""
+    target = ["--grpc", f"127.0.0.1:{both.grpc_port}"]
+    if transports != "grpc":
+        target += ["--url", f"http://127.0.0.1:{both.port}"]
+    status, report, output = _suite_report(tmp_path, *target)
+    assert report is not None, output
+    rows = {row["id"]: row for row in report["requirements"]}
+    assert (status, report["status"], report["candidate"]["kind"]) == (
+        0, "passed", "grpc" if transports == "grpc" else "url"), output
+    skipped = {rid for rid, row in rows.items() if row["status"] == "skipped"}
+    expected = {rid for rid in rows if rid.startswith("P-")} | {"M-MULTIPLIER", "B-MATCH", "B-SIGNATURE"}
+    if transports == "grpc":
+        expected |= {rid for rid in rows if rid.startswith("H-")} | {"G-AGREE"}  # (one transport: nothing to agree with)
+        assert all("no REST target" in rows[rid]["reason"] for rid in rows if rid.startswith("H-"))
+    assert skipped == expected
+    assert {rid for rid, row in rows.items() if row["status"] == "passed"} == set(rows) - expected

@@ -371,7 +371,7 @@ def test_binary_ignores_size(launch):
 # profile, seed 1) runs against it with --url, two at a time, and its report must be exactly the one stated here.
 
 #: Skipped for every --url run: the batch protocol, the model's fixed multiplier, the multiplier model's B-* pair.
-ONLINE_SKIPPED = {r.id for r in REQUIREMENTS if r.id.startswith("P-")} | {"M-MULTIPLIER", "B-MATCH", "B-SIGNATURE"}
+ONLINE_SKIPPED = {r.id for r in REQUIREMENTS if r.id.startswith(("P-", "G-"))} | {"M-MULTIPLIER", "B-MATCH", "B-SIGNATURE"}
 #: What the suite cannot show once the dead server is gone (the tests after its golden run), and why.
 #: (the request after the refusal finds the connection refused or closed without an answer, as the process's
 #: exit and the next request race: the reason names the request either way)

@@ -3,7 +3,8 @@
 Every finding the kit reports names one of these IDs. ``M-*`` are the multiplier model's behaviour; ``B-*`` are
 behaviour requirements of any model (the expected answers from recorded goldens or a reference function, the
 declared signature, determinism and batch independence). ``H-*`` are a V2 server's own (online: status codes,
-health, metadata); the batch ``P-*`` ones do not apply to a server, nor the ``H-*`` ones to a batch predictor. Four requirements carry a SHOULD part beside their MUST
+health, metadata); ``G-*`` its own over gRPC (``--grpc``); the batch ``P-*`` ones do not apply to a server, nor
+the ``H-*`` and ``G-*`` ones to a batch predictor. Four requirements carry a SHOULD part beside their MUST
 (``P-NAME``: same file name; ``F-MODEL``: ``model_version``; ``P-CONFIG``: a one-line reason; ``P-EXIT``: nothing
 left running once the main process exits); findings for those parts carry level ``SHOULD``.
 """
@@ -75,6 +76,17 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("H-BINARY", MUST, "online, where the server lists binary_tensor_data: binary tensors get the JSON "
                                   "answers, bit for bit; sizes beyond the body get a 4xx (SHOULD: outputs binary "
                                   "when asked)"),
+    Requirement("G-INFER", MUST, "gRPC: a served request gets OK and a response whose tensors can be read"),
+    Requirement("G-ERROR", MUST, "gRPC: a refusal names the request's fault with a message, never a server-fault "
+                                 "code (SHOULD: INVALID_ARGUMENT)"),
+    Requirement("G-TIMELY", MUST, "gRPC: every call answered within its deadline (the run's timeout)"),
+    Requirement("G-HEALTH", MUST, "gRPC: ServerLive and ServerReady say true while the server serves"),
+    Requirement("G-READY", MUST, "gRPC: ModelReady says true for the served model, as REST's ready route says"),
+    Requirement("G-METADATA", MUST, "gRPC: server and model metadata name the model and say what REST's say "
+                                    "(SHOULD: versions holds the model's)"),
+    Requirement("G-UNKNOWN", MUST, "gRPC: an unknown model or version gets NOT_FOUND or INVALID_ARGUMENT with a "
+                                   "message"),
+    Requirement("G-AGREE", MUST, "one answer, two transports: REST and gRPC answer every request alike, bit for bit"),
     Requirement("K-SERVICE", MUST, "InferenceService manifest is valid"),
     Requirement("K-JOB", MUST, "InferenceJob manifest is valid"),
     Requirement("K-META", MUST, "odahuflow.project.yaml has a non-empty model name and version"),

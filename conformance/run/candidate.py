@@ -98,7 +98,7 @@ class Candidate:
 
     @property
     def online(self) -> bool:
-        """Whether the candidate is a V2 server (``--url``, or ``--serve``): answers come as HTTP exchanges."""
+        """Whether the candidate is a V2 server (``--url``, ``--grpc`` or ``--serve``): answers come as exchanges."""
         return isinstance(self.runner, OnlineRunner)
 
     @property
@@ -106,7 +106,8 @@ class Candidate:
         """Why no other model (another multiplier, name or version) can be staged for a run, or None when it can:
         the model is inside the image, or the server is one the user runs (``--url``)."""
         if isinstance(self.runner, OnlineRunner) and self.runner.fixed_model:
-            return "the server at --url serves the model it was started with (--serve lets the kit start it on another)"
+            flag = "--url" if self.runner.url is not None else "--grpc"
+            return f"the server at {flag} serves the model it was started with (--serve lets the kit start it on another)"
         if self.model_is_embedded:
             return "the model is inside the image"
         return None
@@ -310,6 +311,8 @@ def from_options(
     model_version: str | None = None,
     serve: bool = False,
     port: int | None = None,
+    grpc: str | None = None,
+    grpc_port: int | None = None,
 ) -> Candidate:
     """Build the candidate from the suite's options (see the interfaces doc); raise :class:`CandidateProblem`.
 
@@ -321,13 +324,24 @@ def from_options(
 
     Online (a V2 REST server): ``url`` names a server already running; ``serve`` starts the command or image as a
     server on the model (on ``port``) and stops it at the end. ``model_name`` / ``model_version`` name the model
-    the server serves (default: the model folder's metadata)."""
+    the server serves (default: the model folder's metadata). ``grpc`` (``HOST:PORT``) is a running server's gRPC
+    endpoint: alone, the batches go over gRPC; beside ``url``, the same server's. ``grpc_port`` (with ``serve``;
+    0: a free one, 8081 in a container) asks the started server to serve gRPC too, on that port."""
+    if grpc_port is not None and not serve:
+        raise CandidateProblem("--grpc-port is the gRPC port of a server started by the kit: give --serve (a running "
+                               "server's gRPC endpoint is --grpc HOST:PORT)")
+    if grpc is not None and (cmd or image or service_manifest or serve):
+        raise CandidateProblem("--grpc names a running server's gRPC endpoint: give it alone, or with --url (the "
+                               "same server's REST endpoint)")
+    if grpc is not None and url is None:
+        return _online(None, None, "grpc", grpc, model, timeout, workspace_base, oracle, signature, tolerance,
+                       model_name, model_version, grpc=grpc)
     if url is not None:
         if cmd or image or service_manifest or serve:
             raise CandidateProblem("give one candidate: --url (a running server), or --predictor-cmd / "
                                    "--predictor-image (with --serve to start it as a server)")
         return _online(url, None, "url", url, model, timeout, workspace_base, oracle, signature, tolerance,
-                       model_name, model_version)
+                       model_name, model_version, grpc=grpc)
     if (model_name is not None or model_version is not None) and not serve:
         raise CandidateProblem("--model-name and --model-version name the model a server serves: give --url, or --serve")
     if port is not None and not serve:
@@ -340,7 +354,7 @@ def from_options(
     model_source = Path(model) if model else kit_model()
     if serve:
         return _served(cmd, image, engine, service_manifest, model, timeout, workspace_base, oracle, signature,
-                       tolerance, model_name, model_version, port)
+                       tolerance, model_name, model_version, port, grpc_port)
     if cmd:
         try:
             runner: Runner = LocalRunner.from_string(cmd)
@@ -386,10 +400,18 @@ def from_options(
 def _online(url: str | None, serve: Callable[[Path, tuple[str, bytes] | None], Served] | None, kind: str, ref: str, model: Path | None,
             timeout: float, workspace_base: Path | None, oracle: str, signature: Path | None,
             tolerance: Tolerance | None, model_name: str | None, model_version: str | None,
-            served_model: Path | None = None) -> Candidate:
+            served_model: Path | None = None, grpc: str | None = None) -> Candidate:
     """A V2 server candidate: the model read from ``model`` (the kit's by default) names what the oracle
-    assumes, under ``model_name`` / ``model_version`` when given."""
+    assumes, under ``model_name`` / ``model_version`` when given; ``grpc`` its gRPC endpoint."""
     from conformance.transport.http import UrlProblem
+
+    if grpc is not None:
+        from conformance.transport.grpc_v2.client import GrpcTargetProblem, parse_target
+
+        try:
+            parse_target(grpc)
+        except GrpcTargetProblem as problem:
+            raise CandidateProblem(f"--grpc {problem}") from None
 
     for flag, value in (("--model-name", model_name), ("--model-version", model_version)):
         if value is not None and not value.strip():
@@ -405,7 +427,7 @@ def _online(url: str | None, serve: Callable[[Path, tuple[str, bytes] | None], S
         if chosen is not None:
             chosen.model = model_read
     try:
-        runner = OnlineRunner(url, name, model_version, serve=serve, model=served_model, timeout=timeout)
+        runner = OnlineRunner(url, name, model_version, serve=serve, model=served_model, timeout=timeout, grpc=grpc)
     except UrlProblem as problem:
         raise CandidateProblem(f"--url {problem}") from None
     runner.probe = _probe_request(chosen)
@@ -429,7 +451,7 @@ def _probe_request(oracle: Oracle | None) -> bytes | None:
 def _served(cmd: str | None, image: str | None, engine: str, service_manifest: Path | None, model: Path | None,
             timeout: float, workspace_base: Path | None, oracle: str, signature: Path | None,
             tolerance: Tolerance | None, model_name: str | None, model_version: str | None,
-            port: int | None) -> Candidate:
+            port: int | None, grpc_port: int | None = None) -> Candidate:
     """``--serve``: the command or image started as a V2 server by :mod:`conformance.run.serving`, on a staged
     copy of the model for the session (another copy, and another server, for a run with another model)."""
     from conformance.run import serving
@@ -444,7 +466,8 @@ def _served(cmd: str | None, image: str | None, engine: str, service_manifest: P
             raise CandidateProblem(f"--predictor-cmd: {exc}") from None
 
         def start(folder: Path, probe: tuple[str, bytes] | None) -> Served:
-            return serving.serve_command(list(argv), folder, port, ready_timeout=timeout, probe=probe)
+            return serving.serve_command(list(argv), folder, port, ready_timeout=timeout, probe=probe,
+                                         grpc_port=grpc_port)
         kind, ref = "cmd", cmd
     else:
         if engine not in ("docker", "podman"):
@@ -455,7 +478,8 @@ def _served(cmd: str | None, image: str | None, engine: str, service_manifest: P
         assert image is not None
 
         def start(folder: Path, probe: tuple[str, bytes] | None) -> Served:
-            return serving.serve_image(engine, image, folder, port or 8080, ready_timeout=timeout, probe=probe)
+            return serving.serve_image(engine, image, folder, port or 8080, ready_timeout=timeout, probe=probe,
+                                       grpc_port=grpc_port)
         kind, ref = "image", image
     source = Path(model) if model else kit_model()
     scratch = staging.new_workspace(workspace_base)

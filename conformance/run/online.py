@@ -1,5 +1,11 @@
-"""Running a batch against a V2 REST server: each staged request file is POSTed to the model's ``infer`` route and
-its answer kept as an :class:`~conformance.transport.exchange.Exchange`.
+"""Running a batch against a V2 server: each staged request file is POSTed to the model's ``infer`` route (REST), or
+sent as a ``ModelInfer`` call (gRPC, a server given by ``--grpc`` alone), and its answer kept as an
+:class:`~conformance.transport.exchange.Exchange`.
+
+Over gRPC each request is sent as the message :mod:`conformance.transport.grpc_v2.codec` makes of it (typed
+contents; raw for a request holding FP16); a request no message says faithfully (its JSON is what is wrong with
+it: nesting that does not match the shape, ``2.0`` in an INT32 tensor) is not sent and has no exchange: the judge
+passes over it, as such a request tests the JSON reading, which gRPC does not have.
 
 The server is one the user runs (``--url``), or one the kit starts (``--serve``: :mod:`conformance.run.serving`)
 on the model folder and stops afterwards. A run with another model staged (another multiplier, another name)
@@ -19,7 +25,7 @@ import shlex
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -28,8 +34,9 @@ from conformance.odahu.model import ModelProblem, read_project
 from conformance.run import staging
 from conformance.run.observe import folder_digest
 from conformance.run.workspace import RunResult, Workspace
-from conformance.transport.exchange import HTTP, Exchange
+from conformance.transport.exchange import GRPC, HTTP, Exchange
 from conformance.transport.http import Answer, HttpClient
+from conformance.v2.strictjson import JSONProblem, loads
 
 #: Servers on other staged models kept running for later runs on the same files (--serve): a property test's
 #: few multipliers come round again and again, and a server's start costs more than its requests.
@@ -44,6 +51,7 @@ class Served(Protocol):
 
     url: str
     served_before_ready: str | None
+    grpc: str | None
 
     def alive(self) -> bool: ...
 
@@ -64,14 +72,18 @@ class OnlineRunner:
     """Runs batches against the V2 server at ``url`` serving ``model_name`` (``model_version``, when given, is
     part of the route). ``serve`` (``--serve``) starts a server on a model folder and returns its handle
     (:class:`conformance.run.serving.Served`); the main server, on ``model``, is started at the first need and
-    stopped by :meth:`close`."""
-
-    transport = HTTP
+    stopped by :meth:`close`. ``grpc`` (``HOST:PORT``) is the server's gRPC endpoint: given alone (no ``url``,
+    no ``serve``), the batches go over gRPC (:attr:`transport`); beside REST, each batch on the server's own
+    model goes over both, its gRPC exchanges in ``RunResult.twins``."""
 
     def __init__(self, url: str | None, model_name: str, model_version: str | None = None,
                  serve: Callable[[Path, tuple[str, bytes] | None], Served] | None = None, model: Path | None = None,
-                 timeout: float = 60.0):
+                 timeout: float = 60.0, grpc: str | None = None):
         self.url = url
+        self.grpc = grpc
+        #: what carries the batches: REST, unless the server is given by its gRPC endpoint alone
+        self.transport = GRPC if grpc is not None and url is None and serve is None else HTTP
+        self.grpc_client: Any = None  # a GrpcClient (made when first needed: grpcio is loaded only then)
         self.model_name, self.model_version = model_name, model_version
         self.serve, self.model = serve, model
         self.served: Served | None = None  # the main server's handle (--serve)
@@ -99,12 +111,45 @@ class OnlineRunner:
             self.served = self.serve(self.model, probe)
             self.url = self.served.url
             self.client = HttpClient(self.url, self.timeout)
+            if self.served.grpc is not None:  # (--serve --grpc-port: its gRPC endpoint, once it answers)
+                self.grpc = self.served.grpc
+                self._await_grpc()
         return self.client
 
+    def _await_grpc(self) -> None:
+        """Wait (at most the run's timeout) until the started server's gRPC endpoint answers ServerLive at all;
+        a ConformanceProblem (one line) when it never does."""
+        from conformance.contract.problems import ConformanceProblem
+
+        deadline = time.monotonic() + self.timeout
+        while True:
+            live = self.main_grpc().live(timeout=min(2.0, max(deadline - time.monotonic(), 0.1)))
+            if live.code is not None:
+                return
+            if time.monotonic() >= deadline:
+                raise ConformanceProblem(f"the server is ready over REST, but nothing answers over gRPC at "
+                                         f"{self.grpc} within {self.timeout:g} s: {live.error}")
+            time.sleep(0.05)
+
+    def main_grpc(self) -> Any:
+        """The :class:`~conformance.transport.grpc_v2.client.GrpcClient` of the gRPC endpoint (made at the first need)."""
+        if self.grpc_client is None:
+            from conformance.transport.grpc_v2.client import GrpcClient
+
+            assert self.grpc is not None
+            self.grpc_client = GrpcClient(self.grpc, self.timeout)
+        return self.grpc_client
+
     def preflight(self) -> str | None:
-        """Why the suite cannot run against this server, one line, or None: nothing answers at the URL, the
-        server cannot be started (``--serve``), or it does not know the model (``GET`` of the model's metadata
-        is 404: a wrong ``--model-name`` would fail every test alike)."""
+        """Why the suite cannot run against this server, one line, or None: nothing answers at the URL (or at the
+        gRPC endpoint), the server cannot be started (``--serve``), or it does not know the model (``GET`` of the
+        model's metadata is 404: a wrong ``--model-name`` would fail every test alike)."""
+        if self.grpc is not None:
+            live = self.main_grpc().live(timeout=min(self.timeout, 10.0))
+            if live.code is None:
+                return f"nothing answers over gRPC at {self.grpc}: {live.error}"
+            if self.transport == GRPC:
+                return None
         try:
             client = self.main_client()
         except Exception as problem:  # ServeProblem: one line, with the server's last output
@@ -120,7 +165,13 @@ class OnlineRunner:
         return None
 
     def describe(self, ws: Workspace | None = None) -> str:
-        """A shell command that sends the workspace's requests again (with curl), one answer per line."""
+        """A shell command that sends the workspace's requests again (with curl; over gRPC, with the kit's own
+        ``odahu-conformance`` is not yet a sender: grpcurl and the .proto), one answer per line."""
+        if self.transport == GRPC:
+            where = shlex.quote(str(ws.input)) if ws is not None else "REQUESTS"
+            return (f"the requests in {where}, each as a ModelInfer call to {self.grpc} "
+                    f"(grpcurl -plaintext -proto open_inference.proto ... {self.grpc} "
+                    f"inference.GRPCInferenceService/ModelInfer)")
         url = (self.url or "http://HOST:PORT") + self.infer_route
         where = shlex.quote(str(ws.input)) if ws is not None else "REQUESTS"
         return (f"for f in {where}/*.json; do curl -sS -X POST -H 'Content-Type: application/json' "
@@ -140,6 +191,13 @@ class OnlineRunner:
         bodies = dict(requests)
         names = sorted(bodies)
         served = None
+        if self.transport == GRPC:
+            if not own_model:
+                raise AssertionError("a --grpc server serves its own model only (OnlineRunner.fixed_model)")
+            exchanges, down = self._send_grpc(names, bodies, started + timeout, concurrency)
+            made = self._result(ws, exchanges, started, stopped=down)
+            made.concurrent = concurrency > 1
+            return made
         try:
             route = self.infer_route
             if own_model:
@@ -158,6 +216,8 @@ class OnlineRunner:
         output = _output_of(served if served is not None else self.served)
         made = self._result(ws, exchanges, started, stopped=down, output=output)
         made.concurrent = concurrency > 1
+        if self.grpc is not None and own_model and not down:  # the same requests over the same server's gRPC
+            made.twins, _ = self._send_grpc(names, bodies, started + timeout, concurrency)
         return made
 
     def _other(self, model: Path, timeout: float) -> tuple[Served, HttpClient]:
@@ -212,6 +272,48 @@ class OnlineRunner:
                 list(pool.map(send, names))
         return {name: exchanges[name] for name in names}, (down[0] if down else None)
 
+    def _send_grpc(self, names: list[str], bodies: dict[str, bytes], deadline: float,
+                   concurrency: int) -> tuple[dict[str, Exchange], str | None]:
+        """Each request as a ModelInfer call (those a message says faithfully; the others get no exchange)."""
+        from conformance.transport.grpc_v2 import codec
+
+        client = self.main_grpc()
+        exchanges: dict[str, Exchange] = {}
+        down: list[str] = []
+        where = f"gRPC ModelInfer {self.model_name}" + (f" version {self.model_version}" if self.model_version else "")
+        messages: dict[str, Any] = {}
+        for name in names:
+            try:
+                parsed = loads(bodies[name])
+                message = codec.request_message(parsed if isinstance(parsed, dict) else bodies[name], self.model_name,
+                                                self.model_version)
+            except (codec.Inexpressible, JSONProblem):
+                continue
+            if codec.faithful(bodies[name], message, parsed) is None:
+                messages[name] = message
+
+        def send(name: str) -> None:
+            remaining = deadline - time.monotonic()
+            if down or remaining <= 0:
+                exchanges[name] = Exchange(name, GRPC, where, request=bodies[name],
+                                           error=NOT_SENT_DOWN if down else NOT_SENT_TIMEOUT, sent=False)
+                return
+            answer = client.infer(messages[name], timeout=remaining)
+            exchanges[name] = _grpc_exchange(name, where, answer, bodies[name])
+            if answer.code is None and not answer.timed_out:
+                live = client.live(timeout=5.0)
+                if live.code is None:
+                    down.append(f"the server stopped answering during the run (gRPC ServerLive: {live.error})")
+
+        sendable = [name for name in names if name in messages]
+        if concurrency <= 1:
+            for name in sendable:
+                send(name)
+        else:
+            with ThreadPoolExecutor(concurrency) as pool:
+                list(pool.map(send, sendable))
+        return {name: exchanges[name] for name in sendable}, (down[0] if down else None)
+
     def _down(self, client: HttpClient, served: Served | None = None) -> str | None:
         """Why the server no longer answers (it exited, or its liveness route does not answer), or None."""
         served = served if served is not None else self.served
@@ -228,13 +330,16 @@ class OnlineRunner:
         return RunResult(
             exit_code=None if start_error else 0, stdout="", stderr=output, duration=time.monotonic() - started,
             timed_out=any(e.timed_out for e in exchanges.values()), output_exists=True, entries=[],
-            input_changes=[], model_changes=[], command=[f"POST {self.url or ''}{self.infer_route}"], workspace=ws,
+            input_changes=[], model_changes=[], workspace=ws,
+            command=[f"gRPC ModelInfer {self.grpc}" if self.transport == GRPC else f"POST {self.url or ''}{self.infer_route}"],
             start_error=start_error, exchanges=exchanges, server_down=stopped)
 
     def close(self) -> None:
         """Close the connections and stop every server the kit started (idempotent)."""
         if self.client is not None:
             self.client.close()
+        if self.grpc_client is not None:
+            self.grpc_client.close()
         if self.served is not None:
             self.served.stop()
         while self._pool:
@@ -267,15 +372,37 @@ def write_answers(result: RunResult) -> None:
         if exchange.request is not None and not (ws.input / name).exists():
             ws.input.mkdir(parents=True, exist_ok=True)
             (ws.input / name).write_bytes(exchange.request)
-        if exchange.body is not None:
+        answer = exchange.answer_bytes() if exchange.body is not None or exchange.decoded is not None else None
+        if answer is not None:
             ws.output.mkdir(parents=True, exist_ok=True)
-            (ws.output / name).write_bytes(exchange.body)
+            (ws.output / name).write_bytes(answer)
 
 
 def _exchange(name: str, where: str, answer: Answer, request: bytes) -> Exchange:
     return Exchange(name, HTTP, where, request=request, body=answer.body if answer.status is not None else None,
                     status=answer.status, headers=answer.headers, seconds=answer.seconds, error=answer.error,
                     timed_out=answer.timed_out)
+
+
+def _grpc_exchange(name: str, where: str, answer: Any, request: bytes) -> Exchange:
+    """The exchange of a ModelInfer call's :class:`~conformance.transport.grpc_v2.client.GrpcAnswer`: an ``OK``
+    answer decoded into the JSON document form (written as JSON into a kept workspace: :func:`write_answers`);
+    one whose tensors cannot be read says why in ``malformed``; a refusal's ``body`` is its code and message as
+    JSON."""
+    from conformance.transport.grpc_v2 import codec
+
+    exchange = Exchange(name, GRPC, where, request=request, code=answer.code, details=answer.details,
+                        seconds=answer.seconds, error=answer.error, timed_out=answer.timed_out)
+    if answer.code is None:
+        return exchange
+    if answer.code != "OK":
+        exchange.body = json.dumps({"error": answer.details, "grpc_status": answer.code}).encode()
+        return exchange
+    try:
+        exchange.decoded = codec.response_document(answer.response)
+    except codec.Malformed as problem:
+        exchange.malformed = str(problem)
+    return exchange
 
 
 def _output_of(served: Served | None) -> str:

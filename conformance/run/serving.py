@@ -76,6 +76,10 @@ STOP_GRACE = 5.0
 FAILED_GRACE = 1.0
 #: The environment variable that names the port (besides ``{port}`` in the arguments).
 ENV_PORT = "PORT"
+#: The same for the gRPC port of a server asked to serve gRPC too (``{grpc_port}``).
+ENV_GRPC_PORT = "GRPC_PORT"
+#: The gRPC port inside a container when none is given (KServe's and MLServer's).
+IMAGE_GRPC_PORT = 8081
 #: Where an image's server finds its model (KServe's storage initializer mounts it there).
 IMAGE_MODEL = "/mnt/models"
 #: The internal network every served container is on (``ENGINE network create --internal``; made once, reused).
@@ -124,6 +128,8 @@ class Served:
     served_before_ready: str | None = None
     #: Seconds :meth:`stop` waits after SIGTERM before SIGKILL.
     stop_grace: float = field(default=STOP_GRACE, repr=False, compare=False)
+    #: ``HOST:PORT`` of its gRPC endpoint, when it was asked to serve gRPC too (``grpc_port``); else None.
+    grpc: str | None = None
 
     def alive(self) -> bool:
         """Whether the server's main process (or its container) still runs."""
@@ -260,9 +266,11 @@ def port_problem(port: int) -> str | None:
     return None
 
 
-def fill(argv: list[str], port: int, model: str) -> list[str]:
-    """``argv`` with ``{port}`` and ``{model}`` replaced in every item (other braces left alone)."""
-    return [item.replace("{port}", str(port)).replace("{model}", model) for item in argv]
+def fill(argv: list[str], port: int, model: str, grpc_port: int | None = None) -> list[str]:
+    """``argv`` with ``{port}``, ``{model}`` (and ``{grpc_port}`` when given) replaced in every item (other braces
+    left alone)."""
+    filled = [item.replace("{port}", str(port)).replace("{model}", model) for item in argv]
+    return [item.replace("{grpc_port}", str(grpc_port)) for item in filled] if grpc_port is not None else filled
 
 
 class _LocalServer:
@@ -435,7 +443,7 @@ def _running_in_group(pgid: int) -> bool:
 
 def serve_command(argv: list[str], model: Path, port: int | None = None, ready_timeout: float = 60.0, *,
                   cwd: str | os.PathLike | None = None, readonly_host: bool = True, isolation: str = "auto",
-                  probe: tuple[str, bytes] | None = None) -> Served:
+                  probe: tuple[str, bytes] | None = None, grpc_port: int | None = None) -> Served:
     """Start ``argv`` (no shell) as a V2 server on ``model`` and return it once ``GET /v2/health/ready`` answers 200
     at ``http://127.0.0.1:PORT``.
 
@@ -445,7 +453,8 @@ def serve_command(argv: list[str], model: Path, port: int | None = None, ready_t
     leaves the host writable; ``isolation`` (``auto``, ``namespace``, ``sweep``) is the batch runs' option of
     that name (:func:`conformance.run.process.containment`). ``Served.command`` is ``argv`` filled in.
     ``probe`` (an infer route and a request the model serves) is sent while the server says it is not ready
-    yet (``Served.served_before_ready``).
+    yet (``Served.served_before_ready``). ``grpc_port`` (0: a free one) asks for gRPC too: ``{grpc_port}`` in
+    ``argv`` and ``GRPC_PORT`` name it, and ``Served.grpc`` is ``127.0.0.1:GRPC_PORT``.
 
     ServeProblem (one line, nothing left running) when: ``port`` is in use at 127.0.0.1 (before anything is
     started), the program cannot be started or contained, it exits before it is ready (its status and last
@@ -459,10 +468,21 @@ def serve_command(argv: list[str], model: Path, port: int | None = None, ready_t
         problem = port_problem(port)
         if problem is not None:
             raise ServeProblem(problem)
+    if grpc_port is not None:
+        if grpc_port == 0:
+            grpc_port = free_port()
+            while grpc_port == port:
+                grpc_port = free_port()
+        else:
+            problem = port_problem(grpc_port) if grpc_port != port else f"port {port} is the REST port too"
+            if problem is not None:
+                raise ServeProblem(f"--grpc-port: {problem}")
     model_path = str(Path(model).resolve())
-    filled = fill(argv, port, model_path)
+    filled = fill(argv, port, model_path, grpc_port)
     env = {key: value for key, value in os.environ.items() if not key.startswith("ODAHU_")}
     env.update({ENV_MODEL: model_path, ENV_PORT: str(port)})
+    if grpc_port is not None:
+        env[ENV_GRPC_PORT] = str(grpc_port)
     problem = program_problem(filled[0], env, cwd)
     if problem is not None:
         raise ServeProblem(problem)
@@ -510,7 +530,8 @@ def serve_command(argv: list[str], model: Path, port: int | None = None, ready_t
     except BaseException:
         server.stop(0)  # idempotent; on Ctrl-C too
         raise
-    return Served(f"http://127.0.0.1:{port}", filled, time.monotonic() - started, server, served_before_ready=early)
+    return Served(f"http://127.0.0.1:{port}", filled, time.monotonic() - started, server, served_before_ready=early,
+                  grpc=f"127.0.0.1:{grpc_port}" if grpc_port is not None else None)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -685,7 +706,7 @@ class _Container:
 
 def serve_image(engine: str, image: str, model: Path, port: int = 8080, ready_timeout: float = 60.0,
                 command: list[str] | None = None, args: list[str] | None = None,
-                probe: tuple[str, bytes] | None = None) -> Served:
+                probe: tuple[str, bytes] | None = None, grpc_port: int | None = None) -> Served:
     """Start ``image`` under ``engine`` (docker or podman) as a V2 server on ``model``, as KServe runs a
     predictor, and return it once ``GET /v2/health/ready`` answers 200 at ``http://CONTAINER_IP:PORT``.
 
@@ -695,7 +716,9 @@ def serve_image(engine: str, image: str, model: Path, port: int = 8080, ready_ti
     2``, ``--pids-limit 4096``, the batch runs' ulimits and ``--user 1000:1000``. Its server must listen on
     ``port`` on all its addresses. ``command`` replaces the image's entrypoint (``command[0]``; the rest and
     ``args`` are the arguments); ``args`` alone replace its CMD; ``{port}`` and ``{model}`` in them become
-    ``port`` and ``/mnt/models``. ``Served.command`` is the engine's command line.
+    ``port`` and ``/mnt/models``. ``Served.command`` is the engine's command line. ``grpc_port`` asks for gRPC
+    too, on that port inside the container (0: :data:`IMAGE_GRPC_PORT`; ``{grpc_port}``, ``GRPC_PORT``;
+    ``Served.grpc`` is ``CONTAINER_IP:GRPC_PORT``).
 
     ServeProblem (one line; the container removed) when the engine cannot run containers, the image is not
     there, the container cannot be started, exits before it is ready, or is not ready within ``ready_timeout``."""
@@ -732,13 +755,19 @@ def serve_image(engine: str, image: str, model: Path, port: int = 8080, ready_ti
         argv += ["--ulimit", limit]
     argv += ["--user", "1000:1000", "-v", f"{model_dir}:{IMAGE_MODEL}:ro"]
     argv += ["-e", f"{ENV_MODEL}={IMAGE_MODEL}", "-e", f"{ENV_PORT}={port}"]
+    if grpc_port == 0:
+        grpc_port = IMAGE_GRPC_PORT
+    if grpc_port is not None:
+        if not 0 < grpc_port < 65536 or grpc_port == port:
+            raise ServeProblem(f"--grpc-port {grpc_port}: a TCP port (1 to 65535) other than the REST port {port}")
+        argv += ["-e", f"{ENV_GRPC_PORT}={grpc_port}"]
     rest: list[str] = []
     if command is not None:
         argv += ["--entrypoint", command[0]]
         rest = command[1:] + (args or [])
     elif args is not None:
         rest = list(args)
-    argv += [image, *fill(rest, port, IMAGE_MODEL)]
+    argv += [image, *fill(rest, port, IMAGE_MODEL, grpc_port)]
 
     container = _Container(engine, name)
     started = time.monotonic()
@@ -769,4 +798,5 @@ def serve_image(engine: str, image: str, model: Path, port: int = 8080, ready_ti
     except BaseException:
         container.stop(0)
         raise
-    return Served(f"http://{address}:{port}", argv, time.monotonic() - started, container, served_before_ready=early)
+    return Served(f"http://{address}:{port}", argv, time.monotonic() - started, container, served_before_ready=early,
+                  grpc=f"{address}:{grpc_port}" if grpc_port is not None else None)

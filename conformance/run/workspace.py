@@ -92,6 +92,8 @@ class RunResult:
     exchanges: dict[str, Exchange] | None = None
     server_down: str | None = None
     concurrent: bool = False  # online: the requests were in flight together (no order to tell which came last)
+    #: Online over REST with a gRPC endpoint too (``--url`` and ``--grpc``): the same requests' gRPC exchanges
+    twins: dict[str, Exchange] | None = None
 
     def json_files(self) -> dict[str, int]:
         """The files the platform would keep a look at: ``*.json`` regular files directly in the output folder,

@@ -19,6 +19,7 @@ from conformance.judge import (
     reads_operator_variables,
 )
 from conformance.online.checks import ONLINE_RUN_IDS
+from conformance.online.grpc_checks import GRPC_RUN_IDS
 from conformance.odahu.model import Model, ModelProblem, OtherModel
 from conformance.oracle.compare import differing_elements
 from conformance.oracle.expect import expect
@@ -79,8 +80,8 @@ def multiplier_only(verdict: Verdict, candidate: Candidate, ids: tuple[str, ...]
 
 
 #: Requirements every run shows: a batch run's (timeout, read-only input and model, names in the output folder,
-#: exit, one response per request), or an online run's (statuses, timeouts, the server staying up).
-RUN_IDS = (*BATCH_RUN_IDS, *ONLINE_RUN_IDS)
+#: exit, one response per request), or an online run's (statuses, timeouts, the server staying up; over gRPC too).
+RUN_IDS = (*BATCH_RUN_IDS, *ONLINE_RUN_IDS, *GRPC_RUN_IDS)
 
 
 def golden_names(fixtures: Path) -> list[str]:

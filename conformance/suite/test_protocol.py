@@ -193,7 +193,7 @@ def _refuses(conformance: Suite, verdict: Verdict, files: Mapping[str, str | byt
 
 
 @pytest.mark.protocol
-@pytest.mark.requirement("P-ISOLATE", "P-EVERY", "H-ERROR")
+@pytest.mark.requirement("P-ISOLATE", "P-EVERY", "H-ERROR", "G-ERROR")
 def test_unservable_requests_do_not_stop_the_batch(conformance, verdict):
     """Unservable requests sorted before and between good ones: every request gets its response (errors for the
     unservable ones), and the good ones are right. P-ISOLATE is decided differentially: good requests answered
@@ -211,7 +211,7 @@ def test_unservable_requests_do_not_stop_the_batch(conformance, verdict):
 
 
 @pytest.mark.protocol
-@pytest.mark.requirement("P-ISOLATE", "P-EVERY", "H-ERROR")
+@pytest.mark.requirement("P-ISOLATE", "P-EVERY", "H-ERROR", "G-ERROR")
 def test_requests_the_platform_delivers_get_error_responses(conformance, verdict):
     """Requests the platform's lax validator passes on although they are not valid V2 (``{}``, ``null``, no
     inputs, a tensor missing a field, null fields, keys in other letter case, a repeated key, an unknown
@@ -223,7 +223,7 @@ def test_requests_the_platform_delivers_get_error_responses(conformance, verdict
 
 
 @pytest.mark.protocol
-@pytest.mark.requirement("P-ISOLATE", "P-EVERY", "H-ERROR")
+@pytest.mark.requirement("P-ISOLATE", "P-EVERY", "H-ERROR", "G-ERROR")
 def test_requests_off_the_signature_get_error_responses(conformance, verdict):
     """For a model that declares its signature: valid V2 requests it cannot serve (a declared input missing, an
     input of another rank, a fixed dimension one larger, rows of the wrong width), among good ones: each gets an
@@ -247,11 +247,11 @@ def _judge_among_good(conformance: Suite, verdict: Verdict, requests: list[tuple
     alone = good_batch(conformance)
     good = good_requests(conformance)
     if candidate.online:
-        from conformance.online import endpoints
         from conformance.run.online import OnlineRunner
+        from conformance.suite.test_server import health_now
 
         assert isinstance(candidate.runner, OnlineRunner)
-        unhealthy = endpoints.health(candidate.runner.main_client(), "before")
+        unhealthy = health_now(candidate.runner, "before")
     mixed = run_batch(candidate, requests + good)
     if candidate.online:  # a server: each refusal is H-ERROR's, and it must serve on (no P-ISOLATE, P-EVERY)
         _judge_refusals_online(conformance, verdict, alone, mixed, unhealthy)
@@ -281,13 +281,17 @@ def _judge_refusals_online(conformance: Suite, verdict: Verdict, alone: Batch, m
     """A V2 server's mixed run: every answer judged (a refusal's status and body are H-ERROR's), and the server
     still serving afterwards (H-ERROR; :func:`conformance.suite.test_server.serves_on`). A server that stopped
     answering during the run is the refusals' doing: H-ERROR, not also H-HEALTH."""
-    from conformance.suite.test_server import serves_on
+    from conformance.run.online import OnlineRunner
+    from conformance.suite.test_server import refusal_requirement, serves_on
 
+    runner = conformance.require_candidate().runner
+    assert isinstance(runner, OnlineRunner)  # (a server's run)
+    owed = refusal_requirement(runner)
     down = mixed.result.server_down
-    blamed = any(f.requirement == "H-ERROR" and "stopped answering" in f.message for f in mixed.judgement.findings)
-    extra = ([] if blamed else [Finding("H-ERROR", "(run)", "", f"it stopped serving beside refusals: {down}")]) if down \
+    blamed = any(f.requirement == owed and "stopped answering" in f.message for f in mixed.judgement.findings)
+    extra = ([] if blamed else [Finding(owed, "(run)", "", f"it stopped serving beside refusals: {down}")]) if down \
         else serves_on(conformance, alone, unhealthy, "after refusals")
-    verdict.judge(mixed.judgement, mixed.evidence(), extra=extra, explained=("H-HEALTH",))
+    verdict.judge(mixed.judgement, mixed.evidence(), extra=extra, explained=("H-HEALTH", "G-HEALTH"))
 
 
 def same_size(good: list[tuple[str, bytes]], count: int) -> list[tuple[str, bytes]]:

@@ -15,6 +15,7 @@ from conformance.run.online import OnlineRunner
 from conformance.report import NOT_CHECKED_SKIP
 from conformance.suite.shared import Batch, good_batch, good_requests
 from conformance.text import quote
+from conformance.transport.exchange import GRPC
 from conformance.transport.http import HttpClient
 
 if TYPE_CHECKING:
@@ -130,9 +131,24 @@ def test_unreadable_bodies(conformance, verdict):
     verdict.check(found)
 
 
+def health_now(runner: OnlineRunner, when: str) -> list[Finding]:
+    """The server's health findings now, over the transport that carries the batches (H-HEALTH's REST routes,
+    or G-HEALTH's ServerLive and ServerReady for a server given by its gRPC endpoint alone)."""
+    if runner.transport == GRPC:
+        from conformance.online import grpc_endpoints
+
+        return grpc_endpoints.health(runner.main_grpc(), when)
+    return endpoints.health(runner.main_client(), when)
+
+
+def refusal_requirement(runner: OnlineRunner) -> str:
+    """Whose a refusal is over the transport that carries the batches: H-ERROR (REST) or G-ERROR (gRPC)."""
+    return "G-ERROR" if runner.transport == GRPC else "H-ERROR"
+
+
 def serves_on(suite: Suite, before: Batch, unhealthy_before: list[Finding], when: str) -> list[Finding]:
-    """H-ERROR: after refusals, the server answers its good requests again where it answered them ``before``,
-    and its health routes that answered 200 before the refusals (those without a finding in
+    """H-ERROR (G-ERROR over gRPC): after refusals, the server answers its good requests again where it answered
+    them ``before``, and its health routes that answered 200 before the refusals (those without a finding in
     ``unhealthy_before``: a route that was never healthy is H-HEALTH's alone) still do."""
     from conformance.suite.shared import run_batch
 
@@ -142,14 +158,14 @@ def serves_on(suite: Suite, before: Batch, unhealthy_before: list[Finding], when
     if not before.judgement.pairing or candidate.hung is not None:
         return []
     was_unhealthy = {f.file for f in unhealthy_before}
-    health = [f for f in endpoints.health(runner.main_client(), when) if f.file not in was_unhealthy]
+    health = [f for f in health_now(runner, when) if f.file not in was_unhealthy]
     after = run_batch(candidate, good_requests(suite))
-    found = [Finding("H-ERROR", f.file, f.pointer, f"{f.message} (it answered 200 before the refusals)")
-             for f in health]
+    owed = refusal_requirement(runner)
+    found = [Finding(owed, f.file, f.pointer, f"{f.message} (it answered before the refusals)") for f in health]
     if after.result.server_down:
-        found.append(Finding("H-ERROR", "(run)", "", f"{when}: {after.result.server_down}"))
+        found.append(Finding(owed, "(run)", "", f"{when}: {after.result.server_down}"))
     elif not after.judgement.pairing:
-        found.append(Finding("H-ERROR", "(run)", "", f"{when}: the good requests are no longer answered"))
+        found.append(Finding(owed, "(run)", "", f"{when}: the good requests are no longer answered"))
     return found
 
 

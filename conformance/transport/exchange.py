@@ -1,8 +1,9 @@
 """One request and the answer to it, whatever carried them: the unit the judge examines.
 
 A batch run answers with files (paired with their requests by :func:`conformance.judge.pair_responses`); a V2
-server answers each POST with a status, headers and a body. Both become an :class:`Exchange`: the judge reads its
-answer as a V2 document and each transport's own requirements read what the transport observed.
+server answers each POST with a status, headers and a body, and each gRPC ModelInfer with a status code and a
+message. Each becomes an :class:`Exchange`: the judge reads its answer as a V2 document and each transport's own
+requirements read what the transport observed.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.v2.documents import RESPONSE, Document, load, parse
+from conformance.v2.documents import RESPONSE, Document, inspect, load, parse
 
-BATCH, HTTP = "batch", "http"
+BATCH, HTTP, GRPC = "batch", "http", "grpc"
 
 
 @dataclass
@@ -38,14 +39,26 @@ class Exchange:
     error: str | None = None
     timed_out: bool = False
     sent: bool = True  # False: the request was never sent (``error`` says why)
+    #: gRPC: the status code's name (``OK``, ``INVALID_ARGUMENT``...; None when no answer came) and message, the
+    #: answer decoded into the JSON document form (``OK`` and readable; :meth:`answer_bytes` spells it as JSON),
+    #: or why its tensors cannot be read (one line)
+    code: str | None = None
+    details: str = ""
+    decoded: dict | None = None
+    malformed: str | None = None
 
     @property
     def answered(self) -> bool:
-        """Whether an answer came back (a file, or an HTTP status)."""
-        return self.error is None and (self.path is not None or self.body is not None)
+        """Whether an answer came back (a file, an HTTP status, a gRPC status code)."""
+        return self.error is None and (self.path is not None or self.body is not None or self.code is not None)
 
     def answer_bytes(self) -> bytes:
-        """The answer's bytes as they came (a batch's file read now); empty when no answer came."""
+        """The answer's bytes as they came (a batch's file read now; a gRPC answer as the JSON of its decoded
+        form); empty when no answer came."""
+        if self.decoded is not None:
+            import json
+
+            return json.dumps(self.decoded).encode()
         if self.body is not None:
             return self.body
         return self.path.read_bytes() if self.path is not None else b""
@@ -54,4 +67,6 @@ class Exchange:
         """The answer read strictly as a V2 response or error document, its findings filed under ``label``."""
         if self.path is not None:
             return load(self.path, RESPONSE, label=label)
+        if self.decoded is not None:  # (gRPC: no JSON text was sent, so none is judged)
+            return inspect(self.decoded, RESPONSE, label)
         return parse(self.body or b"", RESPONSE, label)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -25,6 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +63,18 @@ VARIANTS: dict[str, tuple[str, str]] = {
                                        "not summed)"),
     "binary-ignores-size": ("H-BINARY", "binary_data_size is ignored: each binary input takes what its shape and "
                                         "datatype need, so sizes beyond the body are not refused"),
+}
+#: The same for bugs over gRPC only (started with --grpc-port; their REST answers are the reference's):
+#: tests/test_grpc_online.py states each one's report.
+GRPC_VARIANTS: dict[str, tuple[str, str]] = {
+    "grpc-fp16-byte-order": ("G-AGREE", "raw FP16 outputs are written big-endian (each element's two bytes swapped)"),
+    "grpc-refusal-internal": ("G-ERROR", "a refused request gets INTERNAL (its message kept)"),
+    "grpc-raw-short": ("G-INFER", "raw output contents lose their last byte"),
+    "grpc-hangs-on-big": ("G-TIMELY", "a request of over 10,000 elements is answered after 20 s"),
+    "grpc-server-not-ready": ("G-HEALTH", "ServerReady says false while inference works"),
+    "grpc-model-not-ready": ("G-READY", "ModelReady says false while REST's ready route is 200"),
+    "grpc-metadata-platform": ("G-METADATA", "ModelMetadata names another platform than GET /v2/models/NAME"),
+    "grpc-any-model": ("G-UNKNOWN", "ModelInfer for any model name or version is served as the model"),
 }
 
 #: Set once an inference was answered (serves-before-ready says it is ready only from then on).
@@ -220,10 +234,71 @@ def load_model_with_two(model_dir: str) -> tuple[int, str, str]:
             raise reference.ConfigError(str(e).replace(copy, model_dir)) from None
 
 
+def break_grpc(variant: str) -> None:
+    """grpc_server (the reference's gRPC half) with ``variant``'s bug: its ``response_message`` or its
+    ``Servicer`` replaced by versions that call the originals and then spoil their result."""
+    import grpc
+    import grpc_server
+
+    original_message = grpc_server.response_message
+
+    def spoiled(response: dict, raw: bool) -> object:
+        message = original_message(response, raw)
+        for index, output in enumerate(message.outputs):
+            if index >= len(message.raw_output_contents):
+                break
+            contents = message.raw_output_contents[index]
+            if variant == "grpc-fp16-byte-order" and output.datatype == "FP16":
+                message.raw_output_contents[index] = np.frombuffer(contents, dtype="<f2").astype(">f2").tobytes()
+            if variant == "grpc-raw-short" and contents:
+                message.raw_output_contents[index] = contents[:-1]
+        return message
+
+    class Refusing:
+        """A servicer context whose INVALID_ARGUMENT aborts are INTERNAL ones."""
+
+        def __init__(self, context: Any):
+            self.context = context
+
+        def abort(self, code: grpc.StatusCode, details: str) -> None:
+            self.context.abort(grpc.StatusCode.INTERNAL if code == grpc.StatusCode.INVALID_ARGUMENT else code, details)
+
+    class Servicer(grpc_server.Servicer):
+        def _known(self, name: str, version: str, context: Any) -> None:
+            if variant != "grpc-any-model":
+                super()._known(name, version, context)
+
+        def ServerReady(self, request: Any, context: Any) -> Any:  # noqa: N802
+            answer = super().ServerReady(request, context)
+            answer.ready = variant != "grpc-server-not-ready"
+            return answer
+
+        def ModelReady(self, request: Any, context: Any) -> Any:  # noqa: N802
+            answer = super().ModelReady(request, context)
+            answer.ready = variant != "grpc-model-not-ready"
+            return answer
+
+        def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
+            answer = super().ModelMetadata(request, context)
+            if variant == "grpc-metadata-platform":
+                answer.platform = "another-platform"
+            return answer
+
+        def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
+            if variant == "grpc-hangs-on-big" and sum(math.prod(t.shape) for t in request.inputs) > HANG_ABOVE:
+                time.sleep(20)  # (not forever: the gRPC server's worker threads are joined at exit)
+            if variant == "grpc-refusal-internal":
+                context = Refusing(context)
+            return super().ModelInfer(request, context)
+
+    grpc_server.response_message = spoiled
+    grpc_server.Servicer = Servicer  # type: ignore[misc]
+
+
 def main(argv: list[str] | None = None) -> int:
     global VARIANT
     parser = argparse.ArgumentParser(prog="server_mutant.py", add_help=False)
-    parser.add_argument("--variant", choices=sorted(VARIANTS), required=True)
+    parser.add_argument("--variant", choices=sorted({**VARIANTS, **GRPC_VARIANTS}), required=True)
     known, rest = parser.parse_known_args(argv)
     VARIANT = known.variant
     server.answer = answer
@@ -236,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         server.split_binary = split_binary_at_zero
     if VARIANT == "binary-ignores-size":
         server.read_binary = read_binary_by_shape
+    if VARIANT in GRPC_VARIANTS and "--grpc-port" in rest:
+        break_grpc(VARIANT)
     return server.main(rest)
 
 
