@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
 from conformance.contract.requirements import REQUIREMENTS
 from helpers import usable_engine
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "localhost/odahu/multiplier-predictor:dev"
