@@ -84,8 +84,9 @@ def metadata(client: Any, name: str, version: str | None, model_version: str | N
              rest_server: dict | None, rest_model: dict | None) -> list[Finding]:
     """G-METADATA: ``ServerMetadata`` answers OK with a name and a version, ``ModelMetadata`` OK naming the model
     (its tensors with a name and a datatype); both say what REST's ``GET /v2`` and ``GET /v2/models/NAME`` say
-    when those were read (``rest_server``, ``rest_model``: the same name, version and extensions; the same name,
-    versions, platform and tensors). SHOULD: ``versions``, when given, holds the model's version."""
+    when those were read (``rest_server``, ``rest_model``: the same name, version and extensions, those of one
+    transport only left out (:data:`ONE_TRANSPORT_EXTENSIONS`); the same name, versions, platform and tensors).
+    SHOULD: ``versions``, when given, holds the model's version."""
     from conformance.transport.grpc_v2 import open_inference_pb2 as pb
 
     findings = []
@@ -94,11 +95,13 @@ def metadata(client: Any, name: str, version: str | None, model_version: str | N
         findings.append(Finding("G-METADATA", "gRPC ServerMetadata", "", f"{_said(server)}; expected OK"))
     else:
         said = {"name": server.response.name, "version": server.response.version,
-                "extensions": list(server.response.extensions)}
+                "extensions": _transport_free(server.response.extensions)}
         for key in ("name", "version"):
             if not said[key]:
                 findings.append(Finding("G-METADATA", "gRPC ServerMetadata", f"/{key}", "is empty"))
-        findings += _agrees("gRPC ServerMetadata", said, rest_server, ("name", "version", "extensions"))
+        rest_said = None if rest_server is None else {
+            **rest_server, "extensions": _transport_free(rest_server.get("extensions") or [])}
+        findings += _agrees("gRPC ServerMetadata", said, rest_said, ("name", "version", "extensions"))
     where = f"gRPC ModelMetadata {name}" + (f" version {version}" if version else "")
     model = client.call("ModelMetadata", pb.ModelMetadataRequest(name=name, version=version or ""))
     if model.code != "OK":
@@ -118,6 +121,16 @@ def metadata(client: Any, name: str, version: str | None, model_version: str | N
                           for t in rest_model.get(side) or []] for side in ("inputs", "outputs")}}
         findings += _agrees(where, said, rest, ("name", "versions", "platform", "inputs", "outputs"))
     return findings
+
+
+#: Extensions of one transport only: HTTP's binary tensor data (gRPC carries raw contents natively). A server may
+#: list it over REST alone (the kit's reference) or over both (Triton).
+ONE_TRANSPORT_EXTENSIONS = frozenset({"binary_tensor_data"})
+
+
+def _transport_free(extensions: Any) -> list:
+    """``extensions`` without those of one transport only, in their order."""
+    return [name for name in extensions if name not in ONE_TRANSPORT_EXTENSIONS]
 
 
 def _agrees(where: str, grpc_said: dict, rest_said: dict | None, keys: tuple[str, ...]) -> list[Finding]:
