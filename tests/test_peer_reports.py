@@ -5,6 +5,11 @@ server, or a change of the kit's checks, that moves one verdict fails here, nami
 
 Each run is the suite in a subprocess with the project's python, as a user runs it:
 ``pytest --pyargs conformance.suite --url http://127.0.0.1:PORT --model-name NAME --conformance-report R.json``.
+
+The ``..._over_both_transports`` tests start each peer with its V2 gRPC endpoint too and add ``--grpc
+127.0.0.1:GRPC_PORT``: every request goes over both transports, the ``G-*`` requirements are judged (G-AGREE: the
+two answers to one request are one answer), and the report is pinned the same way (tests/peers/FACTS.md, "Over
+gRPC").
 """
 
 from __future__ import annotations
@@ -51,12 +56,14 @@ def verdicts(report: dict) -> dict[str, tuple[str, str]]:
             for row in report["requirements"]}
 
 
-def assert_report(report: dict, expected: Expected) -> None:
+def assert_report(report: dict, expected: Expected, grpc: bool = False) -> None:
+    """``grpc``: the run had a gRPC target, so G-* are judged like the rest (else each is skipped)."""
     got = verdicts(report)
     wanted = {rid: "failed" for rid in expected.failed}
     wanted.update({rid: "not-checked" for rid in expected.not_checked})
     wanted.update({rid: "skipped" for rid in expected.skipped})
-    wanted.update({rid: "skipped" for rid in got if rid.startswith("G-")})  # --url alone: no gRPC target
+    if not grpc:
+        wanted.update({rid: "skipped" for rid in got if rid.startswith("G-")})  # --url alone: no gRPC target
     statuses = {rid: status for rid, (status, _) in got.items()}
     assert statuses == {rid: wanted.get(rid, "passed") for rid in got}, {
         rid: got[rid] for rid in got if statuses[rid] != wanted.get(rid, "passed")}
@@ -173,3 +180,51 @@ def test_kserve_on_the_versioned_routes_serves_nothing(tmp_path):
                    for rid in ("M-EMPTY", "M-FINITE", "M-LAYOUT", "M-SELECT", "M-VALUE")}},
         not_checked=frozenset({"F-COUNT", "F-MODEL", "F-TYPED", "M-DTYPE", "M-EVERY", "M-SHAPE", "H-INFER"}),
         skipped=BATCH_ONLY | NOT_LISTED | {"M-MULTIPLIER", "B-MATCH", "B-SIGNATURE"}))
+
+
+def grpc_target(server: servers.Server) -> tuple[str, ...]:
+    assert server.grpc_port is not None
+    return ("--grpc", f"{servers.HOST}:{server.grpc_port}")
+
+
+#: G-UNKNOWN over gRPC: KServe serves a version it does not have with OK (REST: 501)
+UNKNOWN_VERSION_OK = "version odahu-conformance-no-such-version: G-UNKNOWN: status OK; expected NOT_FOUND"
+#: G-ERROR over gRPC as H-ERROR over REST: the runtime's values where a refusal is owed
+SERVED_OVER_GRPC = "OK with a response for a request the model cannot serve (M-FINITE: output 'h'"
+#: over both transports: REST's failures, plus what gRPC adds (tests/peers/FACTS.md, "Over gRPC")
+MULTIPLIER_BOTH = {
+    "mlserver": dataclasses.replace(MULTIPLIER["mlserver"], failed={
+        **MULTIPLIER["mlserver"].failed, "G-ERROR": SERVED_OVER_GRPC,
+        # large.json (7.4 MB) served over REST, refused by gRPC's default 4 MB message limit
+        "G-AGREE": "large.json: G-AGREE: answered with values over REST, refused over gRPC ('SERVER: Received "
+                   "message larger than max (7434564 vs. 4194304)')"}),
+    "kserve": dataclasses.replace(MULTIPLIER["kserve"], failed={
+        **MULTIPLIER["kserve"].failed, "G-ERROR": SERVED_OVER_GRPC,
+        "G-UNKNOWN": UNKNOWN_VERSION_OK,
+        # FP16 in JSON refused over REST, served over gRPC (typed fp16 contents)
+        "G-AGREE": "G-AGREE: refused over REST ('Sending FP16 data via JSON is not supported. Please use the "
+                   "binary data format for input"}),
+}
+
+
+@pytest.mark.parametrize("peer", ["mlserver", "kserve"])
+def test_the_multiplier_on_a_peer_over_both_transports(peer, tmp_path):
+    """KServe started with its gRPC server (patched to bind loopback as its REST one is), MLServer on its
+    grpc_port; both still listen on 127.0.0.1 alone."""
+    with servers.serving(peer, "multiplier", grpc=True) as server:
+        assert {str(address) for address in servers.listening_addresses(server)} == {servers.HOST}
+        report = run_suite(server, servers.MODEL_NAME, grpc_target(server), tmp_path / "report.json")
+    assert_report(report, MULTIPLIER_BOTH[peer], grpc=True)
+
+
+#: iris over both transports: each peer's gRPC answers agree with its REST ones (G-AGREE passes)
+IRIS_BOTH = {"mlserver": IRIS["mlserver"],
+             "kserve": Expected(failed={**IRIS["kserve"].failed, "G-UNKNOWN": UNKNOWN_VERSION_OK})}
+
+
+@pytest.mark.parametrize("peer", ["mlserver", "kserve"])
+def test_iris_on_a_peer_over_both_transports(peer, tmp_path):
+    with servers.serving(peer, "iris", grpc=True) as server:
+        report = run_suite(server, servers.IRIS_NAME, (*grpc_target(server), *IRIS_PYTHON), tmp_path / "report.json")
+    assert_report(report, Expected(IRIS_BOTH[peer].failed, skipped=BATCH_ONLY | NOT_LISTED | MULTIPLIER_ONLY
+                                   | {"K-GOLDEN"}), grpc=True)

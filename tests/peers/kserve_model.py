@@ -2,6 +2,7 @@
 
     python kserve_model.py --model_dir DIR --http_port PORT [--model_name multiplier]
     python kserve_model.py --iris --model_dir examples/iris/model --http_port PORT
+    (either with --with_grpc --grpc_port PORT2: gRPC served too, on 127.0.0.1:PORT2)
 
 (DIR holds multiplier.txt.) With ``--iris`` it serves examples/iris/kserve_model.py's model instead (alone, with
 the same loopback binding). Every input tensor comes back, under its own name and datatype, decoded with
@@ -14,7 +15,8 @@ is KServe's own doing.
 it is refused is what KServe itself refuses before any model code runs.
 
 KServe 0.21 hard-codes its REST host (``0.0.0.0``) and its gRPC address (``[::]``). The tests' servers bind to
-loopback only, so this script makes uvicorn's Config bind 127.0.0.1 and starts no gRPC server.
+loopback only, so this script makes uvicorn's Config bind 127.0.0.1, and starts no gRPC server unless given
+``--with_grpc``; then KServe's gRPC server binds 127.0.0.1 on ``--grpc_port`` (its ``[::]`` rewritten).
 
 With ``ODAHU_PEER_NEVER_READY=1`` in its environment the model is registered ready (KServe refuses to start
 otherwise) and turns not ready in ``start``, which KServe calls right after registering it: the tests observe
@@ -23,6 +25,7 @@ what a server with a registered but not-ready model answers."""
 import argparse
 import importlib.util
 import os
+import types
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,7 @@ import uvicorn
 
 import kserve
 from kserve import InferOutput, InferRequest, InferResponse
+from kserve.protocol.grpc import server as kserve_grpc_server
 
 IRIS_KSERVE = Path(__file__).resolve().parent.parent.parent / "examples" / "iris" / "kserve_model.py"
 _Config = uvicorn.Config
@@ -41,6 +45,18 @@ def _loopback_config(*args, **kwargs):
 
 
 uvicorn.Config = _loopback_config  # kserve.protocol.rest.server calls uvicorn.Config(app, host="0.0.0.0", ...)
+_aio_server = kserve_grpc_server.aio.server
+
+
+def _loopback_grpc_server(*args, **kwargs):
+    server = _aio_server(*args, **kwargs)
+    add_insecure_port = server.add_insecure_port
+    server.add_insecure_port = lambda address: add_insecure_port(address.replace("[::]:", "127.0.0.1:"))
+    return server
+
+
+# kserve.protocol.grpc.server calls aio.server(...).add_insecure_port(f"[::]:{port}")
+kserve_grpc_server.aio = types.SimpleNamespace(server=_loopback_grpc_server)
 
 
 class Multiplier(kserve.Model):
@@ -83,6 +99,7 @@ if __name__ == "__main__":
     own = argparse.ArgumentParser()
     own.add_argument("--model_dir", required=True)
     own.add_argument("--iris", action="store_true")
+    own.add_argument("--with_grpc", action="store_true")  # not "--grpc": an abbreviation of KServe's --grpc_*
     known = own.parse_known_args()[0]
     model_dir = known.model_dir
     args = kserve.model_server.args  # KServe's own options (--http_port, --model_name, ...), parsed on import
@@ -91,10 +108,12 @@ if __name__ == "__main__":
         assert spec is not None and spec.loader is not None
         iris = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(iris)
-        iris.serve(model_dir, http_port=args.http_port, enable_grpc=False, workers=1)
+        iris.serve(model_dir, http_port=args.http_port, enable_grpc=known.with_grpc, grpc_port=args.grpc_port,
+                   workers=1)
         raise SystemExit(0)
     model = Multiplier(args.model_name, model_dir)
     model.load()
     echo = Echo("echo")
     echo.load()
-    kserve.ModelServer(http_port=args.http_port, enable_grpc=False, workers=1).start([model, echo])
+    kserve.ModelServer(http_port=args.http_port, enable_grpc=known.with_grpc, grpc_port=args.grpc_port,
+                       workers=1).start([model, echo])

@@ -5,7 +5,8 @@
 with ``model="iris"``, the iris example alone (examples/iris/mlserver_runtime.py or kserve_model.py reading
 examples/iris/model, served under the name and version of its odahuflow.project.yaml: ``IRIS_NAME``,
 ``IRIS_VERSION``). It starts the server in its own process group bound to 127.0.0.1 on free ports, and waits for
-``GET /v2/health/ready`` to answer 200 (polled every 0.1 s, at most ``timeout`` seconds); ``stop`` ends the
+``GET /v2/health/ready`` to answer 200 (polled every 0.1 s, at most ``timeout`` seconds), and, when it serves
+gRPC, for its gRPC port to accept a connection; ``stop`` ends the
 whole process group. ``call`` is one HTTP exchange with the standard library. ``serving`` is ``start`` and
 ``stop`` as a context manager for tests, which skips the test (with the reason) when the peer's venv cannot be
 made.
@@ -64,6 +65,8 @@ class Server:
     process: subprocess.Popen
     log: Path
     start_seconds: float
+    #: The port of its V2 gRPC endpoint on HOST: MLServer's always, KServe's when started with ``grpc``.
+    grpc_port: int | None = None
 
 
 @dataclasses.dataclass
@@ -103,20 +106,22 @@ def call(port: int, method: str, path: str, body: bytes | dict | None = None,
 
 
 def start(peer: str, python: Path, workdir: Path, timeout: float = 60.0, never_ready: bool = False,
-          model: str = "multiplier") -> Server:
+          model: str = "multiplier", grpc: bool = False) -> Server:
     """A ready ``peer`` ("mlserver" or "kserve") serving ``model`` ("multiplier" or "iris"), run by the venv of
     ``python``; ServerFailed otherwise.
 
     With ``never_ready`` the multiplier never becomes ready (ODAHU_PEER_NEVER_READY=1, see the model files) and
-    the server is awaited on ``/v2/health/live`` instead."""
+    the server is awaited on ``/v2/health/live`` instead. MLServer serves gRPC always; KServe with ``grpc``
+    (off by default, as KServe's own tests here were measured)."""
     if peer not in ("mlserver", "kserve") or model not in MODELS:
         raise ValueError(f"no such peer or model: {peer!r}, {model!r}")
     if never_ready and model != "multiplier":
         raise ValueError("only the multiplier can be made never ready")
     port = free_port()
+    grpc_port = free_port() if grpc or peer == "mlserver" else None
     layout = {("mlserver", "multiplier"): _mlserver, ("kserve", "multiplier"): _kserve,
               ("mlserver", "iris"): _mlserver_iris, ("kserve", "iris"): _kserve_iris}[peer, model]
-    command, cwd = layout(python, workdir, port)
+    command, cwd = layout(python, workdir, port, grpc_port)
     log = workdir / "server.log"
     began = time.monotonic()
     with open(log, "wb") as sink:
@@ -124,9 +129,11 @@ def start(peer: str, python: Path, workdir: Path, timeout: float = 60.0, never_r
         env["ODAHU_PEER_NEVER_READY"] = "1" if never_ready else "0"
         process = subprocess.Popen(command, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, env=env,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    server = Server(peer, port, process, log, 0.0)
+    server = Server(peer, port, process, log, 0.0, grpc_port)
     try:
         _wait_for(server, "/v2/health/live" if never_ready else "/v2/health/ready", began + timeout)
+        if grpc_port is not None:
+            _wait_for_port(server, grpc_port, began + timeout)
     except BaseException:
         stop(server)
         raise
@@ -135,7 +142,7 @@ def start(peer: str, python: Path, workdir: Path, timeout: float = 60.0, never_r
 
 
 @contextlib.contextmanager
-def serving(peer: str, model: str = "multiplier", timeout: float = 60.0) -> Iterator[Server]:
+def serving(peer: str, model: str = "multiplier", timeout: float = 60.0, grpc: bool = False) -> Iterator[Server]:
     """A ready ``peer`` serving ``model`` for the ``with`` block, in a temporary folder; stopped (its whole
     process group) and the folder removed afterwards. When the peer's venv cannot be made, the calling test is
     skipped with the one-line reason (pytest.skip); a server that does not become ready is ServerFailed."""
@@ -148,7 +155,7 @@ def serving(peer: str, model: str = "multiplier", timeout: float = 60.0) -> Iter
     except venvs.PeerUnavailable as error:
         pytest.skip(str(error))
     with tempfile.TemporaryDirectory(prefix=f"odahu-peer-{peer}-{model}-") as workdir:
-        server = start(peer, python, Path(workdir), timeout=timeout, model=model)
+        server = start(peer, python, Path(workdir), timeout=timeout, model=model, grpc=grpc)
         try:
             yield server
         finally:
@@ -196,12 +203,30 @@ def _wait_for(server: Server, path: str, deadline: float) -> None:
         time.sleep(0.1)
 
 
+def _wait_for_port(server: Server, port: int, deadline: float) -> None:
+    """Until a TCP connection to ``port`` on HOST is accepted (KServe starts its REST and gRPC servers side by
+    side: REST may be ready first)."""
+    while True:
+        if server.process.poll() is not None:
+            raise ServerFailed(f"{server.name} exited with status {server.process.returncode}: "
+                               f"{_last_line(server.log)}")
+        try:
+            socket.create_connection((HOST, port), timeout=2).close()
+            return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise ServerFailed(f"{server.name} not accepting connections on its gRPC port {port} in time: "
+                               f"{_last_line(server.log)}")
+        time.sleep(0.1)
+
+
 def _last_line(log: Path) -> str:
     lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
     return lines[-1] if lines else "(no output)"
 
 
-def _mlserver(python: Path, workdir: Path, port: int) -> tuple[list[str], Path]:
+def _mlserver(python: Path, workdir: Path, port: int, grpc_port: int | None) -> tuple[list[str], Path]:
     repository = workdir / "repository"
     model = repository / MODEL_NAME
     model.mkdir(parents=True)
@@ -215,20 +240,20 @@ def _mlserver(python: Path, workdir: Path, port: int) -> tuple[list[str], Path]:
     shutil.copy(HERE / "mlserver_runtime.py", echo / "mlserver_runtime.py")
     (echo / "model-settings.json").write_text(json.dumps({"name": "echo", "implementation": "mlserver_runtime.Echo"}))
     (repository / "settings.json").write_text(json.dumps({
-        "host": HOST, "http_port": port, "grpc_port": free_port(), "metrics_endpoint": None,
+        "host": HOST, "http_port": port, "grpc_port": grpc_port, "metrics_endpoint": None,
         "parallel_workers": 0, "debug": False}))
     return [str(python.parent / "mlserver"), "start", str(repository)], repository
 
 
-def _kserve(python: Path, workdir: Path, port: int) -> tuple[list[str], Path]:
+def _kserve(python: Path, workdir: Path, port: int, grpc_port: int | None) -> tuple[list[str], Path]:
     model = workdir / "model"
     model.mkdir(parents=True)
     shutil.copy(MULTIPLIER, model / "multiplier.txt")
     return [str(python), str(HERE / "kserve_model.py"), "--model_dir", str(model), "--http_port", str(port),
-            "--model_name", MODEL_NAME], workdir
+            "--model_name", MODEL_NAME, *_kserve_grpc(grpc_port)], workdir
 
 
-def _mlserver_iris(python: Path, workdir: Path, port: int) -> tuple[list[str], Path]:
+def _mlserver_iris(python: Path, workdir: Path, port: int, grpc_port: int | None) -> tuple[list[str], Path]:
     """A model repository with the iris runtime (and predictor.py next to it) reading examples/iris/model in
     place; the signature declared in examples/iris/model/model-settings.json is declared to MLServer too."""
     repository = workdir / "repository"
@@ -242,14 +267,18 @@ def _mlserver_iris(python: Path, workdir: Path, port: int) -> tuple[list[str], P
         "parameters": {"uri": str(IRIS_MODEL), "version": IRIS_VERSION},
         "inputs": signature["inputs"], "outputs": signature["outputs"]}))
     (repository / "settings.json").write_text(json.dumps({
-        "host": HOST, "http_port": port, "grpc_port": free_port(), "metrics_endpoint": None,
+        "host": HOST, "http_port": port, "grpc_port": grpc_port, "metrics_endpoint": None,
         "parallel_workers": 0, "debug": False}))
     return [str(python.parent / "mlserver"), "start", str(repository)], repository
 
 
-def _kserve_iris(python: Path, workdir: Path, port: int) -> tuple[list[str], Path]:
+def _kserve_iris(python: Path, workdir: Path, port: int, grpc_port: int | None) -> tuple[list[str], Path]:
     return [str(python), str(HERE / "kserve_model.py"), "--iris", "--model_dir", str(IRIS_MODEL),
-            "--http_port", str(port)], workdir
+            "--http_port", str(port), *_kserve_grpc(grpc_port)], workdir
+
+
+def _kserve_grpc(grpc_port: int | None) -> list[str]:
+    return [] if grpc_port is None else ["--with_grpc", "--grpc_port", str(grpc_port)]
 
 
 def listening_addresses(server: Server) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
