@@ -70,9 +70,10 @@ def global_properties(junit: ElementTree.Element) -> dict[str, str]:
 
 
 def digest(output: str) -> list[str]:
-    """The digest's lines about the requirements and the verdict (not the paths of kept workspaces)."""
+    """The digest's lines about the requirements (ID and status: a finding may quote a pid or a value that
+    differs run to run) and its verdict line."""
     lines = output[output.index("odahu conformance"):].splitlines()[1:]
-    return [re.sub(r"\d+ (passed|skipped|failed)[^=]* in [\d.]+s.*", "", line) for line in lines
+    return [line.split(":", 1)[0] if re.match(r"^[A-Z]-[A-Z0-9-]+ ", line) else line for line in lines
             if re.match(r"^[A-Z]-[A-Z0-9-]+ |^(PASSED|FAILED|INCOMPLETE|NOTHING)", line)]
 
 
@@ -136,3 +137,21 @@ def test_a_distribution_that_would_split_or_repeat_the_suite_is_refused(tmp_path
     assert (done.stdout + done.stderr).strip().splitlines() == [
         f"ERROR: odahu-conformance: --dist {dist} would split or repeat the conformance suite's tests across workers: "
         "use -n N with the default --dist load (or loadgroup)"]
+
+
+@pytest.mark.slow
+def test_beside_other_tests_the_verdict_is_the_suite_s_alone_and_said_once(tmp_path):
+    """The controller knows the suite's tests from the records the workers send: the verdict line says it covers
+    the suite alone and counts the other failing test, as without -n."""
+    (tmp_path / "test_other.py").write_text("def test_other_fails():\n    assert False\n\n"
+                                            "def test_other_passes():\n    pass\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "test_other.py",
+         str(ROOT / "conformance" / "suite"), "--rootdir", str(tmp_path),
+         f"--predictor-cmd={sys.executable} {ROOT / 'predictor' / 'reference.py'}", "--conformance-profile=dev"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out[-3000:]
+    verdicts = [line for line in out.splitlines() if line.startswith(("PASSED:", "FAILED:", "INCOMPLETE:"))]
+    assert len(verdicts) == 1 and verdicts[0].startswith("PASSED: ") and verdicts[0].endswith(
+        " skipped (the conformance suite alone; 1 other test failed)"), out[-3000:]
