@@ -155,3 +155,24 @@ def test_beside_other_tests_the_verdict_is_the_suite_s_alone_and_said_once(tmp_p
     verdicts = [line for line in out.splitlines() if line.startswith(("PASSED:", "FAILED:", "INCOMPLETE:"))]
     assert len(verdicts) == 1 and verdicts[0].startswith("PASSED: ") and verdicts[0].endswith(
         " skipped (the conformance suite alone; 1 other test failed)"), out[-3000:]
+
+
+def test_run_n_without_pytest_xdist_is_one_line(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    from conformance import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "xdist" else real(name, *a))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "--cmd", "true", "-n", "2"]) == 2
+    assert capsys.readouterr().err == "odahu-conformance: -n: pytest-xdist is not installed (pip install pytest-xdist)\n"
+
+
+@pytest.mark.parametrize("value, expected", [("auto", "auto"), ("0", "0"), ("3", "3")])
+def test_run_n_takes_a_count_or_auto(value, expected):
+    from conformance import arguments
+
+    assert arguments.workers(value) == expected
+    with pytest.raises(arguments.ArgumentProblem):
+        arguments.workers("-1")
