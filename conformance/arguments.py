@@ -71,6 +71,13 @@ def positive(text: str) -> int:
     return value
 
 
+def workers(text: str) -> str:
+    """pytest-xdist's ``-n``: a whole number, 0 or more (0: no workers), or ``auto`` (one per core)."""
+    if text.strip() in ("auto", "logical"):
+        return text.strip()
+    return str(count(text))
+
+
 def port(text: str) -> int:
     """A TCP port, 1 to 65535."""
     value = _integer(text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import sys
 import tempfile
@@ -189,6 +190,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="known failures: the run fails only on new ones, and names known ones that no longer occur")
     run.add_argument("--write-baseline", metavar="FILE.json", type=PATH, default=None,
                      help="write this run's failures as a baseline file")
+    run.add_argument("-n", dest="workers", metavar="N", type=arguments.workers, default=None,
+                     help="run under pytest-xdist with N workers (auto: one per core); the suite's tests run on one "
+                          "worker, the report is the same as without -n (needs pytest-xdist)")
     run.add_argument("-m", dest="select", metavar="EXPR", help="select groups: schema, golden, property, protocol, manifest")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then extra pytest arguments")
 
@@ -485,6 +489,10 @@ def _run(args: argparse.Namespace) -> int:
                           ("--grpc-port", None if args.grpc_port is None else args.grpc_port or "auto")):
         if value is not None:
             argv += [option, str(value)] if option == "-m" else [f"{option}={value}"]
+    if args.workers is not None:
+        if importlib.util.find_spec("xdist") is None:
+            raise UsageProblem("-n: pytest-xdist is not installed (pip install pytest-xdist)")
+        argv += ["-n", args.workers]
     for each in args.output_tolerance:
         argv.append(f"--output-tolerance={each}")
     if args.strict:

@@ -23,6 +23,7 @@ from _pytest.terminal import TerminalReporter
 # Only light modules here: the plugin is loaded by every pytest run where the kit is installed. The judge, the
 # runners and what they import (numpy, jsonschema...) are imported when the suite needs them.
 from conformance import arguments, report
+from conformance import report as report_module  # (``report`` is a hook argument's name below)
 from conformance.contract.requirements import REQUIREMENTS
 from conformance.generate.profiles import PROFILES, Profile
 from conformance.paths import kit_fixtures
@@ -161,6 +162,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{requirement.id}: {requirement.title} (also -m {marker_name(requirement.id)})")
     config.addinivalue_line("markers", "requirement(*ids): the contract requirements a test checks")
     config.stash[RECORDER] = report.Recorder()
+    if not xdist_worker(config):  # a pytest-xdist controller merges what the workers record (no-op without xdist)
+        config.pluginmanager.register(_WorkersMerged(config), "odahu-conformance-xdist")
     # A cancelled CI job sends SIGTERM: stop as on Ctrl-C (candidate stopped, report written as incomplete).
     config.stash[RESTORE_SIGTERM] = interrupt_on_sigterm()
     baseline_file = config.getoption("baseline", None)
@@ -342,8 +345,53 @@ def _progress_line(config: pytest.Config) -> Callable[[str], None]:
 def pytest_sessionstart(session: pytest.Session) -> None:
     # The candidate is set up once, before collection: a bad option (no engine, unusable --model, unreadable
     # manifest) stops the run with one line and pytest's usage-error status, instead of erroring every test.
+    # Under pytest-xdist the controller does it too, before any worker starts (xdist starts them last): a
+    # candidate that cannot start stops the run once, with one line.
     if has_candidate(session.config):
         _suite(session.config)
+        if xdist_controller(session.config):
+            _keep_the_suite_together(session.config)
+
+
+#: The pytest-xdist scope of every test of the conformance suite. The suite's tests share runs of the candidate
+#: (the good and the golden batches that the differential checks compare with, the lone and batched good requests
+#: of B-DETERMINISTIC / B-INDEPENDENT, the hang detector that stops waiting on a hung candidate, the kept
+#: workspaces' budget), so under ``-n N`` they run on one worker, in their order, as without ``-n``: the same
+#: verdict on the same seed. The kit's own tests and a project's other tests spread over the other workers.
+XDIST_GROUP = "odahu-conformance-suite"
+
+
+def xdist_worker(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist worker (it runs tests; its controller reports them)."""
+    return hasattr(config, "workerinput")
+
+
+def xdist_controller(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist controller (``-n N``: it runs no test, the workers do)."""
+    return config.pluginmanager.has_plugin("dsession")
+
+
+#: The conformance suite's test modules (``conformance/suite/test_*.py``).
+SUITE_MODULES = frozenset(path.name for path in Path(__file__).parent.joinpath("suite").glob("test_*.py"))
+
+
+def suite_scope(nodeid: str) -> bool:
+    """Whether the test ``nodeid`` is one of the conformance suite's: its module is one of :data:`SUITE_MODULES`,
+    in a folder named ``suite`` (``conformance/suite/test_golden.py::...``) or at the rootdir (``--pyargs``
+    from the suite's folder: ``test_golden.py::...``). pytest-xdist's controller knows tests by their ids alone."""
+    module = nodeid.split("::", 1)[0].replace("\\", "/")
+    folder, _, name = module.rpartition("/")
+    return name in SUITE_MODULES and (folder == "" or folder.rsplit("/", 1)[-1] == "suite")
+
+
+def _keep_the_suite_together(config: pytest.Config) -> None:
+    """Refuse a pytest-xdist distribution that would split or repeat the suite's tests; under the default
+    (``load``) and ``loadgroup`` the controller schedules them as one scope on one worker
+    (:meth:`_WorkersMerged.pytest_xdist_make_scheduler`)."""
+    dist = config.getoption("dist", "no")
+    if dist not in ("load", "loadgroup"):
+        raise pytest.UsageError(f"odahu-conformance: --dist {dist} would split or repeat the conformance suite's tests "
+                                "across workers: use -n N with the default --dist load (or loadgroup)")
 
 
 @pytest.fixture(scope="session")
@@ -494,9 +542,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    nodeid = item.nodeid
     if call.when == "call" and _covered(item):
         # JUnit XML (--junitxml) carries these as <property name="requirements" value="..."/>
-        covered = _covered(item) | item.config.stash[RECORDER].record(item.nodeid).covers
+        covered = _covered(item) | item.config.stash[RECORDER].record(nodeid).covers
         item.user_properties.append(("requirements", " ".join(sorted(covered))))
     result = yield
     broken = _oracle_problem(call)
@@ -505,10 +554,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.config.stash.setdefault(ORACLE_BROKE, line)
         item.session.shouldstop = "odahu-conformance: the oracle broke (the line above says how)"
         result.longrepr = line
+        if xdist_worker(item.config):
+            result.conformance_oracle_broke = line  # type: ignore[attr-defined]  # (to the controller)
     ids = _covered(item)
-    if not ids and item.nodeid not in item.config.stash[RECORDER].records:
+    if not ids and nodeid not in item.config.stash[RECORDER].records:
         return result
-    record = item.config.stash[RECORDER].record(item.nodeid)
+    record = item.config.stash[RECORDER].record(nodeid)
     record.covers.update(ids)
     if call.when == "call" or (call.when == "setup" and result.outcome != "passed"):
         record.outcome = result.outcome
@@ -519,6 +570,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                     record.not_checked.setdefault(requirement_id, record.skip_reason[len(report.NOT_CHECKED_SKIP):])
         if result.failed and call.excinfo is not None and not record.findings:
             record.error = _one_line_error(call.excinfo)
+    if xdist_worker(item.config):  # the record so far travels with the report; the controller keeps the last
+        result.conformance_record = record.to_wire()  # type: ignore[attr-defined]
+        result.conformance_suite = nodeid in item.config.stash.get(SUITE_IDS, set())  # type: ignore[attr-defined]
     return result
 
 
@@ -543,6 +597,26 @@ def _one_line_error(excinfo: pytest.ExceptionInfo) -> str:
     return f"{excinfo.typename}: {first} ({os.path.basename(frame.filename)}:{frame.lineno})"
 
 
+def run_facts(config: pytest.Config) -> dict:
+    """What the candidate's runs in this process left, as plain data: ``runs``, ``generated_requests``,
+    ``sent`` (requests per class), ``kept`` workspaces, ``not_kept``, ``left_behind`` workspaces and the
+    ``containment`` of a local run (None when nothing says). A pytest-xdist worker sends these to its controller
+    at its end (``workeroutput``); the controller's own are the workers' summed (:class:`_WorkersMerged`)."""
+    merged = config.stash.get(WORKER_FACTS, None)
+    if merged is not None:
+        return merged
+    suite = config.stash.get(SUITE, None)
+    candidate = suite.candidate if suite else None
+    contained = getattr(candidate.runner, "containment", None) if candidate is not None else None
+    return {"runs": candidate.runs if candidate else 0,
+            "generated_requests": suite.generated_requests if suite else 0,
+            "sent": dict(suite.sent) if suite else {},
+            "kept": [str(path) for path in candidate.kept] if candidate else [],
+            "not_kept": candidate.not_kept if candidate else 0,
+            "left_behind": [str(path) for path in candidate.left_behind] if candidate else [],
+            "containment": contained() if contained is not None else None}
+
+
 def _report(config: pytest.Config, completed: bool) -> dict | None:
     records = list(config.stash[RECORDER].records.values())
     if not records:
@@ -551,16 +625,15 @@ def _report(config: pytest.Config, completed: bool) -> dict | None:
     candidate = suite.candidate if suite else None
     kind, ref = (candidate.kind, candidate.ref) if candidate else ("none", "")
     note = str(getattr(config, "_conformance_default_note", "") or "")
-    stats = {"predictor_runs": candidate.runs if candidate else 0,
-             "generated_requests": suite.generated_requests if suite else 0,
-             "requests_sent_by_class": dict(sorted(suite.sent.items())) if suite else {}}
+    facts = run_facts(config)
+    stats = {"predictor_runs": facts["runs"], "generated_requests": facts["generated_requests"],
+             "requests_sent_by_class": dict(sorted(facts["sent"].items()))}
     made = report.build(records, kind, ref, is_strict(config), completed=completed, note=note,
                         baseline=config.stash.get(BASELINE, None), stats=stats)
     if candidate is not None:  # where the expected answers came from: a PASSED means only what they could show
         made["candidate"]["oracle"] = candidate.oracle.spec if candidate.oracle is not None else "multiplier"
-        contained = getattr(candidate.runner, "containment", None)
-        if contained is not None:  # what of an image's limits a local run was held to, and what was not enforced
-            made["candidate"]["containment"] = contained()
+        if facts["containment"] is not None:  # what of an image's limits a local run was held to, and what was not enforced
+            made["candidate"]["containment"] = facts["containment"]
     if ORACLE_BROKE in config.stash:
         made["kit_problem"] = config.stash[ORACLE_BROKE]
     return made
@@ -569,6 +642,10 @@ def _report(config: pytest.Config, completed: bool) -> dict | None:
 @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file, so the requirement statuses reach it
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    if xdist_worker(config):  # the controller reports: it has every test's record (with its report) and these
+        if SUITE in config.stash:
+            config.workeroutput["odahu_conformance"] = run_facts(config)  # type: ignore[attr-defined]
+        return
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop) or bool(session.shouldfail)
     made = _report(config, completed=not interrupted)
     if made is None:
@@ -592,6 +669,61 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not report.verdict(made) and session.exitstatus == 0:
         session.exitstatus = (NOTHING_CHECKED_EXIT if made["status"] == "nothing-checked"
                               else pytest.ExitCode.TESTS_FAILED)
+
+
+WORKER_FACTS = pytest.StashKey[dict]()  # a pytest-xdist controller's: the workers' run facts, merged
+
+
+class _WorkersMerged:
+    """In a pytest-xdist controller: every suite test's record as the worker that ran it last sent it (with the
+    test's report), and the workers' run facts summed as they end, so that the controller makes the one report,
+    digest and JUnit properties, from the same records a run without ``-n`` makes. Inert without xdist."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> object:
+        """Under ``-n N`` (``--dist load`` or ``loadgroup``): xdist's scheduling by scopes, each test its own
+        scope but the conformance suite's, which is one (:func:`suite_scope`); the biggest scope first."""
+        if not has_candidate(config):
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class SuiteTogether(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return XDIST_GROUP if suite_scope(nodeid) else nodeid
+
+        config.option.loadscopereorder = True  # the suite's scope (the biggest) goes out first
+        return SuiteTogether(config, log)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        wire = getattr(report, "conformance_record", None)
+        if wire is None or xdist_worker(self.config):
+            return
+        record = report_module.TestRecord.from_wire(wire)
+        self.config.stash[RECORDER].records[record.nodeid] = record
+        if getattr(report, "conformance_suite", False):
+            self.config.stash.setdefault(SUITE_IDS, set()).add(record.nodeid)
+        broke = getattr(report, "conformance_oracle_broke", None)
+        if broke:
+            self.config.stash.setdefault(ORACLE_BROKE, broke)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: object, error: object) -> None:
+        facts = getattr(node, "workeroutput", {}).get("odahu_conformance")
+        if not facts:
+            return
+        merged = self.config.stash.setdefault(WORKER_FACTS, {
+            "runs": 0, "generated_requests": 0, "sent": {}, "kept": [], "not_kept": 0, "left_behind": [],
+            "containment": None})
+        for key in ("runs", "generated_requests", "not_kept"):
+            merged[key] += facts[key]
+        for kind, count in facts["sent"].items():
+            merged["sent"][kind] = merged["sent"].get(kind, 0) + count
+        merged["kept"] += facts["kept"]
+        merged["left_behind"] += facts["left_behind"]
+        merged["containment"] = merged["containment"] or facts["containment"]
 
 
 #: The exit status of a run that is no verdict about the candidate (it never ran, or nothing about it was
@@ -684,15 +816,14 @@ def print_digest(terminalreporter: TerminalReporter, config: pytest.Config) -> N
     path = config.getoption("conformance_report")
     if path is not None:
         write(f"report: {path} and {Path(path).with_suffix('.md')}")
-    suite = config.stash.get(SUITE, None)
-    if suite is not None and suite.candidate is not None and suite.candidate.kept:
-        candidate = suite.candidate
-        more = f"; {candidate.not_kept} more failed runs not kept (over --keep-workspaces or the budget)" \
-            if candidate.not_kept else ""
+    facts = run_facts(config)
+    if facts["kept"]:
+        more = f"; {facts['not_kept']} more failed runs not kept (over --keep-workspaces or the budget)" \
+            if facts["not_kept"] else ""
         write(f"workspaces of failed runs kept (each with expected/ beside raw-output/): "
-              f"{', '.join(map(str, candidate.kept))}{more}")
-    if suite is not None and suite.candidate is not None and suite.candidate.left_behind:
-        left = suite.candidate.left_behind
+              f"{', '.join(facts['kept'])}{more}")
+    if facts["left_behind"]:
+        left = facts["left_behind"]
         write(f"{len(left)} workspaces could not be removed and are left in place (first: {left[0]})")
     status = made["status"]
     alone = _suite_alone(terminalreporter, config)

@@ -65,6 +65,23 @@ class TestRecord:
     error: str | None = None
     reproduce: str | None = None  # a command that reproduces the first failing run of this test
 
+    def to_wire(self) -> dict:
+        """The record as plain data (str, int, list, dict, None): what a pytest-xdist worker sends its controller
+        with the test's report (:func:`from_wire` makes the record again)."""
+        return {"nodeid": self.nodeid, "covers": sorted(self.covers), "outcome": self.outcome,
+                "findings": [[f.requirement, f.file, f.pointer, f.message, f.level] for f in self.findings],
+                "checked": sorted(self.checked), "not_checked": dict(self.not_checked),
+                "not_applicable": dict(self.not_applicable), "skip_reason": self.skip_reason, "error": self.error,
+                "reproduce": self.reproduce}
+
+    @classmethod
+    def from_wire(cls, data: dict) -> TestRecord:
+        """The record :meth:`to_wire` sent."""
+        return cls(data["nodeid"], set(data["covers"]), data["outcome"],
+                   [Finding(*fields) for fields in data["findings"]], set(data["checked"]),
+                   dict(data["not_checked"]), dict(data["not_applicable"]), data["skip_reason"], data["error"],
+                   data["reproduce"])
+
 
 class Recorder:
     """Collects test records during a session."""

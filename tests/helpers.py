@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator, Mapping
 
 
 def tensor(name="a", datatype="INT32", shape=(2,), data=(1, 2), **extra) -> dict:
@@ -114,3 +116,41 @@ def usable_engine(name: str, images: tuple[str, ...]) -> str:
         print(f"skipping the {name} tests: {reason}")
         pytest.skip(f"{name}: {reason}")
     return name
+
+
+def under_xdist() -> bool:
+    """Whether this process is a pytest-xdist worker (``pytest -n N``): other workers run other tests meanwhile."""
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
+class Runs(Mapping):
+    """The results of named jobs (suite runs on mutants, variants...), for a module's parametrized tests.
+
+    Run alone, every job runs at the first look-up, two at a time (the machine's cores kept busy). Under
+    pytest-xdist the workers already keep the cores busy and share a module's tests between them: each job runs
+    when a test of this worker first asks for it, so no worker makes the runs of another's tests."""
+
+    def __init__(self, jobs: dict[str, Callable[[], object]], at_once: int = 2):
+        self._jobs = jobs
+        self._at_once = at_once
+        self._done: dict[str, object] = {}
+
+    def __getitem__(self, key: str) -> object:
+        if key not in self._jobs:
+            raise KeyError(key)
+        if key not in self._done:
+            if under_xdist():
+                self._done[key] = self._jobs[key]()
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=self._at_once) as pool:
+                    left = [name for name in self._jobs if name not in self._done]
+                    self._done.update(zip(left, pool.map(lambda name: self._jobs[name](), left)))
+        return self._done[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._jobs)
+
+    def __len__(self) -> int:
+        return len(self._jobs)

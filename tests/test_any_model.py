@@ -4,11 +4,11 @@ each regressed variant must get (as tests/test_mutants.py states it for the mult
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from conformance.oracle.sources import (
 from conformance.run.candidate import CandidateProblem, from_options
 from conformance.v2.documents import REQUEST, RESPONSE, Tensor, inspect
 from conformance.v2.strictjson import dumps
+from helpers import Runs
 
 ROOT = Path(__file__).resolve().parents[1]
 IRIS = ROOT / "examples" / "iris"
@@ -411,10 +412,9 @@ def iris_reports(iris_model, tmp_path_factory) -> dict:
              "--workspace-dir", str(tmp)],
             cwd=tmp, capture_output=True, text=True, timeout=600, env=env)
         loaded = json.loads(report.read_text()) if report.is_file() else None
-        return case, (done.returncode, loaded, (done.stdout + done.stderr)[-3000:])
+        return done.returncode, loaded, (done.stdout + done.stderr)[-3000:]
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(one, CASES))
+    return Runs({case: functools.partial(one, case) for case in CASES})  # two at a time, or lazily under xdist
 
 
 @pytest.mark.slow

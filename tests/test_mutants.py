@@ -14,12 +14,13 @@ import json
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from conformance.contract.requirements import REQUIREMENTS
+from helpers import Runs
 
 sys.path.insert(0, str(Path(__file__).parent / "mutants"))
 from mutant import MUTANTS  # noqa: E402
@@ -184,7 +185,8 @@ def statuses(report: dict) -> dict[str, set[str]]:
 
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory) -> dict[str, tuple[int, dict | None, str]]:
-    """Every mutant's suite run (plain, and strict for the SHOULD-only ones), two at a time."""
+    """Every mutant's suite run (plain, and strict for the SHOULD-only ones), two at a time (under xdist: each when
+    a test of the worker first needs it, :class:`helpers.Runs`)."""
     jobs = {}
     for name in MUTANTS:
         selection = SELECTION.get(name, [])
@@ -192,12 +194,10 @@ def verdicts(tmp_path_factory) -> dict[str, tuple[int, dict | None, str]]:
         if name in SHOULD_ONLY:
             jobs[name + "+strict"] = (f"{sys.executable} {MUTANT} {name}", [*selection, "--conformance-strict"])
 
-    def one(item):
-        key, (cmd, extra) = item
-        return key, suite(tmp_path_factory.mktemp(key), cmd, *extra)
+    def one(key: str, cmd: str, extra: list[str]) -> Callable[[], tuple[int, dict | None, str]]:
+        return lambda: suite(tmp_path_factory.mktemp(key), cmd, *extra)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(one, jobs.items()))
+    return Runs({key: one(key, cmd, extra) for key, (cmd, extra) in jobs.items()})  # type: ignore[return-value]
 
 
 def test_every_mutant_has_a_stated_report():

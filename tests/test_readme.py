@@ -76,7 +76,7 @@ def test_ci_runs_exactly_the_readme_quick_start_lines():
     for line in readme:
         assert line.startswith(VENV_FIRST), f"venv first: {line}"
     assert "odahu-conformance run" in main_job and "--report" in main_job
-    assert tests == VENV_FIRST + "pytest"
+    assert tests == VENV_FIRST + "pytest -n auto"  # pytest-xdist: every core (issue 19)
 
 
 def test_ci_installs_and_tests_nothing_else():

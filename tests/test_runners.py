@@ -906,6 +906,7 @@ def test_sigterm_stops_the_candidate_and_writes_an_incomplete_report(tmp_path, f
             kit.kill()
             kit.wait()
     assert kit.returncode not in (0, -signal.SIGTERM), out.decode(errors="replace")[-2000:]
+    assert report.is_file(), (kit.returncode, out.decode(errors="replace")[-3000:])  # (what it said, when not)
     made = json.loads(report.read_text())
     assert made["status"] == "incomplete", made["status"]
     end = time.monotonic() + 5

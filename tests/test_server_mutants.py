@@ -12,6 +12,7 @@ the one stated, the test is a strict xfail that says what the suite says instead
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import re
@@ -27,6 +28,7 @@ import pytest
 
 from conformance.contract.requirements import REQUIREMENTS
 from conformance.paths import PACKAGE, kit_model
+from helpers import Runs
 from peers.servers import call
 from test_mutants import statuses
 from test_reference_server import INFER, Running, make_model, post_binary, start, stop
@@ -436,8 +438,9 @@ def online_suite(tmp: Path, url: str, model: Path, *extra: str) -> tuple[int, di
 
 @pytest.fixture(scope="module")
 def online_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, dict | None, str]]:
-    """Every run's suite verdict, two at a time; each server stopped after its run."""
-    def one(run: str) -> tuple[str, tuple[int, dict | None, str]]:
+    """Every run's suite verdict, two at a time (under xdist: each when a test of the worker first needs it,
+    :class:`helpers.Runs`); each server stopped after its run."""
+    def one(run: str) -> tuple[int, dict | None, str]:
         variant, _, multiplier = run.partition("@")
         tmp = tmp_path_factory.mktemp(run.replace("@", "-at-"))
         model = kit_model()
@@ -446,12 +449,11 @@ def online_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple
         program = None if variant == "reference" else [str(MUTANT), "--variant", variant]
         running = start(model, program, probe="/v2/health/live")
         try:
-            return run, online_suite(tmp, f"http://127.0.0.1:{running.port}", model, *ONLINE_EXTRA.get(run, []))
+            return online_suite(tmp, f"http://127.0.0.1:{running.port}", model, *ONLINE_EXTRA.get(run, []))
         finally:
             stop(running.process)
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(one, ONLINE_EXPECTED))
+    return Runs({run: functools.partial(one, run) for run in ONLINE_EXPECTED})  # type: ignore[return-value]
 
 
 def test_every_variant_has_a_stated_online_report():

@@ -170,8 +170,9 @@ INFER_BODY = {"id": "r1", "inputs": [{"name": "x", "shape": [2], "datatype": "IN
 # A local command
 
 
-def test_the_reference_server_is_served_with_port_and_model_filled_in_and_stopped(model, token):
+def test_the_reference_server_is_served_with_port_and_model_filled_in_and_stopped(model, token, tmp_path, monkeypatch):
     argv = [sys.executable, "-X", token, str(SERVER), "--port", "{port}", "--model", "{model}", "--host", "127.0.0.1"]
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its own: other tests (xdist workers) serve meanwhile
     before = logs_folders()
     served = serve_command(argv, model, ready_timeout=20)
     try:
@@ -394,6 +395,17 @@ def logs_folders() -> set[str]:
     return {path.name for path in Path(tempfile.gettempdir()).glob("odahu-conformance-serve-*")}
 
 
+@pytest.fixture
+def own_names(monkeypatch) -> str:
+    """The served containers of this test alone get names with the prefix returned: other tests (other xdist
+    workers) start and remove served containers meanwhile."""
+    import conformance.run.serving as serving
+
+    prefix = f"{serving.CONTAINER_PREFIX}t{secrets.token_hex(4)}-"
+    monkeypatch.setattr(serving, "CONTAINER_PREFIX", prefix)
+    return prefix + "serve-"
+
+
 def test_a_command_that_cannot_start_is_one_line(model):
     with pytest.raises(ServeProblem) as caught:
         serve_command(["no-such-server-program"], model, ready_timeout=5)
@@ -522,30 +534,31 @@ def test_a_missing_image_is_one_line(podman, model):
     assert "\n" not in str(caught.value)
 
 
-def test_an_image_that_exits_at_once_is_one_line_and_removed(podman, model):
-    before = serve_containers(podman)
+def test_an_image_that_exits_at_once_is_one_line_and_removed(podman, model, own_names):
+    before = serve_containers(podman, own_names)
     with pytest.raises(ServeProblem) as caught:
         serve_image(podman, TEST_IMAGE, model, command=["sh", "-c", "echo no model here >&2; exit 4"],
                     ready_timeout=30)
     assert str(caught.value) == "the server exited with status 4 before it was ready: no model here"
-    assert serve_containers(podman) - before == set()
+    assert serve_containers(podman, own_names) - before == set()
 
 
-def test_an_image_never_ready_is_stopped_and_removed(podman, model):
-    before = serve_containers(podman)
+def test_an_image_never_ready_is_stopped_and_removed(podman, model, own_names):
+    before = serve_containers(podman, own_names)
     began = time.monotonic()
     with pytest.raises(ServeProblem) as caught:
         serve_image(podman, TEST_IMAGE, model, command=["sh", "-c", "echo waiting; exec sleep 60"], ready_timeout=1.5)
     assert re.fullmatch(r"the server was not ready within 1\.5 s \(GET /v2/health/ready: connection refused at "
                         r"\d+(\.\d+){3}:8080\): waiting", str(caught.value)), str(caught.value)
     assert time.monotonic() - began < 6  # sleep (pid 1) ignores SIGTERM: killed after the short grace
-    assert serve_containers(podman) - before == set()
+    assert serve_containers(podman, own_names) - before == set()
 
 
-def serve_containers(engine: str) -> set[str]:
-    """The served containers there are now (the kit's runs elsewhere may have some too)."""
+def serve_containers(engine: str, prefix: str = "odahu-conformance-serve-") -> set[str]:
+    """The served containers there are now whose names start with ``prefix`` (the kit's runs elsewhere may have
+    some too)."""
     done = subprocess.run([engine, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, timeout=60)
-    return {name for name in done.stdout.split() if name.startswith("odahu-conformance-serve-")}
+    return {name for name in done.stdout.split() if name.startswith(prefix)}
 
 
 def test_the_network_is_made_internal_once_and_a_network_with_a_route_out_is_refused(podman):
