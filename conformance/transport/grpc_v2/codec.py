@@ -355,6 +355,8 @@ def response_document(message: Any) -> dict:
 
 
 def _parsed(document: bytes | Mapping) -> dict:
+    if type(document) is dict:
+        return document  # (read only: no copy needed)
     if isinstance(document, Mapping):
         return dict(document)
     try:
@@ -371,13 +373,13 @@ def faithful(document: bytes, message: Any, parsed: object = None) -> str | None
     kit's strict reading finds the JSON request valid and the message's not, or the other way round (nesting
     that does not match the shape is flat in a message; ``2.0`` in an INT32 tensor is ``2``). Both invalid is
     faithful: the server owes a refusal either way. ``parsed``: ``document`` already parsed (strict JSON)."""
-    from conformance.v2.documents import REQUEST, inspect, parse
-
     try:
         if _same_request(loads(document) if parsed is None else parsed, request_document(message)):
             return None  # (the message says what the JSON says, value for value: both are read alike)
     except (JSONProblem, Malformed):
         pass
+    from conformance.v2.documents import REQUEST, inspect, parse  # (the strict readings: the slow path only)
+
     before = parse(document, REQUEST, "request")
     try:
         after = inspect(request_document(message), REQUEST, "request")
