@@ -8,7 +8,8 @@ change in the machine's load touches both alike): a bare loop (one channel, the 
 the same requests built beforehand: no kit involved), and the kit's own path (OnlineRunner over gRPC: each staged
 request parsed, encoded, checked for faithfulness, sent through GrpcClient, its answer decoded into an Exchange).
 Both send one request at a time on one channel, the same 50 small requests in turn (as benchmarks/bench_online.py
-does over REST). Prints each round's figures, then the median ratio over the rounds and the load average. Goal
+does over REST). Prints each round's figures, then the median ratio over the rounds, the load average and the
+median CPU time this process spent a request in each loop (steadier than wall time on a shared machine). Goal
 (issue 17): the checker at least 90% of a bare stub loop; exit status 1 when the median misses it.
 """
 
@@ -64,20 +65,24 @@ def main() -> int:
         requests = [(f"r{i:06d}.json", BODIES[i % len(BODIES)]) for i in range(args.requests)]
 
         def bare_loop() -> float:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             for i in range(args.requests):
                 stub.ModelInfer(messages[i % len(messages)], timeout=10)
+            bare_cpu.append((time.process_time() - cpu) / args.requests)
             return args.requests / (time.perf_counter() - started)
 
         def kit_loop(batch: list[tuple[str, bytes]]) -> float:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = runner.run(ws, 600, requests=batch)
             elapsed = time.perf_counter() - started
+            kit_cpu.append((time.process_time() - cpu) / len(batch))
             exchanges = list((result.exchanges or {}).values())
             if len(exchanges) != len(batch) or any(exchange.code != "OK" for exchange in exchanges):
                 sys.exit("kit loop: not every request was sent and answered OK")
             return len(batch) / elapsed
 
+        bare_cpu: list[float] = []
+        kit_cpu: list[float] = []
         for message in messages:  # warm-up: the channels, the server's first-request paths
             stub.ModelInfer(message, timeout=10)
         kit_loop(requests[:50])
@@ -95,6 +100,8 @@ def main() -> int:
     print(f"bare stub loop {statistics.median(bare):,.0f} requests/s; kit {statistics.median(kit):,.0f} requests/s; "
           f"kit/bare {ratio:.2f} (median of {args.rounds} rounds of {args.requests} requests; load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())})")
+    print(f"this process's CPU a request (the server's not counted): bare loop {statistics.median(bare_cpu) * 1e6:.0f} us, "
+          f"kit {statistics.median(kit_cpu) * 1e6:.0f} us (medians)")
     print(f"goal: kit >= 90% of the bare stub loop: {'met' if ratio >= 0.9 else 'MISSED'}")
     return 0 if ratio >= 0.9 else 1
 
