@@ -234,31 +234,36 @@ def _tensors_in(message: Any, tensors: object, raw: bool, tensor_list: Any, raw_
 
 def _tensors_out(tensors: Any, raw_list: Any, what: str) -> list[dict]:
     """The JSON form of ``tensors`` (their elements in typed contents, or in ``raw_list``)."""
-    if len(raw_list) and len(raw_list) != len(tensors):
-        raise Malformed(f"{len(raw_list)} raw contents for {len(tensors)} {what}s; one per {what}")
+    raws = len(raw_list)
+    if raws and raws != len(tensors):
+        raise Malformed(f"{raws} raw contents for {len(tensors)} {what}s; one per {what}")
     found = []
     for index, tensor in enumerate(tensors):
+        datatype = tensor.datatype
         shape = list(tensor.shape)
-        label = f"{what} {tensor.name!r} ({tensor.datatype}, shape {shape})"
-        field = FIELD.get(tensor.datatype, "")
-        held = [f.name for f, _ in tensor.contents.ListFields()] if tensor.HasField("contents") else []
-        if len(raw_list):
+        contents = tensor.contents
+        # (an unset contents lists no field: reading it does not set it)
+        held = [f.name for f, _ in contents.ListFields()]
+        if raws:
+            label = f"{what} {tensor.name!r} ({datatype}, shape {shape})"
             if held:
                 raise Malformed(f"{label}: holds {held[0]} beside raw contents (a message uses one or the other)")
-            if tensor.datatype not in FIELD:
+            if datatype not in FIELD:
                 raise Malformed(f"{label}: an unknown datatype in raw contents")
             count = _count(shape)
             if count is None:
                 raise Malformed(f"{label}: a negative dimension")
-            data = _from_raw(raw_list[index], tensor.datatype, count, label)
+            data = _from_raw(raw_list[index], datatype, count, label)
         else:
-            if any(h != field for h in held):
+            field = FIELD.get(datatype, "")
+            if held and (len(held) > 1 or held[0] != field):
                 wanted = field if field else "raw contents (FP16 has no typed field)"
-                raise Malformed(f"{label}: its elements are in {held[0]}; {tensor.datatype} goes in {wanted}")
-            data = list(getattr(tensor.contents, field)) if field else []
+                raise Malformed(f"{what} {tensor.name!r} ({datatype}, shape {shape}): its elements are in {held[0]}; "
+                                f"{datatype} goes in {wanted}")
+            data = list(getattr(contents, field)) if field else []
             if field == "bytes_contents":
                 data = [v.decode("utf-8", "surrogateescape") for v in data]  # (fp32_contents: Python floats already)
-        made: dict[str, object] = {"name": tensor.name, "datatype": tensor.datatype, "shape": shape}
+        made: dict[str, object] = {"name": tensor.name, "datatype": datatype, "shape": shape}
         if len(tensor.parameters):
             made["parameters"] = _parameters(tensor.parameters)
         made["data"] = data
@@ -350,6 +355,8 @@ def response_document(message: Any) -> dict:
 
 
 def _parsed(document: bytes | Mapping) -> dict:
+    if type(document) is dict:
+        return document  # (read only: no copy needed)
     if isinstance(document, Mapping):
         return dict(document)
     try:
@@ -366,13 +373,13 @@ def faithful(document: bytes, message: Any, parsed: object = None) -> str | None
     kit's strict reading finds the JSON request valid and the message's not, or the other way round (nesting
     that does not match the shape is flat in a message; ``2.0`` in an INT32 tensor is ``2``). Both invalid is
     faithful: the server owes a refusal either way. ``parsed``: ``document`` already parsed (strict JSON)."""
-    from conformance.v2.documents import REQUEST, inspect, parse
-
     try:
         if _same_request(loads(document) if parsed is None else parsed, request_document(message)):
             return None  # (the message says what the JSON says, value for value: both are read alike)
     except (JSONProblem, Malformed):
         pass
+    from conformance.v2.documents import REQUEST, inspect, parse  # (the strict readings: the slow path only)
+
     before = parse(document, REQUEST, "request")
     try:
         after = inspect(request_document(message), REQUEST, "request")
