@@ -62,6 +62,22 @@ class Served(Protocol):
     def stop(self) -> None: ...
 
 
+def _not_sent(name: str, transport: str, where: str, body: bytes, down: bool) -> Exchange:
+    """The exchange of a request not sent: the server had stopped answering (``down``), or the run's time was up."""
+    return Exchange(name, transport, where, request=body, error=NOT_SENT_DOWN if down else NOT_SENT_TIMEOUT,
+                    sent=False)
+
+
+def _each(names: list[str], send: Callable[[str], None], concurrency: int) -> None:
+    """``send`` each of ``names``: one after the other, or over ``concurrency`` threads at once."""
+    if concurrency <= 1:
+        for name in names:
+            send(name)
+    else:
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(send, names))
+
+
 def model_path(name: str, version: str | None = None) -> str:
     """``/v2/models/NAME[/versions/V]`` with both parts escaped for a URL path."""
     path = f"/v2/models/{quote(name, safe='')}"
@@ -253,8 +269,7 @@ class OnlineRunner:
         def send(name: str) -> None:
             remaining = deadline - time.monotonic()
             if down or remaining <= 0:
-                exchanges[name] = Exchange(name, HTTP, where, request=bodies[name],
-                                           error=NOT_SENT_DOWN if down else NOT_SENT_TIMEOUT, sent=False)
+                exchanges[name] = _not_sent(name, HTTP, where, bodies[name], bool(down))
                 return
             # whole seconds (at most one more than the run's timeout): the socket's timeout then changes once a second
             answer = client.post(route, bodies[name], timeout=float(math.ceil(remaining)))
@@ -264,12 +279,7 @@ class OnlineRunner:
                 if why:
                     down.append(why)
 
-        if concurrency <= 1:
-            for name in names:
-                send(name)
-        else:
-            with ThreadPoolExecutor(concurrency) as pool:
-                list(pool.map(send, names))
+        _each(names, send, concurrency)
         return {name: exchanges[name] for name in names}, (down[0] if down else None)
 
     def _send_grpc(self, names: list[str], bodies: dict[str, bytes], deadline: float,
@@ -295,8 +305,7 @@ class OnlineRunner:
         def send(name: str) -> None:
             remaining = deadline - time.monotonic()
             if down or remaining <= 0:
-                exchanges[name] = Exchange(name, GRPC, where, request=bodies[name],
-                                           error=NOT_SENT_DOWN if down else NOT_SENT_TIMEOUT, sent=False)
+                exchanges[name] = _not_sent(name, GRPC, where, bodies[name], bool(down))
                 return
             answer = client.infer(messages[name], timeout=remaining)
             exchanges[name] = _grpc_exchange(name, where, answer, bodies[name])
@@ -306,12 +315,7 @@ class OnlineRunner:
                     down.append(f"the server stopped answering during the run (gRPC ServerLive: {live.error})")
 
         sendable = [name for name in names if name in messages]
-        if concurrency <= 1:
-            for name in sendable:
-                send(name)
-        else:
-            with ThreadPoolExecutor(concurrency) as pool:
-                list(pool.map(send, sendable))
+        _each(sendable, send, concurrency)
         return {name: exchanges[name] for name in sendable}, (down[0] if down else None)
 
     def _down(self, client: HttpClient, served: Served | None = None) -> str | None:
